@@ -1,0 +1,70 @@
+"""Floating-point divider: restoring division, one quotient bit per step, pipelined."""
+
+from amaranth.hdl import Cat, Const, Mux
+
+from .bits import as_signed_exp, leading_zeros, signed_width
+from .pipeline import Step
+from .rounding import round_pack_steps
+from .unit import FloatUnit, check_format
+from .unpack import unpack
+
+__all__ = ["FloatDiv", "div_steps"]
+
+
+def div_steps(fmt, a="a", b="b"):
+    """Steps for ``a / b``: normalize both significands to [1, 2), produce ``Q = man_bits
+    + 4`` quotient bits by restoring division (remainder != 0 is the sticky bit), round."""
+    sig_w = fmt.sig_bits
+    quotient_bits = fmt.man_bits + 4
+    exp_w = signed_width(1 - fmt.exp_max_field - sig_w + fmt.bias,
+                         fmt.exp_max_field + sig_w + fmt.bias)
+
+    def decode(m, v):
+        ua, ub = unpack(fmt, v[a]), unpack(fmt, v[b])
+        lz_a, lz_b = leading_zeros(ua["sig"]), leading_zeros(ub["sig"])
+        exp = as_signed_exp(ua["exp"]) - lz_a - as_signed_exp(ub["exp"]) + lz_b + fmt.bias
+        nan = (ua["is_nan"] | ub["is_nan"] | (ua["is_zero"] & ub["is_zero"])
+               | (ua["is_inf"] & ub["is_inf"]))
+        return {
+            "sign": ua["sign"] ^ ub["sign"], "exp": exp[:exp_w].as_signed(),
+            "rem": (ua["sig"] << lz_a)[:sig_w], "divisor": (ub["sig"] << lz_b)[:sig_w],
+            "is_nan": nan, "is_inf": ua["is_inf"] | ub["is_zero"],
+            "is_zero": ua["is_zero"] | ub["is_inf"],
+        }
+
+    def make_bit(index):
+        def bit(m, v):
+            rem = v["rem"] if index == 0 else Cat(Const(0, 1), v["rem"])   # 2 * rem
+            diff = rem - v["divisor"]
+            take = ~diff[-1]                                          # rem >= divisor
+            out = dict(v)
+            out["rem"] = Mux(take, diff, rem)[:sig_w + 1]
+            out["quotient"] = take if index == 0 else Cat(take, v["quotient"])
+            return out
+        return Step(f"qbit{index}", bit, 1.0)
+
+    def finish(m, v):
+        out = {k: v[k] for k in ("sign", "exp", "is_nan", "is_inf", "is_zero")}
+        out.update(sig=v["quotient"], sticky=v["rem"].any())
+        return out
+
+    return [Step("decode", decode, 2.0), *[make_bit(i) for i in range(quotient_bits)],
+            Step("sticky", finish, 0.5), *round_pack_steps(fmt, exp_w)]
+
+
+class FloatDiv(FloatUnit):
+    """``result = a / b`` correctly rounded (nearest even). Fully pipelined: one division
+    per cycle; the ``man_bits + 4`` quotient-bit steps are spread over ``latency`` stages.
+
+    Ports: ``i.payload = {a, b[, tag]}``, ``o.payload = {result[, tag]}``.
+    """
+
+    DEFAULT_LATENCY = 8
+
+    def __init__(self, fmt="fp32", *, latency=None, tag_width=0):
+        self.fmt = check_format("fmt", fmt)
+        w = self.fmt.width
+        super().__init__({"a": w, "b": w}, {"result": w}, latency=latency, tag_width=tag_width)
+
+    def steps(self):
+        return div_steps(self.fmt)

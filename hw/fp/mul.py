@@ -1,0 +1,59 @@
+"""Floating-point multiplier with independent operand and result formats."""
+
+from amaranth.hdl import Const
+
+from .bits import as_signed_exp, signed_width
+from .pipeline import Step
+from .rounding import pad_sig, round_pack_steps
+from .unit import FloatUnit, check_format
+from .unpack import unpack
+
+__all__ = ["FloatMul", "mul_steps"]
+
+
+def mul_steps(fmt_a, fmt_b, fmt_out, a="a", b="b", out="result"):
+    """Steps computing the exact product ``a * b`` rounded once to ``fmt_out``."""
+    offset = fmt_out.bias + 1 - fmt_a.bias - fmt_b.bias
+    exp_lo, exp_hi = 2 + offset, fmt_a.exp_max_field + fmt_b.exp_max_field + offset
+    exp_w = signed_width(exp_lo, exp_hi)
+
+    def decode(m, v):
+        ua, ub = unpack(fmt_a, v[a]), unpack(fmt_b, v[b])
+        invalid = (ua["is_inf"] & ub["is_zero"]) | (ua["is_zero"] & ub["is_inf"])
+        return {
+            "sign": ua["sign"] ^ ub["sign"],
+            "exp": (as_signed_exp(ua["exp"]) + as_signed_exp(ub["exp"]) + offset)[:exp_w].as_signed(),
+            "sig_a": ua["sig"], "sig_b": ub["sig"],
+            "is_nan": ua["is_nan"] | ub["is_nan"] | invalid,
+            "is_inf": ua["is_inf"] | ub["is_inf"],
+            "is_zero": ua["is_zero"] | ub["is_zero"],
+        }
+
+    def multiply(m, v):
+        out_v = {k: v[k] for k in ("sign", "exp", "is_nan", "is_inf", "is_zero")}
+        out_v["sig"] = pad_sig(fmt_out, v["sig_a"] * v["sig_b"])
+        out_v["sticky"] = Const(0, 1)
+        return out_v
+
+    return [Step("decode", decode, 1.0), Step("multiply", multiply, 3.0),
+            *round_pack_steps(fmt_out, exp_w, out)]
+
+
+class FloatMul(FloatUnit):
+    """``result = a * b`` rounded to nearest even in ``out_fmt`` (default: ``fmt``).
+
+    ``b_fmt`` and ``out_fmt`` default to ``fmt``. Ports: ``i.payload = {a, b[, tag]}``,
+    ``o.payload = {result[, tag]}``.
+    """
+
+    DEFAULT_LATENCY = 3
+
+    def __init__(self, fmt="fp32", *, b_fmt=None, out_fmt=None, latency=None, tag_width=0):
+        self.fmt = check_format("fmt", fmt)
+        self.b_fmt = check_format("b_fmt", b_fmt) if b_fmt is not None else self.fmt
+        self.out_fmt = check_format("out_fmt", out_fmt) if out_fmt is not None else self.fmt
+        super().__init__({"a": self.fmt.width, "b": self.b_fmt.width},
+                         {"result": self.out_fmt.width}, latency=latency, tag_width=tag_width)
+
+    def steps(self):
+        return mul_steps(self.fmt, self.b_fmt, self.out_fmt)

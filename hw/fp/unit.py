@@ -1,0 +1,103 @@
+"""Base class of the pipelined floating-point units.
+
+Every unit takes one operation per cycle on an always-ready input stream ``i`` and
+emits its result ``latency`` cycles later on output stream ``o`` (``valid`` travels with
+the data; the optional user ``tag`` travels unchanged). ``latency`` is a constructor
+parameter; 0 gives a purely combinational unit.
+"""
+
+from amaranth.hdl import Module, Value
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .format import FloatFormat, parse_format
+from .pipeline import build_pipeline, place_registers
+
+__all__ = ["FloatUnit", "check_int", "check_format"]
+
+MAX_LATENCY = 64
+MAX_TAG_WIDTH = 64
+
+
+def check_int(name, value, lo, hi=None):
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is an int in ``[lo, hi]``."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= lo
+    ok = ok and (hi is None or value <= hi)
+    if not ok:
+        upper = "" if hi is None else f", at most {hi}"
+        raise ValueError(f"{name} must be an integer >= {lo}{upper}, not {value!r}")
+    return value
+
+
+def check_format(name, value):
+    try:
+        return parse_format(value)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
+
+
+class FloatUnit(wiring.Component):
+    """Subclasses set ``self._in_fields`` / ``self._out_fields`` (name -> width) before
+    calling ``super().__init__`` and implement :meth:`steps`."""
+
+    #: Default latency of the unit (overridden per class).
+    DEFAULT_LATENCY = 1
+
+    def __init__(self, in_fields, out_fields, *, latency=None, tag_width=0):
+        if latency is None:
+            latency = self.DEFAULT_LATENCY
+        self._latency = check_int("latency", latency, 0, MAX_LATENCY)
+        self._tag_width = check_int("tag_width", tag_width, 0, MAX_TAG_WIDTH)
+        tag = {"tag": tag_width} if tag_width else {}
+        self._in_fields = dict(in_fields)
+        self._out_fields = dict(out_fields)
+        super().__init__({
+            "i": In(stream.Signature(data.StructLayout({**in_fields, **tag}), always_ready=True)),
+            "o": Out(stream.Signature(data.StructLayout({**out_fields, **tag}), always_ready=True)),
+        })
+
+    # -- properties queried by tests, drivers and the manifest -----------------------------
+    @property
+    def latency(self):
+        """Cycles from an accepted input to its result on ``o``."""
+        return self._latency
+
+    @property
+    def throughput(self):
+        """Operations accepted per cycle."""
+        return 1
+
+    @property
+    def tag_width(self):
+        return self._tag_width
+
+    @property
+    def in_fields(self):
+        return dict(self._in_fields)
+
+    @property
+    def out_fields(self):
+        return dict(self._out_fields)
+
+    @property
+    def register_placement(self):
+        """Per datapath step: (name, register stages after it)."""
+        steps = self.steps()
+        return [(s.name, c) for s, c in zip(steps, place_registers([s.weight for s in steps],
+                                                                   self.latency))]
+
+    def steps(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def elaborate(self, platform):
+        m = Module()
+        values = {name: Value.cast(getattr(self.i.payload, name)) for name in self._in_fields}
+        tag = {"tag": Value.cast(self.i.payload.tag)} if self._tag_width else {}
+        values, valid, tag = build_pipeline(m, self.steps(), values, self.i.valid,
+                                            self._latency, tag)
+        m.d.comb += self.o.valid.eq(valid)
+        for name in self._out_fields:
+            m.d.comb += getattr(self.o.payload, name).eq(values[name])
+        if self._tag_width:
+            m.d.comb += self.o.payload.tag.eq(tag["tag"])
+        return m
