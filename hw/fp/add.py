@@ -23,7 +23,7 @@ def add_steps(fmt, a="a", b="b", sub=None):
     exp_w = fmt.exp_bits + 3
 
     def compare(m, v):
-        ua, ub = unpack(fmt, v[a]), unpack(fmt, v[b])
+        ua, ub = unpack(m, fmt, v[a], "a"), unpack(m, fmt, v[b], "b")
         sign_b = ub["sign"] ^ v[sub] if sub else ub["sign"]
         swap = ub["mag"] > ua["mag"]
         big_sign = Mux(swap, sign_b, ua["sign"])

@@ -1,16 +1,28 @@
 """Bit-level helpers shared by the floating-point datapaths."""
 
-from amaranth.hdl import Cat, Const, Mux, Value, unsigned
+from amaranth.hdl import Cat, Const, Mux, Signal, Value, unsigned
 from amaranth.utils import bits_for, ceil_log2
 
-__all__ = ["leading_zeros", "shift_right_sticky", "clamp", "as_signed_exp", "signed_width"]
+__all__ = ["leading_zeros", "shift_right_sticky", "clamp", "as_signed_exp", "signed_width",
+           "materialize"]
+
+
+def materialize(m, value, name):
+    """Drive a named comb Signal from ``value`` so later uses share one copy of the logic
+    (Amaranth re-emits an expression tree at every use)."""
+    value = Value.cast(value)
+    if isinstance(value, Signal):
+        return value
+    sig = Signal(value.shape(), name=name)
+    m.d.comb += sig.eq(value)
+    return sig
 
 
 def _lzc_pow2(x):
     """Leading-zero count of ``x`` (width a power of two, never all zero) as a tree."""
     n = len(x)
-    if n == 1:
-        return Const(0, 0), ~x[0]
+    if n == 2:
+        return ~x[1], ~(x[0] | x[1])
     half = n // 2
     cnt_lo, zero_lo = _lzc_pow2(x[:half])
     cnt_hi, zero_hi = _lzc_pow2(x[half:])
@@ -18,15 +30,15 @@ def _lzc_pow2(x):
     return cnt, zero_hi & zero_lo
 
 
-def leading_zeros(x):
+def leading_zeros(m, x, name="lzc"):
     """Number of leading zeros of ``x``; ``len(x)`` when ``x`` is zero. Logarithmic depth."""
-    x = Value.cast(x)
+    x = materialize(m, x, f"{name}_in")
     width = len(x)
     # Append a 1 below the LSB so the count saturates at ``width``, then pad to 2**k.
     padded_width = 1 << ceil_log2(width + 1)
     padded = Cat(Const(0, padded_width - width - 1), Const(1, 1), x)
     cnt, _ = _lzc_pow2(padded)
-    return cnt[:bits_for(width)]
+    return materialize(m, cnt[:bits_for(width)], name)
 
 
 def clamp(value, limit):

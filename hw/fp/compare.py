@@ -12,7 +12,7 @@ __all__ = ["FloatCompare", "FloatAbs"]
 class FloatCompare(FloatUnit):
     """IEEE quiet comparison of ``a`` and ``b`` plus IEEE 754-2019 ``maximum``/``minimum``.
 
-    Outputs ``lt``, ``eq``, ``gt`` (all 0 when unordered), ``unordered`` (a NaN is
+    Outputs ``less``, ``equal``, ``greater`` (all 0 when unordered), ``unordered`` (a NaN is
     present), ``max`` and ``min`` (canonical NaN if either is NaN; -0 < +0).
 
     With ``magnitude=True`` the comparison is of ``|a|`` and ``|b|`` and ``max``/``min``
@@ -29,7 +29,7 @@ class FloatCompare(FloatUnit):
         self.magnitude = magnitude
         w = self.fmt.width
         super().__init__({"a": w, "b": w},
-                         {"lt": 1, "eq": 1, "gt": 1, "unordered": 1, "max": w, "min": w},
+                         {"less": 1, "equal": 1, "greater": 1, "unordered": 1, "max": w, "min": w},
                          latency=latency, tag_width=tag_width)
 
     def steps(self):
@@ -37,7 +37,7 @@ class FloatCompare(FloatUnit):
 
         def compare(m, v):
             a, b = v["a"], v["b"]
-            ua, ub = unpack(fmt, a), unpack(fmt, b)
+            ua, ub = unpack(m, fmt, a, "a"), unpack(m, fmt, b, "b")
             nan = ua["is_nan"] | ub["is_nan"]
             mag_lt, mag_eq = ua["mag"] < ub["mag"], ua["mag"] == ub["mag"]
             canonical = Const(fmt.canonical_nan, fmt.width)
@@ -54,7 +54,7 @@ class FloatCompare(FloatUnit):
                 big = Mux(eq, tie_max, Mux(lt, b, a))
                 small = Mux(eq, tie_min, Mux(lt, a, b))
             return {
-                "lt": lt & ~nan, "eq": eq & ~nan, "gt": ~lt & ~eq & ~nan, "unordered": nan,
+                "less": lt & ~nan, "equal": eq & ~nan, "greater": ~lt & ~eq & ~nan, "unordered": nan,
                 "max": Mux(nan, canonical, big), "min": Mux(nan, canonical, small),
             }
 
@@ -75,7 +75,7 @@ class FloatAbs(FloatUnit):
         fmt = self.fmt
 
         def absolute(m, v):
-            u = unpack(fmt, v["x"])
+            u = unpack(m, fmt, v["x"], "x")
             return {"result": Mux(u["is_nan"], fmt.canonical_nan, Cat(u["mag"], Const(0, 1)))}
 
         return [Step("abs", absolute, 0.5)]

@@ -16,7 +16,7 @@ def convert_steps(fmt_in, fmt_out, x="x", out="result"):
     exp_w = signed_width(1 + offset, fmt_in.exp_max_field + offset)
 
     def decode(m, v):
-        u = unpack(fmt_in, v[x])
+        u = unpack(m, fmt_in, v[x], "x")
         return {
             "sign": u["sign"],
             "exp": (as_signed_exp(u["exp"]) + offset)[:exp_w].as_signed(),

@@ -20,8 +20,8 @@ def div_steps(fmt, a="a", b="b"):
                          fmt.exp_max_field + sig_w + fmt.bias)
 
     def decode(m, v):
-        ua, ub = unpack(fmt, v[a]), unpack(fmt, v[b])
-        lz_a, lz_b = leading_zeros(ua["sig"]), leading_zeros(ub["sig"])
+        ua, ub = unpack(m, fmt, v[a], "a"), unpack(m, fmt, v[b], "b")
+        lz_a, lz_b = leading_zeros(m, ua["sig"], "lz_a"), leading_zeros(m, ub["sig"], "lz_b")
         exp = as_signed_exp(ua["exp"]) - lz_a - as_signed_exp(ub["exp"]) + lz_b + fmt.bias
         nan = (ua["is_nan"] | ub["is_nan"] | (ua["is_zero"] & ub["is_zero"])
                | (ua["is_inf"] & ub["is_inf"]))

@@ -18,7 +18,7 @@ def mul_steps(fmt_a, fmt_b, fmt_out, a="a", b="b", out="result"):
     exp_w = signed_width(exp_lo, exp_hi)
 
     def decode(m, v):
-        ua, ub = unpack(fmt_a, v[a]), unpack(fmt_b, v[b])
+        ua, ub = unpack(m, fmt_a, v[a], "a"), unpack(m, fmt_b, v[b], "b")
         invalid = (ua["is_inf"] & ub["is_zero"]) | (ua["is_zero"] & ub["is_inf"])
         return {
             "sign": ua["sign"] ^ ub["sign"],

@@ -11,6 +11,8 @@ from typing import Callable
 
 from amaranth.hdl import Signal
 
+from .bits import materialize
+
 __all__ = ["Step", "place_registers", "build_pipeline", "carry"]
 
 
@@ -79,7 +81,8 @@ def build_pipeline(m, steps, values, valid, latency, passthrough=None):
     passthrough = dict(passthrough or {})
     counts = place_registers([s.weight for s in steps], latency)
     for index, (step, count) in enumerate(zip(steps, counts)):
-        values = dict(step.fn(m, dict(values)))
+        values = {k: materialize(m, v, f"s{index}_{step.name}_{k}_c")
+                  for k, v in step.fn(m, dict(values)).items()}
         for rep in range(count):
             prefix = f"s{index}_{step.name}" + (f"_{rep}" if rep else "")
             values = _register(m, values, prefix)

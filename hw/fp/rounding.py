@@ -33,7 +33,7 @@ def round_pack_steps(fmt, exp_width, out="result"):
         sig = v["sig"]
         width = len(sig)
         exp = v["exp"].as_signed()
-        lz = leading_zeros(sig)
+        lz = leading_zeros(m, sig)
         room = Signal(exp_shape)                    # left shift allowed before subnormal
         m.d.comb += room.eq(exp - 1)
         go_left = room >= lz

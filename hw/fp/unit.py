@@ -101,3 +101,18 @@ class FloatUnit(wiring.Component):
         if self._tag_width:
             m.d.comb += self.o.payload.tag.eq(tag["tag"])
         return m
+
+
+def _port_doc(self):
+    fields_in = ", ".join(self._in_fields)
+    fields_out = ", ".join(self._out_fields)
+    tag = " and the user tag" if self._tag_width else ""
+    return {
+        "i__valid": "an operation is presented this cycle (always accepted)",
+        "i__payload": f"operands {fields_in}{tag} (see fields)",
+        "o__valid": f"a result is presented this cycle ({self._latency} cycles after its input)",
+        "o__payload": f"results {fields_out}{tag} (see fields)",
+    }
+
+
+FloatUnit.port_doc = property(_port_doc)
