@@ -51,9 +51,16 @@ def main(argv=None):
     gen.add_argument("design", help="one of: " + ", ".join(DESIGNS))
     gen.add_argument("-o", "--output", default="build", help="output directory")
     gen.add_argument("--name", help="top module / file name (default: the design name)")
+    every = sub.add_parser("generate-all", help="write every design at its defaults")
+    every.add_argument("-o", "--output", default="build/verilog", help="output directory")
     args, rest = parser.parse_known_args(argv)
     if args.command == "list":
         _list()
+        return 0
+    if args.command == "generate-all":
+        for design in DESIGNS:
+            v_path, _ = generate(design, args.output)
+            print(f"wrote {v_path}")
         return 0
     try:
         if args.design not in DESIGNS:

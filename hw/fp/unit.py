@@ -3,10 +3,11 @@
 Every unit takes one operation per cycle on an always-ready input stream ``i`` and
 emits its result ``latency`` cycles later on output stream ``o`` (``valid`` travels with
 the data; the optional user ``tag`` travels unchanged). ``latency`` is a constructor
-parameter; 0 gives a purely combinational unit.
+parameter; 0 gives a purely combinational unit (``clk``/``rst`` are then unused ports,
+kept so that every latency has the same interface).
 """
 
-from amaranth.hdl import Module, Value
+from amaranth.hdl import Cat, ClockSignal, Module, ResetSignal, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -96,6 +97,9 @@ class FloatUnit(wiring.Component):
         values, valid, tag = build_pipeline(m, self.steps(), values, self.i.valid,
                                             self._latency, tag)
         m.d.comb += self.o.valid.eq(valid)
+        if self._latency == 0:
+            # Keep clk/rst ports so every latency has the same interface (unused here).
+            m.d.comb += Signal(2, name="unused_clk_rst").eq(Cat(ClockSignal(), ResetSignal()))
         for name in self._out_fields:
             m.d.comb += getattr(self.o.payload, name).eq(values[name])
         if self._tag_width:

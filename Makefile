@@ -1,0 +1,36 @@
+# Bootstrap: every target creates .venv (if missing) and installs the project into it.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+JOBS   ?= auto
+
+.PHONY: verilog test test-fast lint synth synth-quick clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+## Verilog + JSON manifest of every default design into build/verilog/
+verilog: $(STAMP)
+	$(PY) -m hw generate-all -o build/verilog
+
+## The whole test suite (Verilator, plus Icarus when iverilog is on PATH)
+test: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) --durations=15
+
+## Lint the default designs with verilator -Wall
+lint: verilog
+	$(PY) -m pytest -n $(JOBS) -q tests/test_generate.py -k lint
+
+## Synthesis report of the FP units (ECP5 + nextpnr Fmax, xcup) into build/reports/
+synth: $(STAMP)
+	$(PY) -m hw.synth -o build/reports
+
+synth-quick: $(STAMP)
+	$(PY) -m hw.synth --quick -o build/reports
+
+clean:
+	rm -rf build sim_build .pytest_cache
