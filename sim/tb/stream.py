@@ -1,0 +1,99 @@
+"""cocotb drivers for valid/ready streams (Amaranth ``lib.stream`` / AXI4-Stream rules).
+
+Signals are handled as Verilog ports named ``<prefix>__valid``, ``<prefix>__ready`` and
+``<prefix>__payload`` (how Amaranth names a top-level ``stream.Signature`` member).
+Both ends act after the falling edge and sample in the read-only phase, so a transfer is
+seen in the cycle in which ``valid & ready`` holds before the rising edge.
+"""
+
+import cocotb
+import numpy as np
+from cocotb.triggers import FallingEdge, ReadOnly
+
+__all__ = ["StreamSource", "StreamSink", "port"]
+
+
+def port(dut, prefix, name):
+    return getattr(dut, f"{prefix}__{name}")
+
+
+class StreamSource:
+    """Sends words; before each word it idles (``valid`` low) with probability
+    ``gap_prob``. Once ``valid`` is high it holds the word until ``ready`` accepts it."""
+
+    def __init__(self, dut, prefix, *, gap_prob=0.0, seed=0):
+        self.clk = dut.clk
+        self.valid, self.payload = port(dut, prefix, "valid"), port(dut, prefix, "payload")
+        self.ready = getattr(dut, f"{prefix}__ready", None)
+        self.gap_prob = gap_prob
+        self.rng = np.random.default_rng(seed)
+        self.sent_cycles = []
+        self.valid.value = 0
+
+    async def send(self, words, cycle_counter=None):
+        for word in words:
+            while True:
+                await FallingEdge(self.clk)
+                if self.gap_prob and self.rng.random() < self.gap_prob:
+                    self.valid.value = 0
+                    continue
+                break
+            self.valid.value = 1
+            self.payload.value = int(word)
+            while True:
+                await ReadOnly()
+                if self.ready is None or int(self.ready.value):
+                    break
+                await FallingEdge(self.clk)
+            self.sent_cycles.append(cycle_counter.cycle if cycle_counter else None)
+        await FallingEdge(self.clk)
+        self.valid.value = 0
+
+
+class StreamSink:
+    """Collects words; drives ``ready`` low with probability ``stall_prob`` each cycle and
+    checks the stream rule: a presented word stays presented, unchanged, until taken."""
+
+    def __init__(self, dut, prefix, *, stall_prob=0.0, seed=1):
+        self.clk = dut.clk
+        self.valid, self.payload = port(dut, prefix, "valid"), port(dut, prefix, "payload")
+        self.ready = getattr(dut, f"{prefix}__ready", None)
+        self.stall_prob = stall_prob
+        self.rng = np.random.default_rng(seed)
+        self.words, self.cycles = [], []
+        self.cycle = 0
+        self._task = None
+
+    def start(self):
+        self._task = cocotb.start_soon(self._run())
+        return self
+
+    async def _run(self):
+        pending = None                       # word presented but not taken last cycle
+        while True:
+            await FallingEdge(self.clk)
+            ready = not (self.stall_prob and self.rng.random() < self.stall_prob)
+            if self.ready is not None:
+                self.ready.value = int(ready)
+            await ReadOnly()
+            valid = int(self.valid.value)
+            word = int(self.payload.value) if valid else None
+            if pending is not None:
+                assert valid and word == pending, (
+                    f"stream rule broken at cycle {self.cycle}: a word presented while not "
+                    f"ready was withdrawn or changed ({pending:#x} -> {word})")
+            if valid and (ready or self.ready is None):
+                self.words.append(word)
+                self.cycles.append(self.cycle)
+                pending = None
+            else:
+                pending = word if valid else None
+            self.cycle += 1
+
+    async def wait_for(self, count, timeout_cycles=1_000_000):
+        start = self.cycle
+        while len(self.words) < count:
+            await FallingEdge(self.clk)
+            assert self.cycle - start < timeout_cycles, (
+                f"timeout: {len(self.words)} of {count} words after {timeout_cycles} cycles")
+        return self.words[:count]
