@@ -13,7 +13,7 @@ from amaranth.hdl import Signal
 
 from .bits import materialize
 
-__all__ = ["Step", "place_registers", "build_pipeline", "carry"]
+__all__ = ["Step", "place_registers", "build_pipeline", "carry", "delay"]
 
 
 @dataclass(frozen=True)
@@ -96,3 +96,10 @@ def build_pipeline(m, steps, values, valid, latency, passthrough=None, enable=No
             passthrough = _register(m, passthrough, prefix, enable)
             valid = _register(m, {"valid": valid}, prefix, enable, reset_less=False)["valid"]
     return values, valid, passthrough
+
+
+def delay(m, value, cycles, enable=None, name="delay"):
+    """``value`` delayed by ``cycles`` register stages (advancing only while ``enable``)."""
+    for index in range(cycles):
+        value = _register(m, {"": value}, f"{name}{index}", enable)[""]
+    return value

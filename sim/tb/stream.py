@@ -6,6 +6,8 @@ Both ends act after the falling edge and sample in the read-only phase, so a tra
 seen in the cycle in which ``valid & ready`` holds before the rising edge.
 """
 
+from collections import deque
+
 import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
@@ -18,8 +20,9 @@ def port(dut, prefix, name):
 
 
 class StreamSource:
-    """Sends words; before each word it idles (``valid`` low) with probability
-    ``gap_prob``. Once ``valid`` is high it holds the word until ``ready`` accepts it."""
+    """Drives words queued with :meth:`push`; before each word it idles (``valid`` low) with
+    probability ``gap_prob``. Once ``valid`` is high it holds the word until ``ready``
+    accepts it. Back-to-back words are sent in consecutive cycles."""
 
     def __init__(self, dut, prefix, *, gap_prob=0.0, seed=0):
         self.clk = dut.clk
@@ -27,27 +30,35 @@ class StreamSource:
         self.ready = getattr(dut, f"{prefix}__ready", None)
         self.gap_prob = gap_prob
         self.rng = np.random.default_rng(seed)
-        self.sent_cycles = []
+        self.queue = deque()
+        self.sent = 0
         self.valid.value = 0
+        self._task = cocotb.start_soon(self._run())
 
-    async def send(self, words, cycle_counter=None):
-        for word in words:
-            while True:
-                await FallingEdge(self.clk)
-                if self.gap_prob and self.rng.random() < self.gap_prob:
-                    self.valid.value = 0
-                    continue
-                break
+    def push(self, *words):
+        self.queue.extend(int(w) for w in words)
+
+    async def send(self, words):
+        """Queue ``words`` and wait until all queued words have been taken."""
+        self.push(*words)
+        while self.queue:
+            await FallingEdge(self.clk)
+
+    async def _run(self):
+        while True:
+            await FallingEdge(self.clk)
+            if not self.queue or (self.gap_prob and self.rng.random() < self.gap_prob):
+                self.valid.value = 0
+                continue
             self.valid.value = 1
-            self.payload.value = int(word)
+            self.payload.value = self.queue[0]
             while True:
                 await ReadOnly()
                 if self.ready is None or int(self.ready.value):
                     break
                 await FallingEdge(self.clk)
-            self.sent_cycles.append(cycle_counter.cycle if cycle_counter else None)
-        await FallingEdge(self.clk)
-        self.valid.value = 0
+            self.queue.popleft()
+            self.sent += 1
 
 
 class StreamSink:

@@ -1,0 +1,148 @@
+"""STCE core: a weight-stationary systolic array of uMACs for dense and N:M sparse GEMM.
+
+Array row ``r`` holds, in every column ``c``, one stationary weight (value and in-group
+index) of reduction position ``r`` and output column ``c``. Each cycle an *activation row*
+enters: for every array row a group of ``group`` activations (the M activations of the
+N:M group that row's weights belong to; for dense GEMM only slot 0 is used), plus one partial
+sum per column. Activations move right one PE per cycle; partial sums move down, each uMAC
+adding ``round(w * x[idx])`` to the partial sum from above::
+
+    psum_in[c] --> PE(0,c) --> PE(1,c) --> ... --> PE(R-1,c) --> deskew --> y[c]
+                     ^ x bus of row 0 (skew 0)    ^ x bus of row R-1 (skew (R-1)*add_latency)
+
+so ``y[c] = (...((psum_in[c] + p(0,c)) + p(1,c)) + ...) + p(R-1,c)``: a sequential chain
+in row order (the accumulation order the golden model follows). Folds of a longer reduction
+chain through ``psum_in``. Weights are double-buffered: ``rows`` transfers on ``w`` fill a
+shadow copy (the first transfer lands in row 0), and an activation row flagged ``first``
+switches each PE to it as the flag passes, so loading the next fold hides behind the current one.
+"""
+
+from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from ..fp.add import add_steps
+from ..fp.mul import mul_steps
+from ..fp.pipeline import build_pipeline, delay
+from ..fp.unit import check_format, check_int
+
+__all__ = ["SystolicArray"]
+
+
+class SystolicArray(wiring.Component):
+    """``rows`` x ``cols`` uMACs; ``group`` activations per row bus (M; 1 for dense-only).
+
+    Streams: ``x`` (activation row: ``groups[rows][group]``, ``acc[cols]``, ``first``),
+    ``w`` (one weight row: ``values[cols]``, ``indices[cols]``), ``y`` (``cols`` results).
+    One activation row per cycle; ``y`` back-pressure stalls the whole array.
+    """
+
+    def __init__(self, *, rows, cols, group=1, in_fmt="fp16", acc_fmt="fp32",
+                 mul_latency=2, add_latency=3):
+        self.rows = check_int("rows", rows, 1, 256)
+        self.cols = check_int("cols", cols, 1, 256)
+        self.group = check_int("group", group, 1, 64)
+        self.in_fmt = check_format("in_fmt", in_fmt)
+        self.acc_fmt = check_format("acc_fmt", acc_fmt)
+        self.mul_latency = check_int("mul_latency", mul_latency, 0, 16)
+        self.add_latency = check_int("add_latency", add_latency, 0, 16)
+        self.index_width = max(1, ceil_log2(self.group))
+        in_w, acc_w = self.in_fmt.width, self.acc_fmt.width
+        x_layout = data.StructLayout({
+            "groups": data.ArrayLayout(data.ArrayLayout(in_w, self.group), self.rows),
+            "acc": data.ArrayLayout(acc_w, self.cols),
+            "first": 1,
+        })
+        w_layout = data.StructLayout({
+            "values": data.ArrayLayout(in_w, self.cols),
+            "indices": data.ArrayLayout(self.index_width, self.cols),
+        })
+        super().__init__({
+            "x": In(stream.Signature(x_layout)),
+            "w": In(stream.Signature(w_layout)),
+            "y": Out(stream.Signature(data.ArrayLayout(acc_w, self.cols))),
+        })
+
+    @property
+    def latency(self):
+        """Cycles from an activation row accepted on ``x`` to its results valid on ``y``."""
+        return self.rows * self.add_latency + self.cols + self.mul_latency
+
+    @property
+    def throughput(self):
+        """Activation rows per cycle."""
+        return 1
+
+    @property
+    def swap_wave(self):
+        """Cycles during which the shadow weights are still being switched in."""
+        return (self.rows - 1) * self.add_latency + self.cols
+
+    def _weights(self, m):
+        """Shadow weight rows, the load counter and the swap-wave counter."""
+        shadow = [Signal(self.w.payload.shape(), name=f"shadow{r}") for r in range(self.rows)]
+        loaded = Signal(range(self.rows + 1))
+        wave = Signal(range(self.swap_wave + 1))
+        load = self.w.valid & self.w.ready
+        m.d.comb += self.w.ready.eq((loaded < self.rows) & (wave == 0))
+        with m.If(load):
+            m.d.sync += [shadow[r].eq(shadow[r + 1]) for r in range(self.rows - 1)]
+            m.d.sync += [shadow[-1].eq(self.w.payload), loaded.eq(loaded + 1)]
+        return shadow, loaded, wave
+
+    def elaborate(self, platform):
+        m = Module()
+        rows, cols = self.rows, self.cols
+        enable = Signal()
+        m.d.comb += enable.eq(~(self.y.valid & ~self.y.ready))
+        shadow, loaded, wave = self._weights(m)
+
+        blocked = self.x.payload.first & (loaded < rows)
+        m.d.comb += self.x.ready.eq(enable & ~blocked)
+        accept = self.x.valid & self.x.ready
+        with m.If(accept & self.x.payload.first):
+            m.d.sync += [loaded.eq(0), wave.eq(self.swap_wave)]
+        with m.Elif(enable & (wave != 0)):
+            m.d.sync += wave.eq(wave - 1)
+
+        bus_layout = data.StructLayout({
+            "group": data.ArrayLayout(self.in_fmt.width, self.group), "first": 1})
+        psums = [delay(m, self.x.payload.acc[c], c + self.mul_latency, enable, f"psum_in{c}")
+                 for c in range(cols)]
+        for r in range(rows):
+            bus = Signal(bus_layout, name=f"bus{r}_in")
+            m.d.comb += [bus.group.eq(self.x.payload.groups[r]),
+                         bus.first.eq(accept & self.x.payload.first)]
+            bus = delay(m, bus, r * self.add_latency, enable, f"skew{r}_")
+            for c in range(cols):
+                name = f"pe{r}_{c}"
+                if c:
+                    bus = delay(m, bus, 1, enable, f"{name}_x")
+                row_shadow = shadow[r]
+                weight = Signal(data.StructLayout({"value": self.in_fmt.width,
+                                                   "index": self.index_width}), name=f"{name}_w")
+                m.d.comb += [weight.value.eq(row_shadow.values[c]),
+                             weight.index.eq(row_shadow.indices[c])]
+                active = Signal.like(weight, name=f"{name}_active")
+                selected = Signal.like(weight, name=f"{name}_sel")
+                m.d.comb += selected.eq(Mux(bus.first, weight, active))
+                with m.If(enable & bus.first):
+                    m.d.sync += active.eq(weight)
+                x = bus.group[0] if self.group == 1 else bus.group[selected.index]
+                product, _, _ = build_pipeline(
+                    m, mul_steps(self.in_fmt, self.in_fmt, self.acc_fmt, out="product"),
+                    {"a": selected.value, "b": x}, Const(1), self.mul_latency, enable=enable)
+                total, _, _ = build_pipeline(
+                    m, add_steps(self.acc_fmt, a="psum", b="product"),
+                    {"psum": psums[c], "product": product["product"]}, Const(1),
+                    self.add_latency, enable=enable)
+                psums[c] = total["result"]
+
+        valid = delay(m, accept, self.latency - 1, enable, "valid")
+        with m.If(enable):
+            m.d.sync += self.y.valid.eq(valid)
+            for c in range(cols):
+                m.d.sync += self.y.payload[c].eq(delay(m, psums[c], cols - 1 - c, enable,
+                                                       f"deskew{c}_"))
+        return m
