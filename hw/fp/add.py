@@ -2,7 +2,7 @@
 
 from amaranth.hdl import Cat, Const, Mux, signed
 
-from .bits import as_signed_exp, clamp, shift_right_sticky
+from .bits import as_signed_exp, clamp, clear_low, shift_right_sticky
 from .pipeline import Step
 from .rounding import round_pack_steps
 from .unit import FloatUnit, check_format
@@ -16,50 +16,67 @@ GUARD_BITS = 3
 def add_steps(fmt, a="a", b="b", sub=None):
     """Datapath steps computing ``result = a + b`` (``a - b`` where value ``sub`` is 1).
 
-    Order: swap so ``|big| >= |small|``; align ``small`` by the exponent difference,
-    jamming shifted-out bits into a sticky LSB; add or subtract; normalize; round.
+    Order: classify and compare magnitudes; swap so ``|big| >= |small|``; align ``small``
+    by the exponent difference, jamming shifted-out bits into a sticky LSB; add or
+    subtract; then the four rounding steps. An exact zero sum takes ``zero_sign``.
     """
     sig_w = fmt.sig_bits + GUARD_BITS + 1          # hidden bit .. guard bits, sticky LSB
     exp_w = fmt.exp_bits + 3
 
-    def compare(m, v):
+    def classify(m, v):
         ua, ub = unpack(m, fmt, v[a], "a"), unpack(m, fmt, v[b], "b")
         sign_b = ub["sign"] ^ v[sub] if sub else ub["sign"]
-        swap = ub["mag"] > ua["mag"]
-        big_sign = Mux(swap, sign_b, ua["sign"])
         eff_sub = ua["sign"] ^ sign_b
         return {
-            "big_sign": big_sign, "eff_sub": eff_sub,
-            "zero_sign": ua["sign"] & sign_b,
-            "big_exp": Mux(swap, ub["exp"], ua["exp"]),
-            "diff": Mux(swap, ub["exp"] - ua["exp"], ua["exp"] - ub["exp"])[:fmt.exp_bits],
-            "big_sig": Mux(swap, ub["sig"], ua["sig"]),
-            "small_sig": Mux(swap, ua["sig"], ub["sig"]),
+            "swap": ub["mag"] > ua["mag"], "eff_sub": eff_sub,
+            "sign_a": ua["sign"], "sign_b": sign_b, "zero_sign": ua["sign"] & sign_b,
+            "exp_a": ua["exp"], "exp_b": ub["exp"], "sig_a": ua["sig"], "sig_b": ub["sig"],
             "is_nan": ua["is_nan"] | ub["is_nan"] | (ua["is_inf"] & ub["is_inf"] & eff_sub),
             "is_inf": ua["is_inf"] | ub["is_inf"],
             "inf_sign": Mux(ua["is_inf"], ua["sign"], sign_b),
         }
 
-    def align(m, v):
+    def swap(m, v):
+        sw = v["swap"]
+        big_sign = Mux(sw, v["sign_b"], v["sign_a"])
+        return {
+            "sign": Mux(v["is_inf"], v["inf_sign"], big_sign),
+            "eff_sub": v["eff_sub"], "zero_sign": v["zero_sign"],
+            "big_exp": Mux(sw, v["exp_b"], v["exp_a"]),
+            "diff": Mux(sw, v["exp_b"] - v["exp_a"], v["exp_a"] - v["exp_b"])[:fmt.exp_bits],
+            "big_sig": Mux(sw, v["sig_b"], v["sig_a"]),
+            "small_sig": Mux(sw, v["sig_a"], v["sig_b"]),
+            "is_nan": v["is_nan"], "is_inf": v["is_inf"],
+        }
+
+    def align_coarse(m, v):
+        """Shift ``small`` right by the multiple-of-8 part of the difference (sticky kept)."""
         small = Cat(Const(0, GUARD_BITS), v["small_sig"])
-        shifted, sticky = shift_right_sticky(small, clamp(v["diff"], len(small)))
+        amount = clamp(v["diff"], len(small))
+        shifted, sticky = shift_right_sticky(small, clear_low(amount, 3))
         out = {k: v[k] for k in v if k not in ("small_sig", "diff")}
-        out["small"] = Cat(sticky, shifted)
+        out.update(small=shifted, sticky=sticky, fine=amount[:3])
+        return out
+
+    def align_fine(m, v):
+        shifted, sticky = shift_right_sticky(v["small"], v["fine"])
+        out = {k: v[k] for k in v if k not in ("sticky", "fine")}
+        out["small"] = Cat(sticky | v["sticky"], shifted)
         return out
 
     def add(m, v):
         big = Cat(Const(0, GUARD_BITS + 1), v["big_sig"])
         total = Mux(v["eff_sub"], big - v["small"], big + v["small"])[:sig_w + 1]
-        exact_zero = total == 0
         return {
-            "sign": Mux(v["is_inf"], v["inf_sign"], Mux(exact_zero, v["zero_sign"], v["big_sign"])),
+            "sign": v["sign"], "zero_sign": v["zero_sign"],
             "exp": as_signed_exp(v["big_exp"] + 1),
             "sig": total, "sticky": Const(0, 1),
-            "is_nan": v["is_nan"], "is_inf": v["is_inf"], "is_zero": exact_zero,
+            "is_nan": v["is_nan"], "is_inf": v["is_inf"], "is_zero": Const(0, 1),
         }
 
-    return [Step("compare", compare, 1.5), Step("align", align, 1.5), Step("add", add, 1.5),
-            *round_pack_steps(fmt, exp_w)]
+    return [Step("classify", classify, 2.0), Step("swap", swap, 1.5),
+            Step("align_coarse", align_coarse, 1.5), Step("align_fine", align_fine, 1.5),
+            Step("add", add, 2.0), *round_pack_steps(fmt, exp_w)]
 
 
 class FloatAdd(FloatUnit):
@@ -68,7 +85,7 @@ class FloatAdd(FloatUnit):
     Ports: ``i.payload = {a, b, sub[, tag]}``, ``o.payload = {result[, tag]}``.
     """
 
-    DEFAULT_LATENCY = 4
+    DEFAULT_LATENCY = 12
 
     def __init__(self, fmt="fp32", *, latency=None, tag_width=0):
         self.fmt = check_format("fmt", fmt)

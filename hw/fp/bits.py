@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Const, Mux, Signal, Value, unsigned
 from amaranth.utils import bits_for, ceil_log2
 
 __all__ = ["leading_zeros", "shift_right_sticky", "clamp", "as_signed_exp", "signed_width",
-           "materialize"]
+           "materialize", "clear_low"]
 
 
 def materialize(m, value, name):
@@ -39,6 +39,14 @@ def leading_zeros(m, x, name="lzc"):
     padded = Cat(Const(0, padded_width - width - 1), Const(1, 1), x)
     cnt, _ = _lzc_pow2(padded)
     return materialize(m, cnt[:bits_for(width)], name)
+
+
+def clear_low(value, bits):
+    """``value`` with its ``bits`` least significant bits cleared (stays unsigned)."""
+    value = Value.cast(value)
+    if len(value) <= bits:
+        return Const(0, len(value))
+    return Cat(Const(0, bits), value[bits:])
 
 
 def clamp(value, limit):

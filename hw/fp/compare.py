@@ -20,7 +20,7 @@ class FloatCompare(FloatUnit):
     is ``a`` and ``min`` is ``b`` (the lower index wins), as top-K sorting needs.
     """
 
-    DEFAULT_LATENCY = 1
+    DEFAULT_LATENCY = 2
 
     def __init__(self, fmt="fp32", *, magnitude=False, latency=None, tag_width=0):
         self.fmt = check_format("fmt", fmt)
@@ -35,22 +35,25 @@ class FloatCompare(FloatUnit):
     def steps(self):
         fmt, magnitude = self.fmt, self.magnitude
 
+        def classify(m, v):
+            ua, ub = unpack(m, fmt, v["a"], "a"), unpack(m, fmt, v["b"], "b")
+            return {"a": v["a"], "b": v["b"], "nan": ua["is_nan"] | ub["is_nan"],
+                    "both_zero": ua["is_zero"] & ub["is_zero"],
+                    "mag_lt": ua["mag"] < ub["mag"], "mag_eq": ua["mag"] == ub["mag"]}
+
         def compare(m, v):
-            a, b = v["a"], v["b"]
-            ua, ub = unpack(m, fmt, a, "a"), unpack(m, fmt, b, "b")
-            nan = ua["is_nan"] | ub["is_nan"]
-            mag_lt, mag_eq = ua["mag"] < ub["mag"], ua["mag"] == ub["mag"]
+            a, b, nan = v["a"], v["b"], v["nan"]
+            mag_lt, mag_eq = v["mag_lt"], v["mag_eq"]
+            sa, sb, mag = a[fmt.width - 1], b[fmt.width - 1], a[:fmt.width - 1]
             canonical = Const(fmt.canonical_nan, fmt.width)
             if magnitude:
                 lt, eq = mag_lt, mag_eq
                 big, small = Mux(mag_lt, b, a), Mux(mag_lt, a, b)
             else:
-                sa, sb = ua["sign"], ub["sign"]
-                both_zero = ua["is_zero"] & ub["is_zero"]
-                eq = both_zero | (a == b)
+                eq = v["both_zero"] | (a == b)
                 lt = ~eq & Mux(sa != sb, sa, Mux(sa, ~mag_lt & ~mag_eq, mag_lt))
                 # Equal values differ at most in the sign of zero: AND/OR the sign bits.
-                tie_max, tie_min = Cat(ua["mag"], sa & sb), Cat(ua["mag"], sa | sb)
+                tie_max, tie_min = Cat(mag, sa & sb), Cat(mag, sa | sb)
                 big = Mux(eq, tie_max, Mux(lt, b, a))
                 small = Mux(eq, tie_min, Mux(lt, a, b))
             return {
@@ -58,7 +61,7 @@ class FloatCompare(FloatUnit):
                 "max": Mux(nan, canonical, big), "min": Mux(nan, canonical, small),
             }
 
-        return [Step("compare", compare, 1.0)]
+        return [Step("classify", classify, 1.5), Step("compare", compare, 1.5)]
 
 
 class FloatAbs(FloatUnit):

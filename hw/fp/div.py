@@ -23,14 +23,20 @@ def div_steps(fmt, a="a", b="b"):
         ua, ub = unpack(m, fmt, v[a], "a"), unpack(m, fmt, v[b], "b")
         lz_a, lz_b = leading_zeros(m, ua["sig"], "lz_a"), leading_zeros(m, ub["sig"], "lz_b")
         exp = as_signed_exp(ua["exp"]) - lz_a - as_signed_exp(ub["exp"]) + lz_b + fmt.bias
-        nan = (ua["is_nan"] | ub["is_nan"] | (ua["is_zero"] & ub["is_zero"])
-               | (ua["is_inf"] & ub["is_inf"]))
         return {
             "sign": ua["sign"] ^ ub["sign"], "exp": exp[:exp_w].as_signed(),
-            "rem": (ua["sig"] << lz_a)[:sig_w], "divisor": (ub["sig"] << lz_b)[:sig_w],
-            "is_nan": nan, "is_inf": ua["is_inf"] | ub["is_zero"],
-            "is_zero": ua["is_zero"] | ub["is_inf"],
+            "sig_a": ua["sig"], "sig_b": ub["sig"], "lz_a": lz_a, "lz_b": lz_b,
+            "is_nan": (ua["is_nan"] | ub["is_nan"] | (ua["is_zero"] & ub["is_zero"])
+                       | (ua["is_inf"] & ub["is_inf"])),
+            "is_inf": ua["is_inf"] | ub["is_zero"], "is_zero": ua["is_zero"] | ub["is_inf"],
         }
+
+    def normalize(m, v):
+        """Shift subnormal significands up so both lie in [1, 2)."""
+        out = {k: v[k] for k in ("sign", "exp", "is_nan", "is_inf", "is_zero")}
+        out.update(rem=(v["sig_a"] << v["lz_a"])[:sig_w],
+                   divisor=(v["sig_b"] << v["lz_b"])[:sig_w])
+        return out
 
     def make_bit(index):
         def bit(m, v):
@@ -48,7 +54,8 @@ def div_steps(fmt, a="a", b="b"):
         out.update(sig=v["quotient"], sticky=v["rem"].any())
         return out
 
-    return [Step("decode", decode, 2.0), *[make_bit(i) for i in range(quotient_bits)],
+    return [Step("decode", decode, 2.0), Step("normalize", normalize, 1.5),
+            *[make_bit(i) for i in range(quotient_bits)],
             Step("sticky", finish, 0.5), *round_pack_steps(fmt, exp_w)]
 
 
@@ -59,7 +66,7 @@ class FloatDiv(FloatUnit):
     Ports: ``i.payload = {a, b[, tag]}``, ``o.payload = {result[, tag]}``.
     """
 
-    DEFAULT_LATENCY = 8
+    DEFAULT_LATENCY = 26
 
     def __init__(self, fmt="fp32", *, latency=None, tag_width=0):
         self.fmt = check_format("fmt", fmt)

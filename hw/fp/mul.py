@@ -29,14 +29,31 @@ def mul_steps(fmt_a, fmt_b, fmt_out, a="a", b="b", out="result"):
             "is_zero": ua["is_zero"] | ub["is_zero"],
         }
 
-    def multiply(m, v):
-        out_v = {k: v[k] for k in ("sign", "exp", "is_nan", "is_inf", "is_zero")}
-        out_v["sig"] = pad_sig(fmt_out, v["sig_a"] * v["sig_b"])
+    keep = ("sign", "exp", "is_nan", "is_inf", "is_zero")
+    half_a, half_b = (fmt_a.sig_bits + 1) // 2, (fmt_b.sig_bits + 1) // 2
+    sig_w = fmt_a.sig_bits + fmt_b.sig_bits
+
+    def partial(m, v):
+        """Four partial products of half-width significands: one small DSP each."""
+        a, b = v["sig_a"], v["sig_b"]
+        out_v = {k: v[k] for k in keep}
+        out_v.update(ll=a[:half_a] * b[:half_b], lh=a[:half_a] * b[half_b:],
+                     hl=a[half_a:] * b[:half_b], hh=a[half_a:] * b[half_b:])
+        return out_v
+
+    def combine(m, v):
+        out_v = {k: v[k] for k in keep}
+        out_v.update(lo=v["ll"] + (v["lh"] << half_b), hi=v["hl"] + (v["hh"] << half_b))
+        return out_v
+
+    def accumulate(m, v):
+        out_v = {k: v[k] for k in keep}
+        out_v["sig"] = pad_sig(fmt_out, (v["lo"] + (v["hi"] << half_a))[:sig_w])
         out_v["sticky"] = Const(0, 1)
         return out_v
 
-    return [Step("decode", decode, 1.0), Step("multiply", multiply, 3.0),
-            *round_pack_steps(fmt_out, exp_w, out)]
+    return [Step("decode", decode, 1.5), Step("partial", partial, 3.0),
+            Step("combine", combine, 1.5), Step("accumulate", accumulate, 1.5), *round_pack_steps(fmt_out, exp_w, out)]
 
 
 class FloatMul(FloatUnit):
@@ -46,7 +63,7 @@ class FloatMul(FloatUnit):
     ``o.payload = {result[, tag]}``.
     """
 
-    DEFAULT_LATENCY = 3
+    DEFAULT_LATENCY = 11
 
     def __init__(self, fmt="fp32", *, b_fmt=None, out_fmt=None, latency=None, tag_width=0):
         self.fmt = check_format("fmt", fmt)

@@ -17,7 +17,7 @@ class FloatMulAdd(FloatUnit):
     Ports: ``i.payload = {a, b, c[, tag]}``, ``o.payload = {result[, tag]}``.
     """
 
-    DEFAULT_LATENCY = 7
+    DEFAULT_LATENCY = 23
 
     def __init__(self, ab_fmt="fp16", c_fmt="fp32", *, latency=None, tag_width=0):
         self.ab_fmt = check_format("ab_fmt", ab_fmt)

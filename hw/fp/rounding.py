@@ -12,7 +12,7 @@ in the output format, plus class flags. Two pipeline steps follow:
 
 from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 
-from .bits import clamp, leading_zeros, shift_right_sticky
+from .bits import clamp, clear_low, leading_zeros, shift_right_sticky
 from .pipeline import Step
 
 __all__ = ["round_pack_steps", "pad_sig"]
@@ -25,49 +25,97 @@ def pad_sig(fmt, sig):
 
 
 def round_pack_steps(fmt, exp_width, out="result"):
-    """Steps consuming ``sign, exp, sig, sticky, is_nan, is_inf, is_zero`` and producing
-    ``out`` (default ``result``). ``exp_width`` is the signed width that holds every ``exp`` the unit makes."""
+    """Steps consuming ``sign, exp, sig, sticky, is_nan, is_inf, is_zero`` (and optionally
+    ``zero_sign``, the sign of an exact zero result) and producing
+    ``out`` (default ``result``). ``exp_width`` is the signed width that holds every ``exp``
+    the unit makes. Steps: ``lzc``, ``plan``, ``shift_coarse``, ``shift_fine``, ``guard``, ``round``,
+    ``pack``."""
     exp_shape = signed(exp_width + 2)
+    flags = ("sign", "is_nan", "is_inf")
 
-    def normalize(m, v):
+    def lzc(m, v):
         sig = v["sig"]
-        width = len(sig)
-        exp = v["exp"].as_signed()
-        lz = leading_zeros(m, sig)
         room = Signal(exp_shape)                    # left shift allowed before subnormal
-        m.d.comb += room.eq(exp - 1)
-        go_left = room >= lz
-        left_amount = Mux(go_left, lz, clamp(room.as_unsigned(), width))
-        right_amount = clamp((-room).as_unsigned(), width + 1)
-        right_sig, right_sticky = shift_right_sticky(sig, right_amount)
-        underflow = room < 0
-        new_sig = Mux(underflow, right_sig, (sig << left_amount)[:width])
-        new_exp = Mux(underflow, 1, exp - Mux(underflow, 0, left_amount))
-        out = {k: v[k] for k in ("sign", "is_nan", "is_inf")}
-        out.update(sig=new_sig, exp=new_exp.as_signed(),
+        deficit = Signal(exp_shape)                 # right shift needed when room < 0
+        m.d.comb += [room.eq(v["exp"].as_signed() - 1), deficit.eq(1 - v["exp"].as_signed())]
+        out = {k: v[k] for k in flags + ("sig", "exp", "sticky")}
+        exact_zero = (sig == 0) & ~v["sticky"]
+        if "zero_sign" in v:                        # sign of an exact zero (adders)
+            out["sign"] = Mux(exact_zero & ~v["is_inf"], v["zero_sign"], v["sign"])
+        out.update(lz=leading_zeros(m, sig), room=room, underflow=room < 0,
+                   right=clamp(deficit.as_unsigned(), len(sig) + 1),
+                   is_zero=v["is_zero"] | exact_zero)
+        return out
+
+    def plan(m, v):
+        """Shift amounts: left by the leading zeros, unless that would go below the normal
+        range; then right by the deficit instead."""
+        width, room, lz = len(v["sig"]), v["room"], v["lz"]
+        out = {k: v[k] for k in flags + ("sig", "exp", "sticky", "is_zero", "underflow", "right")}
+        out["left"] = Mux(room >= lz, lz, clamp(room.as_unsigned(), width))
+        return out
+
+    def shift_coarse(m, v):
+        """Normalizing shift, multiple-of-4 part (left, or right onto the subnormal grid)."""
+        sig, width, underflow = v["sig"], len(v["sig"]), v["underflow"]
+        right_sig, right_sticky = shift_right_sticky(sig, clear_low(v["right"], 2))
+        out = {k: v[k] for k in flags + ("is_zero", "underflow")}
+        out.update(sig=Mux(underflow, right_sig, (sig << clear_low(v["left"], 2))[:width]),
+                   exp=Mux(underflow, 1, v["exp"].as_signed() - v["left"]).as_signed(),
                    sticky=v["sticky"] | (underflow & right_sticky),
-                   is_zero=v["is_zero"] | ((sig == 0) & ~v["sticky"]))
+                   fine=Mux(underflow, v["right"][:2], v["left"][:2]))
+        return out
+
+    def shift_fine(m, v):
+        sig, width, underflow = v["sig"], len(v["sig"]), v["underflow"]
+        right_sig, right_sticky = shift_right_sticky(sig, v["fine"])
+        out = {k: v[k] for k in flags + ("is_zero",)}
+        out.update(sig=Mux(underflow, right_sig, (sig << v["fine"])[:width]),
+                   sticky=v["sticky"] | (underflow & right_sticky))
+        # The result's exponent field is exp - 1 + hidden bit + rounding carry: precompute
+        # the three candidates and their overflow flags here, off the rounding path.
+        for j in range(3):
+            field = Signal(exp_shape, name=f"exp_field{j}")
+            m.d.comb += field.eq(v["exp"].as_signed() - 1 + j)
+            out[f"exp{j}"] = field[:fmt.exp_bits]
+            out[f"over{j}"] = v["exp"].as_signed() >= fmt.exp_max_field + 1 - j
+        return out
+
+    def guard(m, v):
+        """Round-to-nearest-even increment and whether it carries out of the significand."""
+        sig, width = v["sig"], len(v["sig"])
+        kept = sig[width - fmt.sig_bits:]
+        guard_bit = sig[width - fmt.sig_bits - 1]
+        rest = sig[:width - fmt.sig_bits - 1].any() | v["sticky"]
+        inc = guard_bit & (rest | kept[0])
+        out = {k: v[k] for k in flags + ("is_zero", "exp0", "exp1", "exp2",
+                                         "over0", "over1", "over2")}
+        out.update(man=kept[:fmt.man_bits], hidden=kept[fmt.man_bits], inc=inc,
+                   carry=inc & kept.all())
         return out
 
     def round_(m, v):
-        sig, width = v["sig"], len(v["sig"])
-        kept = sig[width - fmt.sig_bits:]
-        guard = sig[width - fmt.sig_bits - 1]
-        rest = sig[:width - fmt.sig_bits - 1].any() | v["sticky"]
-        rounded = kept + (guard & (rest | kept[0]))
-        magnitude = Signal(signed(exp_width + fmt.man_bits + 4))
-        m.d.comb += magnitude.eq(((v["exp"] - 1) << fmt.man_bits) + rounded)
-        overflow = magnitude >= fmt.inf
+        """Select the exponent field: ``exp - 1 + hidden + carry`` (carry implies hidden)."""
+        pick = Mux(v["carry"], 2, v["hidden"])
+        out = {k: v[k] for k in flags + ("is_zero", "inc", "man")}
+        out.update(exp_field=Mux(pick == 2, v["exp2"], Mux(pick == 1, v["exp1"], v["exp0"])),
+                   overflow=Mux(pick == 2, v["over2"], Mux(pick == 1, v["over1"], v["over0"])))
+        return out
+
+    def pack(m, v):
         sign = v["sign"]
+        man = (v["man"] + v["inc"])[:fmt.man_bits]
         result = Signal(unsigned(fmt.width))
         with m.If(v["is_nan"]):
             m.d.comb += result.eq(fmt.canonical_nan)
-        with m.Elif(v["is_inf"] | overflow):
+        with m.Elif(v["is_inf"] | v["overflow"]):
             m.d.comb += result.eq(Cat(Const(fmt.inf, fmt.width - 1), sign))
         with m.Elif(v["is_zero"]):
             m.d.comb += result.eq(Cat(Const(0, fmt.width - 1), sign))
         with m.Else():
-            m.d.comb += result.eq(Cat(magnitude[:fmt.width - 1], sign))
+            m.d.comb += result.eq(Cat(man, v["exp_field"], sign))
         return {out: result}
 
-    return [Step("normalize", normalize, 2.0), Step("round", round_, 1.5)]
+    return [Step("lzc", lzc, 2.0), Step("plan", plan, 1.5), Step("shift_coarse", shift_coarse, 1.5),
+            Step("shift_fine", shift_fine, 1.5), Step("guard", guard, 1.5),
+            Step("round", round_, 0.5), Step("pack", pack, 1.5)]
