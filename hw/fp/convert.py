@@ -35,7 +35,7 @@ class FloatConvert(FloatUnit):
     Ports: ``i.payload = {x[, tag]}``, ``o.payload = {result[, tag]}``.
     """
 
-    DEFAULT_LATENCY = 6
+    DEFAULT_LATENCY = 8
 
     def __init__(self, in_fmt="fp16", out_fmt="fp32", *, latency=None, tag_width=0):
         self.in_fmt = check_format("in_fmt", in_fmt)

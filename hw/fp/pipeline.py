@@ -98,8 +98,9 @@ def build_pipeline(m, steps, values, valid, latency, passthrough=None, enable=No
     return values, valid, passthrough
 
 
-def delay(m, value, cycles, enable=None, name="delay"):
-    """``value`` delayed by ``cycles`` register stages (advancing only while ``enable``)."""
+def delay(m, value, cycles, enable=None, name="delay", reset_less=True):
+    """``value`` delayed by ``cycles`` register stages (advancing only while ``enable``).
+    Control bits such as ``valid`` should pass ``reset_less=False``."""
     for index in range(cycles):
-        value = _register(m, {"": value}, f"{name}{index}", enable)[""]
+        value = _register(m, {"": value}, f"{name}{index}", enable, reset_less)[""]
     return value

@@ -98,7 +98,7 @@ class SystolicArray(wiring.Component):
         m.d.comb += enable.eq(~(self.y.valid & ~self.y.ready))
         shadow, loaded, wave = self._weights(m)
 
-        blocked = self.x.payload.first & (loaded < rows)
+        blocked = self.x.valid & self.x.payload.first & (loaded < rows)
         m.d.comb += self.x.ready.eq(enable & ~blocked)
         accept = self.x.valid & self.x.ready
         with m.If(accept & self.x.payload.first):
@@ -114,11 +114,11 @@ class SystolicArray(wiring.Component):
             bus = Signal(bus_layout, name=f"bus{r}_in")
             m.d.comb += [bus.group.eq(self.x.payload.groups[r]),
                          bus.first.eq(accept & self.x.payload.first)]
-            bus = delay(m, bus, r * self.add_latency, enable, f"skew{r}_")
+            bus = delay(m, bus, r * self.add_latency, enable, f"skew{r}_", reset_less=False)
             for c in range(cols):
                 name = f"pe{r}_{c}"
                 if c:
-                    bus = delay(m, bus, 1, enable, f"{name}_x")
+                    bus = delay(m, bus, 1, enable, f"{name}_x", reset_less=False)
                 row_shadow = shadow[r]
                 weight = Signal(data.StructLayout({"value": self.in_fmt.width,
                                                    "index": self.index_width}), name=f"{name}_w")
@@ -139,7 +139,7 @@ class SystolicArray(wiring.Component):
                     self.add_latency, enable=enable)
                 psums[c] = total["result"]
 
-        valid = delay(m, accept, self.latency - 1, enable, "valid")
+        valid = delay(m, accept, self.latency - 1, enable, "valid", reset_less=False)
         with m.If(enable):
             m.d.sync += self.y.valid.eq(valid)
             for c in range(cols):

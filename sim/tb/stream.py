@@ -33,6 +33,7 @@ class StreamSource:
         self.queue = deque()
         self.sent = 0
         self.valid.value = 0
+        self.payload.value = 0
         self._task = cocotb.start_soon(self._run())
 
     def push(self, *words):
