@@ -21,20 +21,27 @@ def div_steps(fmt, a="a", b="b"):
 
     def decode(m, v):
         ua, ub = unpack(m, fmt, v[a], "a"), unpack(m, fmt, v[b], "b")
-        lz_a, lz_b = leading_zeros(m, ua["sig"], "lz_a"), leading_zeros(m, ub["sig"], "lz_b")
-        exp = as_signed_exp(ua["exp"]) - lz_a - as_signed_exp(ub["exp"]) + lz_b + fmt.bias
         return {
-            "sign": ua["sign"] ^ ub["sign"], "exp": exp[:exp_w].as_signed(),
-            "sig_a": ua["sig"], "sig_b": ub["sig"], "lz_a": lz_a, "lz_b": lz_b,
+            "sign": ua["sign"] ^ ub["sign"], "exp_a": ua["exp"], "exp_b": ub["exp"],
+            "sig_a": ua["sig"], "sig_b": ub["sig"],
             "is_nan": (ua["is_nan"] | ub["is_nan"] | (ua["is_zero"] & ub["is_zero"])
                        | (ua["is_inf"] & ub["is_inf"])),
             "is_inf": ua["is_inf"] | ub["is_zero"], "is_zero": ua["is_zero"] | ub["is_inf"],
         }
 
+    def count(m, v):
+        """Leading zeros of subnormal significands and the quotient's exponent."""
+        out = {k: v[k] for k in ("sign", "sig_a", "sig_b", "is_nan", "is_inf", "is_zero")}
+        out.update(exp_diff=as_signed_exp(v["exp_a"]) - as_signed_exp(v["exp_b"]) + fmt.bias,
+                   lz_a=leading_zeros(m, v["sig_a"], "lz_a"),
+                   lz_b=leading_zeros(m, v["sig_b"], "lz_b"))
+        return out
+
     def normalize(m, v):
         """Shift subnormal significands up so both lie in [1, 2)."""
-        out = {k: v[k] for k in ("sign", "exp", "is_nan", "is_inf", "is_zero")}
-        out.update(rem=(v["sig_a"] << v["lz_a"])[:sig_w],
+        out = {k: v[k] for k in ("sign", "is_nan", "is_inf", "is_zero")}
+        out.update(exp=(v["exp_diff"] - v["lz_a"] + v["lz_b"])[:exp_w].as_signed(),
+                   rem=(v["sig_a"] << v["lz_a"])[:sig_w],
                    divisor=(v["sig_b"] << v["lz_b"])[:sig_w])
         return out
 
@@ -54,7 +61,8 @@ def div_steps(fmt, a="a", b="b"):
         out.update(sig=v["quotient"], sticky=v["rem"].any())
         return out
 
-    return [Step("decode", decode, 2.0), Step("normalize", normalize, 1.5),
+    return [Step("decode", decode, 1.5), Step("count", count, 2.0),
+            Step("normalize", normalize, 1.5),
             *[make_bit(i) for i in range(quotient_bits)],
             Step("sticky", finish, 0.5), *round_pack_steps(fmt, exp_w)]
 
@@ -62,7 +70,7 @@ def div_steps(fmt, a="a", b="b"):
 class FloatDiv(FloatUnit):
     """``result = a / b`` correctly rounded (nearest even). Fully pipelined: one division
     per cycle; the ``man_bits + 4`` quotient-bit steps are spread over ``latency`` stages
-    (default: one register after every step, ``man_bits + 14``: 37 for FP32, 24 for FP16).
+    (default: one register after every step, ``man_bits + 15``: 38 for FP32, 25 for FP16).
 
     Ports: ``i.payload = {a, b[, tag]}``, ``o.payload = {result[, tag]}``.
     """
