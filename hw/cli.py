@@ -55,7 +55,10 @@ def main(argv=None):
     every.add_argument("-o", "--output", default="build/verilog", help="output directory")
     args, rest = parser.parse_known_args(argv)
     if args.command == "list":
-        _list()
+        try:
+            _list()
+        except BrokenPipeError:                 # e.g. piped into `head`
+            sys.stderr.close()
         return 0
     if args.command == "generate-all":
         for design in DESIGNS:
