@@ -91,12 +91,14 @@ def round_pack_steps(fmt, exp_width, out="result"):
         out = {k: v[k] for k in flags + ("is_zero", "exp0", "exp1", "exp2",
                                          "over0", "over1", "over2")}
         out.update(man=kept[:fmt.man_bits], hidden=kept[fmt.man_bits], inc=inc,
-                   carry=inc & kept.all())
+                   carry=inc & kept[:fmt.man_bits].all())   # mantissa overflows
         return out
 
     def round_(m, v):
-        """Select the exponent field: ``exp - 1 + hidden + carry`` (carry implies hidden)."""
-        pick = Mux(v["carry"], 2, v["hidden"])
+        """Select the exponent field ``exp - 1 + hidden + carry``: the carry out of the
+        mantissa moves a subnormal to the smallest normal, or a normal up one binade."""
+        pick = Signal(2)
+        m.d.comb += pick.eq(v["hidden"] + v["carry"])
         out = {k: v[k] for k in flags + ("is_zero", "inc", "man")}
         out.update(exp_field=Mux(pick == 2, v["exp2"], Mux(pick == 1, v["exp1"], v["exp0"])),
                    overflow=Mux(pick == 2, v["over2"], Mux(pick == 1, v["over1"], v["over0"])))
