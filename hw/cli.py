@@ -44,10 +44,10 @@ def _parse_params(design, pairs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m hw", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m hw", description=__doc__, allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list designs and their parameters")
-    gen = sub.add_parser("generate", help="write DESIGN.v and DESIGN.json")
+    gen = sub.add_parser("generate", help="write DESIGN.v and DESIGN.json", allow_abbrev=False)
     gen.add_argument("design", help="one of: " + ", ".join(DESIGNS))
     gen.add_argument("-o", "--output", default="build", help="output directory")
     gen.add_argument("--name", help="top module / file name (default: the design name)")

@@ -3,66 +3,15 @@
 Used by the command line (``python -m hw``), ``make verilog`` and the test-suite.
 """
 
-from dataclasses import dataclass, field
-from typing import Callable
-
 from .fp.add import FloatAdd
 from .fp.compare import FloatAbs, FloatCompare
 from .fp.convert import FloatConvert
 from .fp.div import FloatDiv
-from .fp.format import PRESETS, parse_format
 from .fp.mul import FloatMul
 from .fp.muladd import FloatMulAdd
+from .params import FORMAT_HELP, LATENCY, TAG, Design, Param, _bool, _fmt
 
 __all__ = ["Param", "Design", "DESIGNS", "build", "design_name"]
-
-FORMAT_HELP = f"float format: {', '.join(PRESETS)} or eXmY"
-
-
-@dataclass(frozen=True)
-class Param:
-    default: object
-    kind: Callable            # converts a command-line string to the value
-    help: str
-
-
-def _bool(text):
-    if isinstance(text, bool):
-        return text
-    if str(text).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(text).lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected a boolean (true/false), not {text!r}")
-
-
-def _fmt(text):
-    return parse_format(text).name
-
-
-def _latency(text):
-    return None if text in (None, "default") else int(text)
-
-
-LATENCY = Param(None, _latency, "pipeline register stages (default: the unit's own)")
-TAG = Param(0, int, "width of the user tag that travels with each operation")
-
-
-@dataclass(frozen=True)
-class Design:
-    factory: Callable
-    description: str
-    params: dict = field(default_factory=dict)
-
-    def build(self, **overrides):
-        unknown = set(overrides) - set(self.params)
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {sorted(unknown)}; "
-                             f"allowed: {sorted(self.params)}")
-        values = {k: p.default for k, p in self.params.items()}
-        values.update(overrides)
-        return self.factory(**values), values
-
 
 DESIGNS = {
     "fp_add": Design(FloatAdd, "a + b or a - b (input sub), round to nearest even",

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -66,6 +67,30 @@ def _locked(directory):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+#: Verilator runtime objects that do not depend on the design: compiled once, then copied
+#: into each new build directory so that make finds them up to date (saves ~8 s a build).
+#: verilated.mk makes them depend on the Vtop.mk that Verilator is about to regenerate, so
+#: the copies are dated a little into the future (make then notes a clock skew).
+FUTURE_S = 300
+RUNTIME_OBJECTS = ("verilated", "verilated_dpi", "verilated_threads", "verilated_vpi")
+
+
+def _runtime_cache(build_dir, store):
+    """Copy the design-independent runtime objects from (``store=False``) or to the cache."""
+    cache = BUILD / "sim" / "verilator-runtime"
+    for name in RUNTIME_OBJECTS:
+        for ext in (".o", ".d"):
+            src, dst = (build_dir / f"{name}{ext}", cache / f"{name}{ext}")
+            if not store:
+                src, dst = dst, src
+            if src.exists() and not dst.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
+                if not store:
+                    stamp = time.time() + FUTURE_S
+                    os.utime(dst, (stamp, stamp))
+
+
 def build(component, toplevel, sim="verilator"):
     """Write the Verilog and compile it for ``sim`` in ``build/sim/<sim>/<top>-<hash>/``.
 
@@ -82,8 +107,14 @@ def build(component, toplevel, sim="verilator"):
         if not source.exists() or source.read_text() != text:
             source.write_text(text)
         build_args = ["-Wno-fatal", "-O1"] if sim == "verilator" else []
+        if sim == "verilator":
+            with _locked(BUILD / "sim" / "verilator-runtime"):
+                _runtime_cache(build_dir, store=False)
         runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
                      timescale=TIMESCALE, build_args=build_args, always=False)
+        if sim == "verilator":
+            with _locked(BUILD / "sim" / "verilator-runtime"):
+                _runtime_cache(build_dir, store=True)
     return runner, build_dir
 
 

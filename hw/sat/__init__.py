@@ -1,1 +1,1 @@
-"""Engines of the SAT sparse-training accelerator (CEST paper): the OSRE top-K sorters."""
+"""Engines of the SAT sparse-training accelerator (CEST paper)."""

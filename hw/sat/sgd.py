@@ -37,14 +37,17 @@ from amaranth.hdl import Const, Module, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..designs import LATENCY, Design, Param, _bool, _fmt
+from ..params import LATENCY, Design, Param, _bool, _fmt
 from ..fp.add import FloatAdd, add_steps
 from ..fp.convert import FloatConvert, convert_steps
 from ..fp.mul import FloatMul, mul_steps
 from ..fp.pipeline import Step, build_pipeline, place_registers
-from ..fp.unit import MAX_LATENCY, check_format, check_int
+from ..fp.unit import check_format, check_int
 
-__all__ = ["SGDLanes", "lane_layouts", "default_latency", "DESIGNS"]
+__all__ = ["SGDLanes", "lane_layouts", "default_latency", "MAX_LATENCY", "DESIGNS"]
+
+#: Largest ``latency`` accepted: a lane chains six FP operations, each deeply pipelined.
+MAX_LATENCY = 256
 
 
 def lane_layouts(grad_fmt, master_fmt, weight_out_fmt):
@@ -55,9 +58,9 @@ def lane_layouts(grad_fmt, master_fmt, weight_out_fmt):
 
 
 def default_latency(decoupled_wd=False):
-    """Sum of the FP units' default latencies along the lane's critical path, so each stage
-    holds about as much logic as a stage of a stand-alone unit: mul, add, add, mul, add,
-    convert (20); decoupled: mul, add, mul, add, convert (16)."""
+    """Sum of the FP units' default latencies along the lane's critical path (mul, add, add,
+    mul, add, convert; decoupled: mul, add, mul, add, convert), so that each stage holds
+    about as much logic as a stage of a stand-alone unit."""
     adds = 2 if decoupled_wd else 3
     return (2 * FloatMul.DEFAULT_LATENCY + adds * FloatAdd.DEFAULT_LATENCY
             + FloatConvert.DEFAULT_LATENCY)

@@ -12,8 +12,9 @@ Microarchitecture (per lane): ``n`` slots hold the values kept so far in arrival
 order, each with its rank among them. Each cycle the incoming value is compared with every
 slot in parallel: it is appended while the group has fewer than ``n`` values, and afterwards
 replaces the slot of rank ``n - 1`` if it beats any slot (the later slots shift up one place,
-so index order is kept). The slots' next state after the last value of a group goes straight
-into the output register, and the next group starts in the very next cycle.
+so index order is kept). In the cycle after the last value of a group the slots, already in
+index order, are copied into the output register while the first value of the next group is
+being inserted, so groups stream back to back.
 :class:`TopKLanes` runs ``lanes`` such datapaths under one shared control (in-group counter,
 handshake).
 """
@@ -23,15 +24,15 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ..designs import Design, Param
-from ..fp.format import PRESETS, parse_format
+from ..params import FORMAT_HELP, Design, Param, _fmt
+from ..fp.format import parse_format
 from ..fp.unit import check_format, check_int
 
 __all__ = ["TopKSorter", "TopKLanes", "result_layout", "index_width", "DESIGNS",
            "LATENCY", "MAX_M", "MAX_LANES"]
 
 #: Cycles from the last value of a group accepted to its result valid (no back-pressure).
-LATENCY = 1
+LATENCY = 2
 #: Largest group size accepted.
 MAX_M = 64
 #: Largest number of lanes accepted by :class:`TopKLanes` (the paper uses 32).
@@ -63,24 +64,27 @@ def _control(m, group, i, o):
     """Handshake and in-group counter shared by all lanes.
 
     Returns ``(index, insert, load)``: the in-group index of the value on ``i``, whether it
-    is accepted this cycle, and whether its group completes (the result register loads).
-    Input ``ready`` depends on registers only: it drops only for the last value of a group
-    while the previous result is still waiting on ``o``.
+    is accepted this cycle, and whether the slots (holding a complete group) are copied to
+    the output register this cycle. Input ``ready`` depends on registers only: it drops only
+    while a complete group waits behind a result that ``o`` has not taken yet.
     """
     index = Signal(range(group), name="index")
+    pending = Signal(name="pending")            # the slots hold a complete group
     insert, load = Signal(name="insert"), Signal(name="load")
     last = index == group - 1
     m.d.comb += [
-        i.ready.eq(~last | ~o.valid),
+        i.ready.eq(~pending | ~o.valid),
         insert.eq(i.valid & i.ready),
-        load.eq(insert & last),
+        load.eq(pending & (~o.valid | o.ready)),
     ]
     with m.If(insert):
         m.d.sync += index.eq(Mux(last, 0, index + 1))
     with m.If(load):
-        m.d.sync += o.valid.eq(1)
+        m.d.sync += [pending.eq(0), o.valid.eq(1)]
     with m.Elif(o.ready):
         m.d.sync += o.valid.eq(0)
+    with m.If(insert & last):
+        m.d.sync += pending.eq(1)
     return index, insert, load
 
 
@@ -111,23 +115,23 @@ def _select(m, name, slots, value, index, group, width):
     m.d.comb += [new.value.eq(value), new.index.eq(index),
                  new.rank.eq(sum(f & ~b for f, b in zip(filled, beaten)))]
     full = index >= n if n < group else Const(0)
-    evict = Signal(name=f"{name}_evict")
-    m.d.comb += evict.eq(full & beaten.any())
-    # Slots from the worst one on take their successor (a prefix OR of "rank == n - 1");
-    # only ``evict`` depends on the comparisons, so it selects last.
+    # Slots from the worst one on take their successor: a prefix OR of "rank == n - 1".
     shift = [Signal(name=f"{name}_shift{s}") for s in range(n)]
-    following = Signal(slots.shape(), name=f"{name}_next")
     for s in range(n):
         m.d.comb += shift[s].eq((slots[s].rank == n - 1) | (shift[s - 1] if s else 0))
-        successor = slots[s + 1] if s < n - 1 else new
-        successor_rank = slots[s + 1].rank + beaten[s + 1] if s < n - 1 else new.rank
-        append = ~full & (index == s)
-        m.d.comb += [                   # the whole slot, then its rank on top
-            following[s].eq(Mux(evict, Mux(shift[s], successor, slots[s]),
-                                Mux(append, new, slots[s]))),
-            following[s].rank.eq(Mux(evict & shift[s], successor_rank,
-                                     Mux(append, new.rank, slots[s].rank + beaten[s]))),
-        ]
+    following = Signal(slots.shape(), name=f"{name}_next")
+    for s in range(n):                  # by default a slot stays, its rank updated
+        m.d.comb += [following[s].eq(slots[s]), following[s].rank.eq(slots[s].rank + beaten[s])]
+    with m.If(~full):
+        for s in range(n):
+            with m.If(index == s):
+                m.d.comb += following[s].eq(new)
+    with m.Elif(beaten.any()):
+        for s in range(n - 1):
+            with m.If(shift[s]):
+                m.d.comb += [following[s].eq(slots[s + 1]),
+                             following[s].rank.eq(slots[s + 1].rank + beaten[s + 1])]
+        m.d.comb += following[n - 1].eq(new)
     return following
 
 
@@ -183,8 +187,8 @@ class _TopKBase(wiring.Component):
                 m.d.sync += slots.eq(following)
             with m.If(load):
                 for s in range(self._n):
-                    m.d.sync += [result.values[s].eq(following[s].value),
-                                 result.indices[s].eq(following[s].index)]
+                    m.d.sync += [result.values[s].eq(slots[s].value),
+                                 result.indices[s].eq(slots[s].index)]
         return m
 
     @property
@@ -192,8 +196,8 @@ class _TopKBase(wiring.Component):
         """Meaning of each top-level port, for the manifest."""
         return {
             "i__valid": "a value (one per lane) is presented",
-            "i__ready": "accepted; low only for a group's last value while o still holds "
-                        "the previous result",
+            "i__ready": "accepted; low only while a complete group waits behind a result "
+                        "that o has not taken",
             "i__payload": f"{self._fmt.name} value(s); every {self._m} transfers form a group",
             "o__valid": f"a group's result ({LATENCY} cycles after its last value)",
             "o__ready": "the consumer takes the result",
@@ -238,11 +242,7 @@ class TopKLanes(_TopKBase):
         return [(self.i.payload[lane], self.o.payload[lane]) for lane in range(self._lanes)]
 
 
-def _fmt(text):
-    return parse_format(text).name
-
-
-_FORMAT = Param("fp16", _fmt, f"float format: {', '.join(PRESETS)} or eXmY")
+_FORMAT = Param("fp16", _fmt, FORMAT_HELP)
 _N = Param(2, int, "values kept per group (N of N:M)")
 _M = Param(8, int, f"group size (M of N:M), 2..{MAX_M}")
 
