@@ -57,6 +57,13 @@ def lane_layouts(grad_fmt, master_fmt, weight_out_fmt):
             data.StructLayout({"w": master, "v": master, "w_lp": weight_out_fmt.width}))
 
 
+def _describe(layout):
+    """A lane layout for the manifest: its size, fields with bit ranges (``g[0:16]``, ...)
+    and where lane ``l`` starts."""
+    fields = ", ".join(f"{name}[{f.offset}:{f.offset + f.width}]" for name, f in layout)
+    return f"{layout.size} bits {{{fields}}}, lane l at bit l*{layout.size}"
+
+
 def default_latency(decoupled_wd=False):
     """Sum of the FP units' default latencies along the lane's critical path (mul, add, add,
     mul, add, convert; decoupled: mul, add, mul, add, convert), so that each stage holds
@@ -197,16 +204,16 @@ class SGDLanes(wiring.Component):
     @property
     def port_doc(self):
         fmt = self.master_fmt.name
+        in_lane, out_lane = lane_layouts(self.grad_fmt, self.master_fmt, self.weight_out_fmt)
         doc = {"lr": f"learning rate ({fmt} bits, stable while elements are in flight)",
                "mu": f"momentum ({fmt} bits)",
                "i__valid": "a transfer of one element per lane is presented",
-               "i__ready": "the lanes accept the transfer (not o.valid or o.ready)",
-               "i__payload": f"per lane {{g ({self.grad_fmt.name}), w, v ({fmt})}}, lane 0 "
-                             "in the least significant bits",
+               "i__ready": "the lanes accept the transfer (= ~o__valid | o__ready)",
+               "i__payload": f"{self._lanes} lanes of {_describe(in_lane)}",
                "o__valid": f"updated elements are presented ({self._latency} cycles after "
                            "their input without stalls)",
                "o__ready": "the consumer takes the results",
-               "o__payload": f"per lane {{w, v ({fmt}), w_lp ({self.weight_out_fmt.name})}}"}
+               "o__payload": f"{self._lanes} lanes of {_describe(out_lane)}"}
         if self._decoupled_wd:
             doc["decay"] = f"weight decay factor round(1 - round(lr * wd)) ({fmt} bits)"
         else:
