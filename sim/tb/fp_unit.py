@@ -6,7 +6,6 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from hw.designs import build
@@ -14,6 +13,7 @@ from hw.generate import manifest
 from sim.fp_cases import make_case
 from sim.golden import fp as golden
 from sim.streams import pack, unpack
+from sim.tb.stream import start_clock_and_reset
 from hw.fp.format import parse_format
 
 
@@ -59,12 +59,7 @@ async def fp_unit_matches_golden(dut):
     component, params = build(cfg["design"], **cfg["params"])
     info = manifest(component, cfg["design"], params)
     in_fields, out_fields = _port_fields(info, "i__payload"), _port_fields(info, "o__payload")
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    dut.i__valid.value = 0
-    for _ in range(2):
-        await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    await start_clock_and_reset(dut, dut.i__valid)
 
     rng = np.random.default_rng(cfg["seed"])
     for phase, (n, gap_prob) in enumerate([(cfg["n"], 0.0), (cfg["n_gaps"], cfg["gap_prob"])]):

@@ -10,9 +10,21 @@ from collections import deque
 
 import cocotb
 import numpy as np
+from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
-__all__ = ["StreamSource", "StreamSink", "port"]
+__all__ = ["StreamSource", "StreamSink", "port", "start_clock_and_reset"]
+
+
+async def start_clock_and_reset(dut, *idle, cycles=2, period_ns=10):
+    """Start ``clk``, hold ``rst`` for ``cycles`` cycles with the ``idle`` inputs at 0."""
+    cocotb.start_soon(Clock(dut.clk, period_ns, unit="ns").start())
+    dut.rst.value = 1
+    for signal in idle:
+        signal.value = 0
+    for _ in range(cycles):
+        await FallingEdge(dut.clk)
+    dut.rst.value = 0
 
 
 def port(dut, prefix, name):

@@ -6,7 +6,6 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from hw.fp.format import parse_format
@@ -15,7 +14,7 @@ from sim import vectors
 from sim.golden.gemm import gemm_chain
 from sim.layout import pack, unpack
 from sim.stce_driver import plan_gemm
-from sim.tb.stream import StreamSink, StreamSource
+from sim.tb.stream import StreamSink, StreamSource, start_clock_and_reset
 
 
 def _operands(cfg, in_fmt, rng):
@@ -42,14 +41,7 @@ async def systolic_gemm_matches_golden(dut):
     x, w, idx = _operands(cfg, in_fmt, rng)
     plan = plan_gemm(x, w, idx, cfg["n"], array.group, array.rows, array.cols, in_fmt.width)
 
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    dut.x__valid.value = 0
-    dut.w__valid.value = 0
-    dut.y__ready.value = 0
-    for _ in range(2):
-        await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    await start_clock_and_reset(dut, dut.x__valid, dut.w__valid, dut.y__ready)
 
     w_layout, x_layout = array.w.payload.shape(), array.x.payload.shape()
     y_layout = array.y.payload.shape()

@@ -25,13 +25,12 @@ import cocotb
 import numpy as np
 from amaranth.hdl import Shape
 from amaranth.lib import data
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from hw.fp.format import parse_format
 from hw.sat.topk import DESIGNS
 from sim.golden.nm import nm_prune, random_weight_bits, topk_group
-from sim.tb.stream import StreamSink, StreamSource, port
+from sim.tb.stream import StreamSink, StreamSource, port, start_clock_and_reset
 
 
 def decode(shape, word):
@@ -135,14 +134,10 @@ def _timing(name, component, in_cycles, out_cycles):
 async def topk_matches_golden(dut):
     cfg = json.loads(Path(os.environ["SIM_CONFIG"]).read_text())
     component, _ = DESIGNS[cfg["design"]].build(**cfg["params"])
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
     source = StreamSource(dut, "i", seed=cfg["seed"])
     sink = StreamSink(dut, "o", seed=cfg["seed"] + 1).start()
     monitor = Monitor(dut).start()
-    for _ in range(2):
-        await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    await start_clock_and_reset(dut)
 
     rng = np.random.default_rng(cfg["seed"])
     measured = {}
