@@ -16,13 +16,12 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from hw.fp.format import parse_format
 from hw.sat.sgd import lane_layouts
 from sim.golden.sgd import config_bits, decay_bits, sgd_step
-from sim.tb.stream import StreamSink, StreamSource
+from sim.tb.stream import StreamSink, StreamSource, start_clock_and_reset
 
 IN_FIELDS, OUT_FIELDS = ("g", "w", "v"), ("w", "v", "w_lp")
 
@@ -138,13 +137,7 @@ async def run_case(dut, params, latency, streams, case):
 @cocotb.test()
 async def sgd_lanes_match_golden(dut):
     cfg = _config()
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    dut.i__valid.value = 0
-    dut.o__ready.value = 0
-    for _ in range(2):
-        await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    await start_clock_and_reset(dut, dut.i__valid, dut.o__ready)
     streams = (StreamSource(dut, "i", seed=cfg["seed"]),
                StreamSink(dut, "o", seed=cfg["seed"] + 1).start(), TransferLog(dut))
     for case in cfg["cases"]:
