@@ -13,6 +13,7 @@ from hw.sat.systolic import SystolicArray
 from sim import vectors
 from sim.golden.gemm import gemm_chain
 from sim.layout import pack, unpack
+from sim.stce_cycles import gemm_cycles
 from sim.stce_driver import plan_gemm
 from sim.tb.stream import StreamSink, StreamSource, start_clock_and_reset
 
@@ -84,5 +85,9 @@ async def systolic_gemm_matches_golden(dut):
     dut._log.info("GEMM %dx%dx%d (%d:%d) on %dx%d: %d passes, %d cycles, bit-exact",
                   cfg["t"], cfg["k"], cfg["cout"], cfg["n"], array.group, array.rows,
                   array.cols, plan.passes, cycles)
+    model = gemm_cycles(cfg["t"], cfg["k"], cfg["cout"], cfg["n"], array.group, array.rows,
+                        array.cols, array.mul_latency, array.add_latency)
     with open(os.path.join(os.path.dirname(os.environ["SIM_CONFIG"]), "cycles.json"), "w") as f:
-        json.dump({"cycles": cycles, "passes": plan.passes, "t": plan.t}, f)
+        json.dump({"cycles": cycles, "model": model, "passes": plan.passes, "t": plan.t}, f)
+    if cfg["gap_prob"] == 0 and cfg["stall_prob"] == 0:
+        assert abs(model - cycles) <= 0.02 * cycles, f"cycle model {model} vs measured {cycles}"
