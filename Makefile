@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= auto
 
-.PHONY: verilog test test-fast lint synth synth-quick clean
+.PHONY: verilog test lint synth synth-quick bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ synth: $(STAMP)
 
 synth-quick: $(STAMP)
 	$(PY) -m hw.synth --quick -o build/reports
+
+## Benchmarks (numbers, not pass/fail): SAT ResNet-18 cycles (cycle model), into build/reports/
+bench: $(STAMP)
+	$(PY) -m sim.bench_sat_resnet18 -o build/reports
 
 clean:
 	rm -rf build sim_build .pytest_cache
