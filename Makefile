@@ -7,6 +7,8 @@ JOBS   ?= auto
 
 .PHONY: verilog test lint synth synth-quick bench clean
 
+BENCH_STAMP := $(VENV)/.bench-stamp
+
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -32,8 +34,12 @@ synth: $(STAMP)
 synth-quick: $(STAMP)
 	$(PY) -m hw.synth --quick -o build/reports
 
-## Benchmarks (numbers, not pass/fail): SAT ResNet-18 cycles (cycle model), into build/reports/
-bench: $(STAMP)
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[test,bench]"
+	touch $(BENCH_STAMP)
+
+## Benchmarks (numbers, not pass/fail), into build/reports/
+bench: $(BENCH_STAMP)
 	$(PY) -m sim.bench_sat_resnet18 -o build/reports
 
 clean:
