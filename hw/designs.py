@@ -9,6 +9,7 @@ from .fp.convert import FloatConvert
 from .fp.div import FloatDiv
 from .fp.mul import FloatMul
 from .fp.muladd import FloatMulAdd
+from .sat import sgd, systolic, topk
 from .params import FORMAT_HELP, LATENCY, TAG, Design, Param, _bool, _fmt
 
 __all__ = ["Param", "Design", "DESIGNS", "build", "design_name"]
@@ -41,6 +42,8 @@ DESIGNS = {
     "fp_abs": Design(FloatAbs, "|x|, NaN to canonical NaN",
                      {"fmt": Param("fp32", _fmt, FORMAT_HELP), "latency": LATENCY, "tag_width": TAG}),
 }
+for _engine in (systolic, topk, sgd):
+    DESIGNS.update(_engine.DESIGNS)
 
 
 def build(design, **params):

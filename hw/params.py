@@ -45,6 +45,9 @@ class Design:
     factory: Callable
     description: str
     params: dict = field(default_factory=dict)
+    #: Small overrides the registry-wide tests (lint, latch check, CLI) use for designs whose
+    #: defaults (the paper's size) are too big to check on every run.
+    test_params: dict = field(default_factory=dict)
 
     def build(self, **overrides):
         unknown = set(overrides) - set(self.params)

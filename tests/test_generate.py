@@ -13,7 +13,7 @@ from hw.fp.pipeline import place_registers
 from hw.generate import LINT_WAIVERS, manifest, to_verilog
 from sim.runner import ROOT, tool_env
 
-LINT_CASES = [(key, {}) for key in DESIGNS] + [
+LINT_CASES = [(key, spec.test_params) for key, spec in DESIGNS.items()] + [
     ("fp_add", {"fmt": "bf16", "latency": 0}), ("fp_mul", {"fmt": "fp16", "out_fmt": "fp32"}),
     ("fp_div", {"fmt": "fp16", "latency": 1}), ("fp_mac", {"ab_fmt": "bf16", "tag_width": 4}),
     ("fp_compare", {"fmt": "bf16", "magnitude": True, "latency": 0}),
@@ -63,6 +63,8 @@ def test_cli_generate_every_unit_in_every_preset(tmp_path):
         fmt_keys = [k for k in spec.params if k.endswith("fmt") and k != "out_fmt"]
         for fmt in ("fp32", "fp16", "bf16"):
             args = ["generate", design, "-o", str(tmp_path), "--name", f"{design}_{fmt}"]
+            for key, value in spec.test_params.items():
+                args += [f"--{key.replace('_', '-')}", str(value)]
             for key in fmt_keys:
                 args += [f"--{key.replace('_', '-')}", fmt]
             assert main(args) == 0

@@ -22,7 +22,7 @@ VARIANTS = [
     ("fp_compare", {"fmt": "bf16", "magnitude": True, "latency": 0}),
     ("fp_abs", {"fmt": "fp16", "latency": 0}),
 ]
-CASES = [(key, {}) for key in DESIGNS] + VARIANTS
+CASES = [(key, spec.test_params) for key, spec in DESIGNS.items()] + VARIANTS
 
 
 @pytest.mark.parametrize("design, params", CASES,

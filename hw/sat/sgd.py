@@ -291,5 +291,6 @@ DESIGNS = {
          "master_fmt": Param("fp32", _fmt, "master weight, momentum and arithmetic format"),
          "weight_out_fmt": Param("fp16", _fmt, "format of the low-precision weight copy w_lp"),
          "latency": LATENCY,
-         "decoupled_wd": Param(False, _bool, "SGDW: w' = (1 - lr*wd)*w - lr*v' (3 mul, 2 add)")}),
+         "decoupled_wd": Param(False, _bool, "SGDW: w' = (1 - lr*wd)*w - lr*v' (3 mul, 2 add)")},
+        test_params={"lanes": 1}),
 }

@@ -26,6 +26,7 @@ from ..fp.add import add_steps
 from ..fp.mul import mul_steps
 from ..fp.pipeline import build_pipeline, delay
 from ..fp.unit import check_format, check_int
+from ..params import Design, Param, _fmt
 
 __all__ = ["SystolicArray"]
 
@@ -146,3 +147,19 @@ class SystolicArray(wiring.Component):
                 m.d.sync += self.y.payload[c].eq(delay(m, psums[c], cols - 1 - c, enable,
                                                        f"deskew{c}_"))
         return m
+
+
+#: Registry entries (merged into :data:`hw.designs.DESIGNS`).
+DESIGNS = {
+    "sat_stce": Design(
+        lambda **kw: SystolicArray(**kw),
+        "SAT STCE: weight-stationary R x C uMAC array (FP16 x FP16 -> FP32), dense and N:M",
+        {"rows": Param(32, int, "array rows (reduction positions), 1..256"),
+         "cols": Param(32, int, "array columns (output channels), 1..256"),
+         "group": Param(8, int, "activations per row bus: M of N:M (1 = dense only), 1..64"),
+         "in_fmt": Param("fp16", _fmt, "activation and weight format"),
+         "acc_fmt": Param("fp32", _fmt, "partial-sum format"),
+         "mul_latency": Param(2, int, "multiplier register stages, 0..16"),
+         "add_latency": Param(3, int, "adder register stages, 0..16")},
+        test_params={"rows": 2, "cols": 2}),
+}

@@ -252,5 +252,6 @@ DESIGNS = {
                        {"n": _N, "m": _M, "fmt": _FORMAT}),
     "sat_osre": Design(TopKLanes, "SAT OSRE: parallel top-N:M sorter lanes, one row each",
                        {"lanes": Param(32, int, f"parallel lanes, 1..{MAX_LANES}"),
-                        "n": _N, "m": _M, "fmt": _FORMAT}),
+                        "n": _N, "m": _M, "fmt": _FORMAT},
+                       test_params={"lanes": 2}),
 }
