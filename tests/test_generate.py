@@ -70,7 +70,10 @@ def test_cli_generate_every_unit_in_every_preset(tmp_path):
             assert main(args) == 0
             info = json.loads((tmp_path / f"{design}_{fmt}.json").read_text())
             assert all(info["parameters"][k] == fmt for k in fmt_keys)
-            assert (tmp_path / f"{design}_{fmt}.v").read_text().count("module ") == 1
+            text = (tmp_path / f"{design}_{fmt}.v").read_text()
+            modules = [line.split()[1].split("(")[0] for line in text.splitlines()
+                       if line.startswith("module ")]
+            assert modules[0] == f"{design}_{fmt}" and len(set(modules)) == len(modules)
 
 
 def test_cli_list_and_module_entry_point():

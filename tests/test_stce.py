@@ -13,26 +13,27 @@ from sim.golden.gemm import gemm_chain
 from sim.runner import run
 from hw.fp.format import FP16, FP32
 
-# (rows, cols, group, T, K, Cout, N, gap/stall probability)
+# (rows, cols, group, T, K, Cout, N, gap/stall probability, PEs as instances of one module)
 CASES = [
-    (1, 1, 1, 6, 5, 1, 1, 0.0),        # 1x1, dense
-    (2, 3, 4, 12, 16, 5, 2, 0.3),      # 2:4, Cout not a multiple of cols, stalls
-    (2, 3, 4, 12, 16, 5, 4, 0.0),      # dense on a 4-wide bus
-    (4, 4, 8, 20, 32, 6, 2, 0.3),      # 2:8 (the paper's ratio), stalls
-    (4, 4, 8, 20, 32, 6, 4, 0.0),      # 4:8
-    (4, 4, 8, 20, 24, 4, 1, 0.0),      # 1:8
-    (4, 4, 8, 64, 64, 8, 8, 0.0),      # dense, T > latency: steady-state streaming
+    (1, 1, 1, 6, 5, 1, 1, 0.0, True),        # 1x1, dense
+    (2, 3, 4, 12, 16, 5, 2, 0.3, True),      # 2:4, Cout not a multiple of cols, stalls
+    (2, 3, 4, 12, 16, 5, 4, 0.0, False),     # dense on a 4-wide bus, PEs inlined
+    (4, 4, 8, 20, 32, 6, 2, 0.3, True),      # 2:8 (the paper's ratio), stalls
+    (4, 4, 8, 20, 32, 6, 4, 0.0, True),      # 4:8
+    (4, 4, 8, 20, 24, 4, 1, 0.0, True),      # 1:8
+    (4, 4, 8, 64, 64, 8, 8, 0.0, True),      # dense, T > latency: steady-state streaming
 ]
 
 
-@pytest.mark.parametrize("rows,cols,group,t,k,cout,n,p", CASES,
-                         ids=[f"{c[0]}x{c[1]}-g{c[2]}-{c[6]}of{c[2]}-p{c[7]}" for c in CASES])
-def test_systolic_gemm(rows, cols, group, t, k, cout, n, p, sim):
+@pytest.mark.parametrize("rows,cols,group,t,k,cout,n,p,hier", CASES,
+                         ids=[f"{c[0]}x{c[1]}-g{c[2]}-{c[6]}of{c[2]}-p{c[7]}"
+                              + ("" if c[8] else "-flat") for c in CASES])
+def test_systolic_gemm(rows, cols, group, t, k, cout, n, p, hier, sim):
     array_cfg = dict(rows=rows, cols=cols, group=group, in_fmt="fp16", acc_fmt="fp32",
-                     mul_latency=2, add_latency=3)
+                     mul_latency=2, add_latency=3, hierarchical=hier)
     config = {"array": array_cfg, "t": t, "k": k, "cout": cout, "n": n, "group": group,
               "seed": rows * 100 + n, "gap_prob": p, "stall_prob": p}
-    top = f"stce_{rows}x{cols}_g{group}"
+    top = f"stce_{rows}x{cols}_g{group}" + ("" if hier else "_flat")
     tests, failed = run(SystolicArray(**array_cfg), top, "sim.tb.systolic", config, sim=sim,
                         test_name=f"{top}_{n}_{p}")
     assert tests == 1 and failed == 0

@@ -17,7 +17,7 @@ shadow copy (the first transfer lands in row 0), and an activation row flagged `
 switches each PE to it as the flag passes, so loading the next fold hides behind the current one.
 """
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -26,7 +26,8 @@ from ..fp.add import add_steps
 from ..fp.mul import mul_steps
 from ..fp.pipeline import build_pipeline, delay
 from ..fp.unit import check_format, check_int
-from ..params import Design, Param, _fmt
+from ..generate import require_module
+from ..params import Design, Param, _bool, _fmt
 
 __all__ = ["SystolicArray"]
 
@@ -40,7 +41,7 @@ class SystolicArray(wiring.Component):
     """
 
     def __init__(self, *, rows, cols, group=1, in_fmt="fp16", acc_fmt="fp32",
-                 mul_latency=2, add_latency=3):
+                 mul_latency=2, add_latency=3, hierarchical=True):
         self.rows = check_int("rows", rows, 1, 256)
         self.cols = check_int("cols", cols, 1, 256)
         self.group = check_int("group", group, 1, 64)
@@ -49,6 +50,10 @@ class SystolicArray(wiring.Component):
         self.mul_latency = check_int("mul_latency", mul_latency, 0, 16)
         self.add_latency = check_int("add_latency", add_latency, 0, 16)
         self.index_width = max(1, ceil_log2(self.group))
+        self.hierarchical = bool(hierarchical)
+        self.pe = SystolicPE(group=self.group, in_fmt=self.in_fmt, acc_fmt=self.acc_fmt,
+                             mul_latency=self.mul_latency, add_latency=self.add_latency)
+        self.pe._MustUse__silence = True        # only elaborated when instantiated
         in_w, acc_w = self.in_fmt.width, self.acc_fmt.width
         x_layout = data.StructLayout({
             "groups": data.ArrayLayout(data.ArrayLayout(in_w, self.group), self.rows),
@@ -92,6 +97,20 @@ class SystolicArray(wiring.Component):
             m.d.sync += [shadow[-1].eq(self.w.payload), loaded.eq(loaded + 1)]
         return shadow, loaded, wave
 
+    def _pe(self, m, name, enable, bus, weight, psum):
+        """One uMAC: inline, or an instance of the shared PE module (``hierarchical``).
+        Returns its bus and partial-sum outputs."""
+        if not self.hierarchical:
+            return self.pe.datapath(m, enable, bus, weight, psum, name)
+        bus_out = Signal(self.pe.bus_layout, name=f"{name}_bus")
+        psum_out = Signal(self.acc_fmt.width, name=f"{name}_psum")
+        m.submodules[name] = Instance(
+            self.pe.module_name, i_clk=ClockSignal(), i_rst=ResetSignal(), i_enable=enable,
+            i_bus_in=bus.as_value(), i_weight=weight.as_value(), i_psum_in=psum,
+            o_bus_out=bus_out.as_value(), o_psum_out=psum_out)
+        require_module(self.pe.module_name, self.pe)
+        return bus_out, psum_out
+
     def elaborate(self, platform):
         m = Module()
         rows, cols = self.rows, self.cols
@@ -107,8 +126,7 @@ class SystolicArray(wiring.Component):
         with m.Elif(enable & (wave != 0)):
             m.d.sync += wave.eq(wave - 1)
 
-        bus_layout = data.StructLayout({
-            "group": data.ArrayLayout(self.in_fmt.width, self.group), "first": 1})
+        bus_layout = self.pe.bus_layout
         psums = [delay(m, self.x.payload.acc[c], c + self.mul_latency, enable, f"psum_in{c}")
                  for c in range(cols)]
         for r in range(rows):
@@ -117,28 +135,10 @@ class SystolicArray(wiring.Component):
                          bus.first.eq(accept & self.x.payload.first)]
             bus = delay(m, bus, r * self.add_latency, enable, f"skew{r}_", reset_less=False)
             for c in range(cols):
-                name = f"pe{r}_{c}"
-                if c:
-                    bus = delay(m, bus, 1, enable, f"{name}_x", reset_less=False)
-                row_shadow = shadow[r]
-                weight = Signal(data.StructLayout({"value": self.in_fmt.width,
-                                                   "index": self.index_width}), name=f"{name}_w")
-                m.d.comb += [weight.value.eq(row_shadow.values[c]),
-                             weight.index.eq(row_shadow.indices[c])]
-                active = Signal.like(weight, name=f"{name}_active")
-                selected = Signal.like(weight, name=f"{name}_sel")
-                m.d.comb += selected.eq(Mux(bus.first, weight, active))
-                with m.If(enable & bus.first):
-                    m.d.sync += active.eq(weight)
-                x = bus.group[0] if self.group == 1 else bus.group[selected.index]
-                product, _, _ = build_pipeline(
-                    m, mul_steps(self.in_fmt, self.in_fmt, self.acc_fmt, out="product"),
-                    {"a": selected.value, "b": x}, Const(1), self.mul_latency, enable=enable)
-                total, _, _ = build_pipeline(
-                    m, add_steps(self.acc_fmt, a="psum", b="product"),
-                    {"psum": psums[c], "product": product["product"]}, Const(1),
-                    self.add_latency, enable=enable)
-                psums[c] = total["result"]
+                weight = Signal(self.pe.weight_layout, name=f"pe{r}_{c}_w")
+                m.d.comb += [weight.value.eq(shadow[r].values[c]),
+                             weight.index.eq(shadow[r].indices[c])]
+                bus, psums[c] = self._pe(m, f"pe{r}_{c}", enable, bus, weight, psums[c])
 
         valid = delay(m, accept, self.latency - 1, enable, "valid", reset_less=False)
         with m.If(enable):
@@ -146,6 +146,58 @@ class SystolicArray(wiring.Component):
             for c in range(cols):
                 m.d.sync += self.y.payload[c].eq(delay(m, psums[c], cols - 1 - c, enable,
                                                        f"deskew{c}_"))
+        return m
+
+
+class SystolicPE(wiring.Component):
+    """One uMAC of the array: ``psum_out = psum_in + round(w * x[w.index])`` (``mul_latency``
+    + ``add_latency`` stages), the stationary weight switched in by the ``first`` flag of the
+    bus, and the activation bus passed on to the right one cycle later. Everything advances
+    only while ``enable``. With ``hierarchical=True`` the array instantiates this module
+    (emitted once as ``module_name``) instead of inlining it in every position."""
+
+    def __init__(self, *, group, in_fmt, acc_fmt, mul_latency, add_latency):
+        self.group, self.in_fmt, self.acc_fmt = group, in_fmt, acc_fmt
+        self.mul_latency, self.add_latency = mul_latency, add_latency
+        self.bus_layout = data.StructLayout({
+            "group": data.ArrayLayout(in_fmt.width, group), "first": 1})
+        self.weight_layout = data.StructLayout({"value": in_fmt.width,
+                                                "index": max(1, ceil_log2(group))})
+        super().__init__({
+            "enable": In(1), "bus_in": In(self.bus_layout), "weight": In(self.weight_layout),
+            "psum_in": In(acc_fmt.width),
+            "bus_out": Out(self.bus_layout), "psum_out": Out(acc_fmt.width),
+        })
+
+    @property
+    def module_name(self):
+        """Verilog module name, carrying every parameter (one module per configuration)."""
+        return (f"sat_stce_pe_g{self.group}_{self.in_fmt.name}_{self.acc_fmt.name}"
+                f"_m{self.mul_latency}_a{self.add_latency}")
+
+    def datapath(self, m, enable, bus, weight, psum, name):
+        """Build the PE's logic into ``m``; returns ``(bus_out, psum_out)``."""
+        active = Signal.like(weight, name=f"{name}_active")
+        selected = Signal.like(weight, name=f"{name}_sel")
+        m.d.comb += selected.eq(Mux(bus.first, weight, active))
+        with m.If(enable & bus.first):
+            m.d.sync += active.eq(weight)
+        x = bus.group[0] if self.group == 1 else bus.group[selected.index]
+        product, _, _ = build_pipeline(
+            m, mul_steps(self.in_fmt, self.in_fmt, self.acc_fmt, out="product"),
+            {"a": selected.value, "b": x}, Const(1), self.mul_latency, enable=enable)
+        total, _, _ = build_pipeline(
+            m, add_steps(self.acc_fmt, a="psum", b="product"),
+            {"psum": psum, "product": product["product"]}, Const(1), self.add_latency,
+            enable=enable)
+        bus_out = delay(m, bus, 1, enable, f"{name}_x", reset_less=False)
+        return bus_out, total["result"]
+
+    def elaborate(self, platform):
+        m = Module()
+        bus_out, psum_out = self.datapath(m, self.enable, self.bus_in, self.weight,
+                                          self.psum_in, "pe")
+        m.d.comb += [self.bus_out.eq(bus_out), self.psum_out.eq(psum_out)]
         return m
 
 
@@ -160,6 +212,7 @@ DESIGNS = {
          "in_fmt": Param("fp16", _fmt, "activation and weight format"),
          "acc_fmt": Param("fp32", _fmt, "partial-sum format"),
          "mul_latency": Param(2, int, "multiplier register stages, 0..16"),
-         "add_latency": Param(3, int, "adder register stages, 0..16")},
+         "add_latency": Param(3, int, "adder register stages, 0..16"),
+         "hierarchical": Param(True, _bool, "emit the PE once and instantiate it (else inline)")},
         test_params={"rows": 2, "cols": 2}),
 }
