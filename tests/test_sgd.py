@@ -250,7 +250,8 @@ def test_interface_and_properties():
 def test_design_entry_defaults():
     component, params = DESIGNS["sat_wuve"].build()
     assert params == {"lanes": 32, "grad_fmt": "fp16", "master_fmt": "fp32",
-                      "weight_out_fmt": "fp16", "latency": None, "decoupled_wd": False}
+                      "weight_out_fmt": "fp16", "latency": None, "decoupled_wd": False,
+                      "hierarchical": True}
     assert component.lanes == 32 and component.latency == default_latency()
     component, _ = DESIGNS["sat_wuve"].build(lanes=2, latency=7, decoupled_wd=True)
     assert component.latency == 7 and component.decoupled_wd
@@ -295,7 +296,8 @@ def _run_rtl(params, plan, sim, seed):
     full = {"lanes": component.lanes, "grad_fmt": component.grad_fmt.name,
             "master_fmt": component.master_fmt.name,
             "weight_out_fmt": component.weight_out_fmt.name,
-            "latency": component.latency, "decoupled_wd": component.decoupled_wd}
+            "latency": component.latency, "decoupled_wd": component.decoupled_wd,
+            "hierarchical": component._hierarchical}
     share = ICARUS_SHARE if sim == "icarus" else 1
     cases = [_case(c, max(1, n // share), component.lanes, seed + i, g, s)
              for i, (c, n, g, s) in enumerate(plan)]
@@ -314,7 +316,8 @@ RTL = {   # params, [(config, transfers, gaps, stalls)]
         ("typical", 600, False, False), ("typical", 600, True, True),
         ("zero_lr", 150, True, True), ("zero_mu_wd", 150, True, True),
         ("extreme", 150, True, True)]),
-    "lanes3-decoupled-lat1": ({"lanes": 3, "decoupled_wd": True, "latency": 1}, [
+    "lanes3-decoupled-lat1-flat": ({"lanes": 3, "decoupled_wd": True, "latency": 1,
+                                    "hierarchical": False}, [
         ("typical", 700, False, False), ("typical", 700, True, True),
         ("zero_lr", 200, True, True), ("extreme", 200, False, True)]),
 }

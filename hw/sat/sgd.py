@@ -33,7 +33,7 @@ is empty or being taken.
 
 from typing import NamedTuple
 
-from amaranth.hdl import Const, Module, Signal, Value
+from amaranth.hdl import ClockSignal, Const, Instance, Module, ResetSignal, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -41,8 +41,9 @@ from ..params import LATENCY, Design, Param, _bool, _fmt
 from ..fp.add import FloatAdd, add_steps
 from ..fp.convert import FloatConvert, convert_steps
 from ..fp.mul import FloatMul, mul_steps
-from ..fp.pipeline import Step, build_pipeline, place_registers
+from ..fp.pipeline import Step, build_pipeline, delay, place_registers
 from ..fp.unit import check_format, check_int
+from ..generate import require_module
 
 __all__ = ["SGDLanes", "lane_layouts", "default_latency", "MAX_LATENCY", "DESIGNS"]
 
@@ -152,7 +153,7 @@ class SGDLanes(wiring.Component):
     """
 
     def __init__(self, *, lanes=32, grad_fmt="fp16", master_fmt="fp32", weight_out_fmt="fp16",
-                 latency=None, decoupled_wd=False):
+                 latency=None, decoupled_wd=False, hierarchical=True):
         self._lanes = check_int("lanes", lanes, 1)
         self.grad_fmt = check_format("grad_fmt", grad_fmt)
         self.master_fmt = check_format("master_fmt", master_fmt)
@@ -160,6 +161,7 @@ class SGDLanes(wiring.Component):
         if not isinstance(decoupled_wd, bool):
             raise ValueError(f"decoupled_wd must be a bool, not {decoupled_wd!r}")
         self._decoupled_wd = decoupled_wd
+        self._hierarchical = bool(hierarchical)
         if latency is None:
             latency = default_latency(decoupled_wd)
         self._latency = check_int("latency", latency, 1, MAX_LATENCY)
@@ -220,10 +222,11 @@ class SGDLanes(wiring.Component):
             doc["wd"] = f"weight decay ({fmt} bits)"
         return doc
 
-    def _lane(self, lane):
+    def _lane(self, lane, config=None):
         """The datapath of lane ``lane`` over keys ``l<lane>_<name>``: reads ``g, w, v`` and
-        produces ``w_new, v_new, w_lp``."""
-        master, config = self.master_fmt, {n: getattr(self, n) for n in self.config_names}
+        produces ``w_new, v_new, w_lp``; ``config`` maps lr/mu/wd (decay) to signals."""
+        master = self.master_fmt
+        config = config or {n: getattr(self, n) for n in self.config_names}
 
         def key(name):
             return f"l{lane}_{name}"
@@ -269,6 +272,19 @@ class SGDLanes(wiring.Component):
         m = Module()
         enable = Signal()
         m.d.comb += [enable.eq(~self.o.valid | self.o.ready), self.i.ready.eq(enable)]
+        if self._hierarchical:
+            lane = SGDLane(self)
+            require_module(lane.module_name, lane)
+            for index in range(self._lanes):
+                out = Signal(lane.y.shape(), name=f"lane{index}_y")
+                m.submodules[f"lane{index}"] = Instance(
+                    lane.module_name, i_clk=ClockSignal(), i_rst=ResetSignal(),
+                    i_enable=enable, i_a=self.i.payload[index].as_value(), o_y=out.as_value(),
+                    **{f"i_{name}": getattr(self, name) for name in self.config_names})
+                m.d.comb += self.o.payload[index].eq(out)
+            m.d.comb += self.o.valid.eq(delay(m, self.i.valid, self._latency, enable, "valid",
+                                              reset_less=False))
+            return m
         datapath = _side_by_side([self._lane(lane) for lane in range(self._lanes)])
         values = {f"l{lane}_{name}": Value.cast(self.i.payload[lane][name])
                   for lane in range(self._lanes) for name in ("g", "w", "v")}
@@ -282,6 +298,36 @@ class SGDLanes(wiring.Component):
         return m
 
 
+class SGDLane(wiring.Component):
+    """One lane of :class:`SGDLanes` without handshake (``a`` in, ``y`` out ``latency`` cycles
+    later while ``enable``): the module ``SGDLanes(hierarchical=True)`` emits once and
+    instantiates per lane."""
+
+    def __init__(self, lanes):
+        self._parent = lanes
+        in_lane, out_lane = lane_layouts(lanes.grad_fmt, lanes.master_fmt, lanes.weight_out_fmt)
+        super().__init__({
+            "enable": In(1), **{name: In(lanes.master_fmt.width) for name in lanes.config_names},
+            "a": In(in_lane), "y": Out(out_lane)})
+
+    @property
+    def module_name(self):
+        p = self._parent
+        return (f"sat_wuve_lane_{p.grad_fmt.name}_{p.master_fmt.name}_{p.weight_out_fmt.name}"
+                f"_l{p.latency}" + ("_sgdw" if p.decoupled_wd else ""))
+
+    def elaborate(self, platform):
+        m = Module()
+        config = {name: getattr(self, name) for name in self._parent.config_names}
+        steps = self._parent._lane(0, config).steps
+        values = {f"l0_{name}": Value.cast(self.a[name]) for name in ("g", "w", "v")}
+        values, _, _ = build_pipeline(m, steps, values, Const(1), self._parent.latency,
+                                      enable=self.enable)
+        m.d.comb += [self.y.w.eq(values["l0_w_new"]), self.y.v.eq(values["l0_v_new"]),
+                     self.y.w_lp.eq(values["l0_w_lp"])]
+        return m
+
+
 #: Registry entries (to merge into :data:`hw.designs.DESIGNS`).
 DESIGNS = {
     "sat_wuve": Design(
@@ -291,6 +337,7 @@ DESIGNS = {
          "master_fmt": Param("fp32", _fmt, "master weight, momentum and arithmetic format"),
          "weight_out_fmt": Param("fp16", _fmt, "format of the low-precision weight copy w_lp"),
          "latency": LATENCY,
-         "decoupled_wd": Param(False, _bool, "SGDW: w' = (1 - lr*wd)*w - lr*v' (3 mul, 2 add)")},
+         "decoupled_wd": Param(False, _bool, "SGDW: w' = (1 - lr*wd)*w - lr*v' (3 mul, 2 add)"),
+         "hierarchical": Param(True, _bool, "emit one lane module and instantiate it per lane")},
         test_params={"lanes": 1}),
 }
