@@ -1,0 +1,219 @@
+"""Golden model of one SparTANN core executing a *program* (docs/spartann.md).
+
+A program is a list of commands (dicts), executed in order:
+
+=========================================  ==================================================
+``{"op": "load_a", "vectors": V}``         ``V`` (n, T) bit patterns into Dense Buf A rows 0..n-1
+``{"op": "load_b", "vectors": V}``         likewise into Dense Buf B
+``{"op": "load_sparse", "entries": E}``    CSC entries (:class:`sim.golden.csc.Entry`) of a job
+``{"op": "load_cols", "addr": A,           per-column address and skip bit of the job
+"skip": S}``
+``{"op": "run_bp"}`` / ``{"op": "run_wu"}``  one job (:func:`sim.golden.spartann.run_job`)
+``{"op": "drain_out", "count": n}``        Out Buf rows 0..n-1 thresholded with ``theta``
+                                           (:func:`csc.sparsify`), statistics merged, rows
+                                           cleared to +0; the (n, T) result is drained
+``{"op": "drain_b", "count": n}``          Dense Buf B rows 0..n-1 raw, cleared to +0
+``{"op": "set_theta", "bits": b}``         threshold (datapath format)
+``{"op": "set_target", "bits": b}``        DTS target sparsity (FP32 pattern)
+``{"op": "clear_stats"}``                  statistics to (0, 0, +0)
+``{"op": "dts_update"}``                   ``theta = dts.dts_update(theta, target, stats)``
+                                           (FP32; bf16 widened / rounded RNE), clear stats
+=========================================  ==================================================
+
+:meth:`CoreModel.execute` returns the drained arrays in command order.  Capacity and
+range violations raise ``ValueError`` naming the buffer and the sizes.
+"""
+
+import importlib
+
+import numpy as np
+
+from hw.fp.format import parse_format
+from hw.fp.unit import check_format, check_int
+from . import csc, fp
+from .spartann import run_job, columns_of
+
+__all__ = ["CoreModel", "OPS"]
+
+OPS = ("load_a", "load_b", "load_sparse", "load_cols", "run_bp", "run_wu", "drain_out",
+       "drain_b", "set_theta", "set_target", "clear_stats", "dts_update")
+
+_FP32 = parse_format("fp32")
+
+
+def _dts_module():
+    try:
+        return importlib.import_module("sim.golden.dts")
+    except ModuleNotFoundError as error:
+        if error.name != "sim.golden.dts":
+            raise
+        return None
+
+
+class CoreModel:
+    """State of one core: buffers ``a``, ``b``, ``out`` ((rows, T) uint64), the loaded
+    ``entries`` / ``addr`` / ``skip``, ``theta``, ``target`` and ``stats``."""
+
+    def __init__(self, T, fmt="fp32", *, a_rows, b_rows, out_rows, sparse_depth, max_cols,
+                 idx_bits=6):
+        self.T = check_int("T", T, 1)
+        self.fmt = check_format("fmt", fmt)
+        self.a_rows = check_int("a_rows", a_rows, 1)
+        self.b_rows = check_int("b_rows", b_rows, 1)
+        self.out_rows = check_int("out_rows", out_rows, 1)
+        self.sparse_depth = check_int("sparse_depth", sparse_depth, 1)
+        self.max_cols = check_int("max_cols", max_cols, 1)
+        self.idx_bits = check_int("idx_bits", idx_bits, 1, 16)
+        self.reset()
+
+    def reset(self):
+        """Power-on state: buffers +0, no job loaded, theta = target = +0, stats cleared."""
+        self.a = np.zeros((self.a_rows, self.T), dtype=np.uint64)
+        self.b = np.zeros((self.b_rows, self.T), dtype=np.uint64)
+        self.out = np.zeros((self.out_rows, self.T), dtype=np.uint64)
+        self.entries, self.addr, self.skip = [], [], []
+        self.theta = 0
+        self.target = 0
+        self.stats = csc.Stats(0, 0, 0)
+
+    # -- helpers -------------------------------------------------------------------------
+    def _word(self, name, value, width=None):
+        width = self.fmt.width if width is None else width
+        value = int(value)
+        if not 0 <= value < 1 << width:
+            raise ValueError(f"{name} must be a {width}-bit pattern, not {value:#x}")
+        return value
+
+    def _vectors(self, name, rows, vectors):
+        v = np.asarray(vectors)
+        if v.ndim != 2 or v.shape[1] != self.T:
+            raise ValueError(f"{name}: vectors must have shape (n, T={self.T}), not {v.shape}")
+        if v.shape[0] > rows:
+            raise ValueError(f"{name}: {v.shape[0]} vectors do not fit {rows} rows")
+        if v.size and (v.astype(np.uint64) >> np.uint64(self.fmt.width)).any():
+            raise ValueError(f"{name}: vectors hold values wider than {self.fmt.width} bits")
+        return v.astype(np.uint64)
+
+    def _count(self, name, rows, count):
+        check_int(f"{name} count", count, 0)
+        if count > rows:
+            raise ValueError(f"{name}: count {count} exceeds {rows} rows")
+        return count
+
+    # -- commands ------------------------------------------------------------------------
+    def _load_sparse(self, entries):
+        entries = [csc.Entry(*e) for e in entries]
+        if len(entries) > self.sparse_depth:
+            raise ValueError(f"sparse buffer: {len(entries)} entries exceed "
+                             f"sparse_depth = {self.sparse_depth}")
+        dmax = (1 << self.idx_bits) - 1
+        for i, e in enumerate(entries):
+            self._word(f"entry {i} value", e.value)
+            if not 0 <= e.delta <= dmax:
+                raise ValueError(f"entry {i}: delta {e.delta} exceeds {dmax} "
+                                 f"(idx_bits = {self.idx_bits})")
+            if e.filler not in (0, 1) or e.last not in (0, 1):
+                raise ValueError(f"entry {i}: filler/last must be 0 or 1")
+        if entries and not entries[-1].last:
+            raise ValueError("sparse buffer: the last column has no entry with last = 1")
+        columns = sum(e.last for e in entries)
+        if columns > self.max_cols:
+            raise ValueError(f"column table: {columns} columns exceed max_cols = {self.max_cols}")
+        self.entries = entries
+
+    def _load_cols(self, addr, skip):
+        addr, skip = [int(a) for a in addr], [int(s) for s in skip]
+        if len(addr) != len(skip):
+            raise ValueError(f"column table: {len(addr)} addresses but {len(skip)} skip bits")
+        if len(addr) > self.max_cols:
+            raise ValueError(f"column table: {len(addr)} columns exceed "
+                             f"max_cols = {self.max_cols}")
+        if any(s not in (0, 1) for s in skip):
+            raise ValueError("column table: skip bits must be 0 or 1")
+        self.addr, self.skip = addr, skip
+
+    def _run(self, phase):
+        columns = columns_of(self.entries)
+        if len(columns) != len(self.addr):
+            raise ValueError(f"{phase}: {len(columns)} columns in the sparse buffer but "
+                             f"{len(self.addr)} in the column table")
+        rows = self.out_rows if phase == "bp" else self.a_rows
+        target = "out buffer" if phase == "bp" else "dense buffer A"
+        live = [a for a, s in zip(self.addr, self.skip) if not s]
+        for a in live:
+            if not 0 <= a < rows:
+                raise ValueError(f"{phase}: column address {a} outside {target} ({rows} rows)")
+        if phase == "bp" and len(set(live)) != len(live):
+            raise ValueError("bp: columns of one job must have distinct addresses")
+        for col in columns:
+            if col and col[-1][0] >= self.b_rows:
+                raise ValueError(f"{phase}: entry row {col[-1][0]} outside dense buffer B "
+                                 f"({self.b_rows} rows)")
+        self.b, self.out = run_job(phase, self.entries, self.addr, self.skip,
+                                   self.a, self.b, self.out, self.fmt)
+
+    def _drain_out(self, count):
+        self._count("drain_out", self.out_rows, count)
+        rows = self.out[:count].copy()
+        kept, _ = csc.sparsify(rows, self.theta, self.fmt)
+        self.stats = csc.merge_stats(self.stats, csc.stats(rows, self.theta, self.fmt), self.fmt)
+        self.out[:count] = 0
+        return kept.reshape(count, self.T)
+
+    def _drain_b(self, count):
+        self._count("drain_b", self.b_rows, count)
+        rows = self.b[:count].copy()
+        self.b[:count] = 0
+        return rows
+
+    def _dts_update(self):
+        dts = _dts_module()
+        if dts is not None:
+            if self.fmt == _FP32:
+                self.theta = int(dts.dts_update(self.theta, self.target, self.stats))
+            else:
+                widen = lambda x: int(fp.convert(np.uint64(x), self.fmt, _FP32))
+                wide = self.stats._replace(max_abs=widen(self.stats.max_abs))
+                new = dts.dts_update(widen(self.theta), self.target, wide)
+                self.theta = int(fp.convert(np.uint64(int(new)), _FP32, self.fmt))
+        self.stats = csc.Stats(0, 0, 0)
+
+    def step(self, cmd):
+        """Execute one command; returns the drained array or ``None``."""
+        op = cmd.get("op") if isinstance(cmd, dict) else None
+        if op not in OPS:
+            raise ValueError(f"op must be one of {OPS}, not {op!r}")
+        if op == "load_a":
+            v = self._vectors("dense buffer A", self.a_rows, cmd["vectors"])
+            self.a[:len(v)] = v
+        elif op == "load_b":
+            v = self._vectors("dense buffer B", self.b_rows, cmd["vectors"])
+            self.b[:len(v)] = v
+        elif op == "load_sparse":
+            self._load_sparse(cmd["entries"])
+        elif op == "load_cols":
+            self._load_cols(cmd["addr"], cmd["skip"])
+        elif op in ("run_bp", "run_wu"):
+            self._run(op[4:])
+        elif op == "drain_out":
+            return self._drain_out(cmd["count"])
+        elif op == "drain_b":
+            return self._drain_b(cmd["count"])
+        elif op == "set_theta":
+            self.theta = self._word("theta", cmd["bits"])
+        elif op == "set_target":
+            self.target = self._word("target", cmd["bits"], 32)
+        elif op == "clear_stats":
+            self.stats = csc.Stats(0, 0, 0)
+        else:
+            self._dts_update()
+        return None
+
+    def execute(self, program):
+        """Run every command of ``program``; returns the drained (n, T) arrays in order."""
+        drained = []
+        for cmd in program:
+            result = self.step(cmd)
+            if result is not None:
+                drained.append(result)
+        return drained
