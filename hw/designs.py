@@ -10,6 +10,7 @@ from .fp.div import FloatDiv
 from .fp.mul import FloatMul
 from .fp.muladd import FloatMulAdd
 from .sat import sgd, systolic, topk
+from .spartann import decoder, encoder, threshold
 from .params import FORMAT_HELP, LATENCY, TAG, Design, Param, _bool, _fmt
 
 __all__ = ["Param", "Design", "DESIGNS", "build", "design_name"]
@@ -42,7 +43,7 @@ DESIGNS = {
     "fp_abs": Design(FloatAbs, "|x|, NaN to canonical NaN",
                      {"fmt": Param("fp32", _fmt, FORMAT_HELP), "latency": LATENCY, "tag_width": TAG}),
 }
-for _engine in (systolic, topk, sgd):
+for _engine in (systolic, topk, sgd, threshold, encoder, decoder):
     DESIGNS.update(_engine.DESIGNS)
 
 
