@@ -233,3 +233,25 @@ def from_float64(fmt: FloatFormat, x):
     sign = np.signbit(x).astype(np.int64)
     result = _round_pack(fmt, sign, np.ldexp(frac, 53).astype(np.int64), exp - 53)
     return _finish(fmt, result, np.isnan(x), np.isinf(x), sign)
+
+
+__all__ += ["from_int"]
+
+
+def from_int(value, fmt):
+    """Unsigned integers (``0 <= value < 2**64``) rounded to ``fmt`` (RNE, overflow to +inf).
+
+    Zero gives +0. Values of 2**61 and above are first narrowed to 61 bits with the shifted-out
+    bits OR-ed into the LSB (a sticky bit; exact for RNE since 61 > ``man_bits + 2``).
+    """
+    if not isinstance(fmt, FloatFormat):
+        from hw.fp.format import parse_format
+        fmt = parse_format(fmt)
+    v = np.asarray(value, dtype=np.uint64)
+    wide = v >= np.uint64(1 << 61)
+    narrowed = (v >> np.uint64(3)) | ((v & np.uint64(7)) != 0).astype(np.uint64)
+    sig = np.where(wide, narrowed, v).astype(np.int64)
+    exp = np.where(wide, 3, 0).astype(np.int64)
+    result = _round_pack(fmt, np.zeros_like(sig), sig, exp)
+    return _finish(fmt, result, np.zeros(sig.shape, bool), np.zeros(sig.shape, bool),
+                   np.zeros_like(sig))
