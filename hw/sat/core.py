@@ -1,0 +1,665 @@
+"""SAT core: the three engines of the CEST paper's Fig. 1 around on-chip buffers, driven by a
+command stream.
+
+::
+
+    din ─> [LOAD: beats -> rows] ─> any buffer      any buffer ─> [DRAIN: rows -> beats] ─> dout
+    cmd ─> [controller: one command at a time] ─> busy, error, cycles
+
+    W (compressed weights) ─w─┐
+    X (x-bus rows) ─────────x─┼─> STCE (R x C) ─y─> O (results; the next fold's partial sums)
+    O (partial sums) ─────acc─┘
+    M, V, G ─> WUVE (SGDLanes) ─> M (w'), V (v'), D (w_lp)
+    D ─[forward: direct | backward: L x L transposer]─> OSRE (TopKLanes) ─> W (values, indices)
+
+Every buffer is an :class:`amaranth.lib.memory.Memory` with one synchronous read port and one
+write port (1R1W, block-RAM friendly); the command in progress owns them. Commands (stream
+``cmd``, one at a time; fields in :func:`command_layout`):
+
+* ``LOAD  sel=buffer a=row n0=rows``: take ``n0 * beats(buffer)`` beats from ``din``;
+* ``DRAIN sel=buffer a=row n0=rows``: send the rows on ``dout`` (``last`` on the final beat);
+* ``GEMM  a=W row b=X row c=O row n0=T n1=folds n2=tiles flag=accumulate``: pass
+  ``p = tile * folds + fold`` streams W rows ``a + p*R ...`` and X rows ``b + fold*T + t``
+  through the array, partial sums from O rows ``c + tile*T + t`` (zero for fold 0 unless
+  ``flag``) and results back to them, so folds chain exactly as :mod:`sim.stce_driver`;
+* ``SGD   a=M/V/G row b=D row n0=rows``: one WUVE step per element, ``w'`` and ``v'`` back to
+  M and V, the ``in_fmt`` copy to D;
+* ``PRUNE a=D row b=W row c=stride n0=groups n1=column block flag=backward``: N:M top-K of
+  ``n0`` groups of ``m`` values per lane, ``n0 * n`` compressed rows into W columns
+  ``[n1*L, n1*L + L)``; forward feeds D rows ``a + s`` to the lanes (lane = row position),
+  backward reads ``L x L`` blocks (D rows ``a + blk*c + l``) through a transposer (lane =
+  row of the block, the sequence runs along the rows);
+* ``SET   sel=register value=bits``: ``lr``, ``mu``, ``wd`` (``decay`` when decoupled).
+
+A command whose ranges do not fit its buffers (or with a zero count, an unknown op, buffer or
+register) is rejected: nothing is read or written and ``error`` is set until the next command.
+"""
+
+from enum import IntEnum
+
+from amaranth.hdl import (Cat, ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal,
+                          unsigned)
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from ..fp.unit import check_format, check_int
+from ..generate import ports, require_module
+from ..params import Design, Param, _bool, _fmt
+from .presets import PAPER, resolve
+from .sgd import MAX_LATENCY as SGD_MAX_LATENCY, SGDLanes
+from .systolic import SystolicArray
+from .topk import MAX_LANES, MAX_M, TopKLanes, index_width
+
+__all__ = ["SatCore", "Transposer", "Op", "Buf", "Reg", "command_layout", "DESIGNS"]
+
+#: Largest buffer depth accepted (rows).
+MAX_DEPTH = 1 << 16
+#: Width of the ``cycles`` status output.
+CYCLE_WIDTH = 32
+
+
+class Op(IntEnum):
+    LOAD = 1
+    DRAIN = 2
+    GEMM = 3
+    SGD = 4
+    PRUNE = 5
+    SET = 6
+
+
+class Buf(IntEnum):
+    W = 0       # compressed weights: per column {value, index}
+    X = 1       # x-bus rows: groups[rows][m]
+    O = 2       # partial sums / results: cols x acc_fmt
+    M = 3       # master weights: lanes x master_fmt
+    V = 4       # momenta: lanes x master_fmt
+    G = 5       # gradients: lanes x grad_fmt
+    D = 6       # dense low-precision weights: lanes x in_fmt
+
+
+class Reg(IntEnum):
+    LR = 0
+    MU = 1
+    WD = 2      # the decay factor when decoupled_wd
+
+
+class _S(IntEnum):
+    IDLE = 0
+    CHECK = 1
+    LOAD = 2
+    DRAIN = 3
+    GEMM = 4
+    SGD = 5
+    PRUNE = 6
+
+
+def command_layout(addr_width, count_width, value_width):
+    """Payload of the ``cmd`` stream."""
+    return data.StructLayout({
+        "op": 3, "sel": 3, "flag": 1,
+        "a": addr_width, "b": addr_width, "c": addr_width,
+        "n0": count_width, "n1": count_width, "n2": count_width,
+        "value": value_width,
+    })
+
+
+def _instantiate(m, name, component, module_name):
+    """Instantiate ``component`` as the Verilog module ``module_name`` (emitted once after
+    the core by :func:`hw.generate.to_verilog`), wired to the component's own port signals."""
+    kwargs = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
+    for port_name, direction, _, signal, _ in ports(component):
+        kwargs[("i_" if direction == "input" else "o_") + port_name] = signal
+    m.submodules[name] = Instance(module_name, **kwargs)
+    require_module(module_name, component)
+
+
+def _pick(sel, choices):
+    """``choices[sel]`` (a dict of int keys to values) as a chain of multiplexers; 0 for
+    other keys."""
+    result = Const(0)
+    for key, value in choices.items():
+        result = Mux(sel == key, value, result)
+    return result
+
+
+class Transposer(wiring.Component):
+    """``L x L`` corner turn: rows in on ``i``, columns out on ``o`` (``o[l] = block[l][s]``).
+
+    A ``start`` pulse arms it for ``columns`` output columns: it takes ``ceil(columns / L)``
+    blocks of ``L`` rows and emits ``L`` columns of each (fewer of the last). One register
+    array serves both directions alternately: while a block stored as rows is read out by
+    columns, the next block's row ``k`` is written into column ``k`` once that column has been
+    read (and vice versa), so one row in and one column out per cycle is sustained.
+    """
+
+    def __init__(self, lanes, width, count_width):
+        self.lanes, self.width = lanes, width
+        layout = data.ArrayLayout(width, lanes)
+        super().__init__({"start": In(1), "columns": In(count_width),
+                          "i": In(stream.Signature(layout)),
+                          "o": Out(stream.Signature(layout))})
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.lanes
+        cell = [[Signal(self.width, name=f"cell{r}_{c}", reset_less=True) for c in range(n)]
+                for r in range(n)]
+        by_cols = Signal()                      # lines are columns (else rows)
+        fill = Signal(range(n + 1))             # next line to write
+        emit = Signal(range(n + 1))             # next line to read
+        resident = Signal(range(n + 1))         # columns to emit of the stored block
+        to_fill = Signal(len(self.columns))     # columns not yet stored
+
+        m.d.comb += self.o.valid.eq(emit < resident)
+        for lane in range(n):
+            m.d.comb += self.o.payload[lane].eq(Mux(
+                by_cols, Cat(*(cell[lane][c] for c in range(n))).word_select(emit, self.width),
+                Cat(*(cell[r][lane] for r in range(n))).word_select(emit, self.width)))
+        emitted = self.o.valid & self.o.ready
+        free = (resident == 0) | (fill < emit) | ((fill == emit) & emitted)
+        m.d.comb += self.i.ready.eq((to_fill != 0) & (fill < n) & free)
+        written = self.i.valid & self.i.ready
+        with m.If(written):
+            for k in range(n):
+                for y in range(n):
+                    with m.If(by_cols & (fill == k)):
+                        m.d.sync += cell[y][k].eq(self.i.payload[y])
+                    with m.If(~by_cols & (fill == k)):
+                        m.d.sync += cell[k][y].eq(self.i.payload[y])
+
+        emit_next, fill_next = emit + emitted, fill + written
+        with m.If(self.start):
+            m.d.sync += [by_cols.eq(0), fill.eq(0), emit.eq(0), resident.eq(0),
+                         to_fill.eq(self.columns)]
+        with m.Elif((emit_next >= resident) & ((fill_next == n) | (to_fill == 0))):
+            m.d.sync += [fill.eq(0), emit.eq(0), resident.eq(0)]
+            with m.If(fill_next == n):          # a block is complete: it becomes resident
+                chunk = Mux(to_fill > n, n, to_fill)
+                m.d.sync += [by_cols.eq(~by_cols), resident.eq(chunk),
+                             to_fill.eq(to_fill - chunk)]
+        with m.Else():
+            m.d.sync += [emit.eq(emit_next), fill.eq(fill_next)]
+        return m
+
+
+class SatCore(wiring.Component):
+    """The SAT core (see the module docstring). Parameters as in :data:`hw.sat.presets.PAPER`.
+
+    Ports: ``cmd`` (in, :func:`command_layout`), ``din`` (in, ``data_width`` bits), ``dout``
+    (out, ``{data, last}``), status outputs ``busy``, ``error`` and ``cycles`` (cycles from
+    the last command's acceptance to its completion + 1: back to back, the next command is
+    accepted that many cycles after it).
+    """
+
+    def __init__(self, *, rows, cols, n, m, in_fmt, acc_fmt, grad_fmt, master_fmt, lanes,
+                 mul_latency, add_latency, sgd_latency, decoupled_wd, data_width,
+                 wbuf_depth, xbuf_depth, obuf_depth, sgd_depth, dbuf_depth):
+        if not isinstance(decoupled_wd, bool):
+            raise ValueError(f"decoupled_wd must be a bool, not {decoupled_wd!r}")
+        self.rows = check_int("rows", rows, 1, 256)
+        self.cols = check_int("cols", cols, 1, 256)
+        self.m = check_int("m", m, 2, MAX_M)
+        self.n = check_int("n", n, 1, self.m)
+        self.lanes = check_int("lanes", lanes, 1, MAX_LANES)
+        if cols % lanes:
+            raise ValueError(f"lanes must divide cols = {cols} (an OSRE result fills whole "
+                             f"column blocks of a W row), not {lanes}")
+        self.in_fmt = check_format("in_fmt", in_fmt)
+        self.acc_fmt = check_format("acc_fmt", acc_fmt)
+        self.grad_fmt = check_format("grad_fmt", grad_fmt)
+        self.master_fmt = check_format("master_fmt", master_fmt)
+        self.data_width = check_int("data_width", data_width, 8, 8192)
+        if data_width % 8:
+            raise ValueError(f"data_width must be a multiple of 8 (AXI4-Stream bytes), "
+                             f"not {data_width}")
+        self.decoupled_wd = decoupled_wd
+        depths = {Buf.W: ("wbuf_depth", wbuf_depth), Buf.X: ("xbuf_depth", xbuf_depth),
+                  Buf.O: ("obuf_depth", obuf_depth), Buf.M: ("sgd_depth", sgd_depth),
+                  Buf.V: ("sgd_depth", sgd_depth), Buf.G: ("sgd_depth", sgd_depth),
+                  Buf.D: ("dbuf_depth", dbuf_depth)}
+        self.depth = {b: check_int(name, d, 2, MAX_DEPTH) for b, (name, d) in depths.items()}
+        check_int("mul_latency", mul_latency, 0, 16)
+        check_int("add_latency", add_latency, 0, 16)
+        if sgd_latency is not None:
+            check_int("sgd_latency", sgd_latency, 1, SGD_MAX_LATENCY)
+
+        self.array = SystolicArray(rows=rows, cols=cols, group=m, in_fmt=self.in_fmt,
+                                   acc_fmt=self.acc_fmt, mul_latency=mul_latency,
+                                   add_latency=add_latency)
+        self.wuve = SGDLanes(lanes=lanes, grad_fmt=self.grad_fmt, master_fmt=self.master_fmt,
+                             weight_out_fmt=self.in_fmt, latency=sgd_latency,
+                             decoupled_wd=decoupled_wd)
+        self.osre = TopKLanes(lanes=lanes, n=n, m=m, fmt=self.in_fmt)
+        self.index_width = index_width(m)
+        self.elem_width = self.in_fmt.width + self.index_width       # one W column
+        self.row_width = {
+            Buf.W: cols * self.elem_width, Buf.X: rows * m * self.in_fmt.width,
+            Buf.O: cols * self.acc_fmt.width, Buf.M: lanes * self.master_fmt.width,
+            Buf.V: lanes * self.master_fmt.width, Buf.G: lanes * self.grad_fmt.width,
+            Buf.D: lanes * self.in_fmt.width}
+        self.beats = {b: -(-w // data_width) for b, w in self.row_width.items()}
+        self.col_blocks = cols // lanes
+        max_depth = max(self.depth.values())
+        self.addr_width = ceil_log2(max_depth)
+        self.count_width = max_depth.bit_length()
+        self.transposer = Transposer(lanes, self.in_fmt.width, self.count_width + 8)
+        self.engines = {"stce": self.array, "wuve": self.wuve, "osre": self.osre,
+                        "transposer": self.transposer}
+        f = {k: getattr(self, k).name for k in ("in_fmt", "acc_fmt", "grad_fmt", "master_fmt")}
+        self.module_names = {
+            "stce": f"sat_stce_{rows}x{cols}_g{m}_{f['in_fmt']}_{f['acc_fmt']}"
+                    f"_m{mul_latency}_a{add_latency}",
+            "wuve": f"sat_wuve_l{lanes}_{f['grad_fmt']}_{f['master_fmt']}_{f['in_fmt']}"
+                    f"_lat{self.wuve.latency}" + ("_sgdw" if decoupled_wd else ""),
+            "osre": f"sat_osre_l{lanes}_n{n}_m{m}_w{self.in_fmt.width}",
+            "transposer": f"sat_transposer_l{lanes}_w{self.in_fmt.width}"
+                          f"_c{self.count_width + 8}",
+        }
+        for engine in self.engines.values():
+            engine._MustUse__silence = True     # elaborated as its own Verilog module
+        self.cmd_layout = command_layout(self.addr_width, self.count_width,
+                                         self.master_fmt.width)
+        super().__init__({
+            "cmd": In(stream.Signature(self.cmd_layout)),
+            "din": In(stream.Signature(data_width)),
+            "dout": Out(stream.Signature(data.StructLayout({"data": data_width, "last": 1}))),
+            "busy": Out(1), "error": Out(1), "cycles": Out(CYCLE_WIDTH),
+        })
+
+    # -- queryable timing (the cycle model in sim/golden/sat_core.py reads these) ---------
+    @property
+    def timing(self):
+        """Latencies the command cycle counts depend on."""
+        return {"array_latency": self.array.latency, "swap_wave": self.array.swap_wave,
+                "rows": self.rows, "wuve_latency": self.wuve.latency,
+                "osre_latency": self.osre.latency, "lanes": self.lanes, "n": self.n,
+                "m": self.m, "beats": {b.name: v for b, v in self.beats.items()}}
+
+    @property
+    def port_doc(self):
+        return {
+            "cmd__valid": "a command is presented", "cmd__ready": "idle: the command is taken",
+            "cmd__payload": "command: op, sel, flag, a, b, c, n0, n1, n2, value",
+            "din__valid": "a data beat is presented", "din__ready": "a LOAD takes the beat",
+            "din__payload": f"{self.data_width}-bit beat; rows span ceil(width/"
+                            f"{self.data_width}) beats, LSB first",
+            "dout__valid": "a DRAIN beat is presented", "dout__ready": "the host takes it",
+            "dout__payload": "data beat and last (final beat of the DRAIN)",
+            "busy": "a command is in progress", "error": "the last command was rejected",
+            "cycles": "cycles of the last command (acceptance to completion, + 1)",
+        }
+
+    # -- elaboration ------------------------------------------------------------------------
+    def elaborate(self, platform):
+        m = Module()
+        array, wuve, osre, tr = self.array, self.wuve, self.osre, self.transposer
+        for name, engine in self.engines.items():
+            _instantiate(m, name, engine, self.module_names[name])
+        rd, wr = {}, {}
+        for buf in Buf:
+            mem = Memory(shape=unsigned(self.row_width[buf]), depth=self.depth[buf], init=[])
+            m.submodules[f"{buf.name.lower()}buf"] = mem
+            wr[buf] = mem.write_port(granularity=self.elem_width if buf == Buf.W else None)
+            rd[buf] = mem.read_port(transparent_for=(wr[buf],) if buf == Buf.O else ())
+
+        state = Signal(range(len(_S)))
+        cur = Signal(self.cmd_layout)
+        done = Signal()                         # the running command completes this cycle
+        counter = Signal(CYCLE_WIDTH)
+        m.d.comb += [self.cmd.ready.eq(state == _S.IDLE), self.busy.eq(state != _S.IDLE)]
+        with m.If(self.cmd.valid & self.cmd.ready):
+            m.d.sync += [cur.eq(self.cmd.payload), state.eq(_S.CHECK), counter.eq(1),
+                         self.error.eq(0)]
+        with m.Elif(state != _S.IDLE):
+            m.d.sync += counter.eq(counter + 1)
+        with m.If(done):
+            m.d.sync += [state.eq(_S.IDLE), self.cycles.eq(counter + 1)]
+
+        starts = self._check(m, state, cur, done)
+        self._load(m, state, cur, starts, done, wr)
+        self._drain(m, state, cur, starts, done, rd)
+        self._gemm(m, state, cur, starts, done, array, rd, wr)
+        self._sgd(m, state, cur, starts, done, wuve, rd, wr)
+        self._prune(m, state, cur, starts, done, osre, tr, rd, wr)
+        return m
+
+    def _check(self, m, state, cur, done):
+        """CHECK state: validate ``cur``; run SET; start the command (returns the start
+        pulse of each op) or reject it."""
+        depth = self.depth
+        op_ok = {}
+        sel_depth = _pick(cur.sel, {buf: depth[buf] for buf in Buf})
+        fits = cur.a + cur.n0 <= sel_depth
+        op_ok[Op.LOAD] = op_ok[Op.DRAIN] = (cur.sel < len(Buf)) & (cur.n0 != 0) & fits
+        passes = cur.n1 * cur.n2
+        op_ok[Op.GEMM] = ((cur.n0 != 0) & (cur.n1 != 0) & (cur.n2 != 0)
+                          & (cur.a + passes * self.rows <= depth[Buf.W])
+                          & (cur.b + cur.n1 * cur.n0 <= depth[Buf.X])
+                          & (cur.c + cur.n2 * cur.n0 <= depth[Buf.O]))
+        op_ok[Op.SGD] = ((cur.n0 != 0) & (cur.a + cur.n0 <= depth[Buf.M])
+                         & (cur.b + cur.n0 <= depth[Buf.D]))
+        columns = cur.n0 * self.m
+        blocks = (columns + (self.lanes - 1)) // self.lanes
+        read_end = Mux(cur.flag, cur.a + (blocks - 1) * cur.c + self.lanes, cur.a + columns)
+        op_ok[Op.PRUNE] = ((cur.n0 != 0) & (cur.n1 < self.col_blocks)
+                           & (read_end <= depth[Buf.D])
+                           & (cur.b + cur.n0 * self.n <= depth[Buf.W]))
+        op_ok[Op.SET] = cur.sel < len(Reg)
+
+        self.config = {r: Signal(self.master_fmt.width, name=f"cfg_{r.name.lower()}")
+                       for r in Reg}
+        # Totals the running command counts to, set when it starts.
+        self.total = Signal(2 * self.count_width + 16)       # rows written / beats / ...
+        self.total_in = Signal(2 * self.count_width + 16)    # rows read
+        starts = {op: Signal(name=f"start_{op.name.lower()}") for op in Op}
+        targets = {Op.LOAD: _S.LOAD, Op.DRAIN: _S.DRAIN, Op.GEMM: _S.GEMM, Op.SGD: _S.SGD,
+                   Op.PRUNE: _S.PRUNE}
+        totals = {Op.LOAD: (cur.n0, cur.n0), Op.DRAIN: (cur.n0, cur.n0),
+                  Op.GEMM: (passes * cur.n0, passes * self.rows), Op.SGD: (cur.n0, cur.n0),
+                  Op.PRUNE: (cur.n0 * self.n, Mux(cur.flag, blocks * self.lanes, columns))}
+        with m.If(state == _S.CHECK):
+            for index, op in enumerate(Op):
+                with (m.If if index == 0 else m.Elif)(cur.op == op):
+                    with m.If(~op_ok[op]):
+                        m.d.sync += self.error.eq(1)
+                        m.d.comb += done.eq(1)
+                    with m.Else():
+                        if op == Op.SET:
+                            for r in Reg:
+                                with m.If(cur.sel == r):
+                                    m.d.sync += self.config[r].eq(cur.value)
+                            m.d.comb += done.eq(1)
+                        else:
+                            m.d.comb += starts[op].eq(1)
+                            m.d.sync += [state.eq(targets[op]), self.total.eq(totals[op][0]),
+                                         self.total_in.eq(totals[op][1])]
+            with m.Else():
+                m.d.sync += self.error.eq(1)
+                m.d.comb += done.eq(1)
+        return starts
+
+    def _load(self, m, state, cur, starts, done, wr):
+        """LOAD: assemble rows from ``din`` beats (LSB first) and write them."""
+        dw, beats = self.data_width, self.beats
+        most = max(beats.values())
+        beat = Signal(range(most))
+        row = Signal(self.count_width)
+        stash = [Signal(dw, name=f"load_beat{b}") for b in range(most - 1)]
+        last_beat = _pick(cur.sel, {buf: beats[buf] - 1 for buf in Buf})
+        active = state == _S.LOAD
+        m.d.comb += self.din.ready.eq(active)
+        take = self.din.valid & active
+        word = Cat(*(Mux(beat == b, self.din.payload, stash[b]) for b in range(most - 1)),
+                   self.din.payload)
+        with m.If(starts[Op.LOAD]):
+            m.d.sync += [beat.eq(0), row.eq(0)]
+        with m.If(take):
+            for b in range(most - 1):
+                with m.If(beat == b):
+                    m.d.sync += stash[b].eq(self.din.payload)
+            with m.If(beat == last_beat):
+                m.d.sync += [beat.eq(0), row.eq(row + 1)]
+                with m.If(row + 1 == self.total):
+                    m.d.comb += done.eq(1)
+            with m.Else():
+                m.d.sync += beat.eq(beat + 1)
+        for buf in Buf:
+            with m.If(take & (beat == last_beat) & (cur.sel == buf)):
+                m.d.comb += [wr[buf].addr.eq(cur.a + row), wr[buf].data.eq(word),
+                             wr[buf].en.eq(-1)]
+
+    def _drain(self, m, state, cur, starts, done, rd):
+        """DRAIN: read rows and send them as beats (``last`` on the command's final beat)."""
+        dw, beats = self.data_width, self.beats
+        most = max(beats.values())
+        beat = Signal(range(most))
+        issued = Signal(self.count_width)       # rows read
+        sent = Signal(self.count_width)         # rows fully sent
+        valid = Signal()                        # a row is held on the read port
+        last_beat = _pick(cur.sel, {buf: beats[buf] - 1 for buf in Buf})
+        row = Signal(most * dw)
+        m.d.comb += row.eq(_pick(cur.sel, {buf: rd[buf].data for buf in Buf}))
+        active = state == _S.DRAIN
+        end_of_row = beat == last_beat
+        m.d.comb += [self.dout.valid.eq(valid),
+                     self.dout.payload.data.eq(row.word_select(beat, dw)),
+                     self.dout.payload.last.eq(end_of_row & (sent + 1 == self.total))]
+        take = self.dout.valid & self.dout.ready
+        advance = active & (~valid | (take & end_of_row))
+        issue = advance & (issued != self.total)
+        for buf in Buf:
+            with m.If(active & (cur.sel == buf)):
+                m.d.comb += [rd[buf].addr.eq(cur.a + issued), rd[buf].en.eq(advance)]
+        with m.If(starts[Op.DRAIN]):
+            m.d.sync += [beat.eq(0), issued.eq(0), sent.eq(0), valid.eq(0)]
+        with m.Else():
+            with m.If(advance):
+                m.d.sync += valid.eq(issue)
+            with m.If(issue):
+                m.d.sync += issued.eq(issued + 1)
+            with m.If(take):
+                m.d.sync += beat.eq(Mux(end_of_row, 0, beat + 1))
+                with m.If(end_of_row):
+                    m.d.sync += sent.eq(sent + 1)
+                    with m.If(sent + 1 == self.total):
+                        m.d.comb += done.eq(1)
+
+    def _gemm(self, m, state, cur, starts, done, array, rd, wr):
+        """GEMM: feed W rows and X rows (with partial sums from O) to the array; write its
+        results to O. A chained row waits until the previous fold's result for it is written
+        (the O read port is transparent, so it may read in the very cycle of that write)."""
+        cw = self.count_width
+        active = state == _S.GEMM
+        t_last, f_last = cur.n0 - 1, cur.n1 - 1
+        # -- weights: total_in rows from W, in order
+        w_valid, w_issued = Signal(), Signal(len(self.total_in))
+        w_adv = ~w_valid | array.w.ready
+        w_issue = active & w_adv & (w_issued != self.total_in)
+        w_row = data.ArrayLayout(data.StructLayout({"value": self.in_fmt.width,
+                                                    "index": self.index_width}), self.cols)
+        w_view = w_row(rd[Buf.W].data)
+        m.d.comb += [array.w.valid.eq(w_valid)]
+        for c in range(self.cols):
+            m.d.comb += [array.w.payload.values[c].eq(w_view[c].value),
+                         array.w.payload.indices[c].eq(w_view[c].index)]
+        # -- activations and partial sums
+        x_valid, x_first, x_zero = Signal(), Signal(), Signal()
+        x_t, x_f = Signal(cw), Signal(cw)
+        x_issued = Signal(len(self.total))
+        x_ptr, o_ptr, o_base = Signal(cw + 1), Signal(cw + 1), Signal(cw + 1)
+        inflight = Signal(cw + 8)
+        y_write = array.y.valid & active
+        chained = (x_f != 0) | cur.flag
+        hazard = (x_f != 0) & (inflight - y_write >= cur.n0)
+        x_adv = ~x_valid | array.x.ready
+        x_issue = active & x_adv & (x_issued != self.total) & ~hazard
+        m.d.comb += [array.x.valid.eq(x_valid), array.x.payload.first.eq(x_first),
+                     array.x.payload.groups.eq(rd[Buf.X].data)]
+        for c in range(self.cols):
+            acc_w = self.acc_fmt.width
+            m.d.comb += array.x.payload.acc[c].eq(
+                Mux(x_zero, 0, rd[Buf.O].data[c * acc_w:(c + 1) * acc_w]))
+        # -- results
+        y_t, y_f = Signal(cw), Signal(cw)
+        y_ptr, y_base, y_count = Signal(cw + 1), Signal(cw + 1), Signal(len(self.total))
+        m.d.comb += array.y.ready.eq(1)
+
+        with m.If(active):
+            m.d.comb += [rd[Buf.W].addr.eq(cur.a + w_issued), rd[Buf.W].en.eq(w_adv),
+                         rd[Buf.X].addr.eq(x_ptr), rd[Buf.X].en.eq(x_adv),
+                         rd[Buf.O].addr.eq(o_ptr), rd[Buf.O].en.eq(x_adv),
+                         wr[Buf.O].addr.eq(y_ptr), wr[Buf.O].data.eq(array.y.payload),
+                         wr[Buf.O].en.eq(y_write)]
+        with m.If(starts[Op.GEMM]):
+            m.d.sync += [w_valid.eq(0), w_issued.eq(0), x_valid.eq(0), x_t.eq(0), x_f.eq(0),
+                         x_issued.eq(0), x_ptr.eq(cur.b), o_ptr.eq(cur.c), o_base.eq(cur.c),
+                         inflight.eq(0), y_t.eq(0), y_f.eq(0), y_ptr.eq(cur.c),
+                         y_base.eq(cur.c), y_count.eq(0)]
+        with m.Else():
+            with m.If(active & w_adv):
+                m.d.sync += w_valid.eq(w_issue)
+            with m.If(w_issue):
+                m.d.sync += w_issued.eq(w_issued + 1)
+            with m.If(active & x_adv):
+                m.d.sync += [x_valid.eq(x_issue), x_first.eq(x_t == 0),
+                             x_zero.eq(~chained)]
+            m.d.sync += inflight.eq(inflight + x_issue - y_write)
+            with m.If(x_issue):
+                m.d.sync += x_issued.eq(x_issued + 1)
+                with m.If(x_t != t_last):
+                    m.d.sync += [x_t.eq(x_t + 1), x_ptr.eq(x_ptr + 1), o_ptr.eq(o_ptr + 1)]
+                with m.Else():
+                    m.d.sync += x_t.eq(0)
+                    with m.If(x_f != f_last):    # next fold of this tile: same O rows
+                        m.d.sync += [x_f.eq(x_f + 1), x_ptr.eq(x_ptr + 1), o_ptr.eq(o_base)]
+                    with m.Else():               # next tile: X from the start, next O rows
+                        m.d.sync += [x_f.eq(0), x_ptr.eq(cur.b), o_ptr.eq(o_base + cur.n0),
+                                     o_base.eq(o_base + cur.n0)]
+            with m.If(y_write):
+                m.d.sync += y_count.eq(y_count + 1)
+                with m.If(y_count + 1 == self.total):
+                    m.d.comb += done.eq(1)
+                with m.If(y_t != t_last):
+                    m.d.sync += [y_t.eq(y_t + 1), y_ptr.eq(y_ptr + 1)]
+                with m.Else():
+                    m.d.sync += y_t.eq(0)
+                    with m.If(y_f != f_last):
+                        m.d.sync += [y_f.eq(y_f + 1), y_ptr.eq(y_base)]
+                    with m.Else():
+                        m.d.sync += [y_f.eq(0), y_ptr.eq(y_base + cur.n0),
+                                     y_base.eq(y_base + cur.n0)]
+
+    def _sgd(self, m, state, cur, starts, done, wuve, rd, wr):
+        """SGD: stream M/V/G rows through the WUVE lanes; write w', v' back and w_lp to D."""
+        active = state == _S.SGD
+        valid, issued = Signal(), Signal(self.count_width)
+        written = Signal(self.count_width)
+        adv = ~valid | wuve.i.ready
+        issue = active & adv & (issued != self.total)
+        for name, reg in zip(wuve.config_names, Reg):
+            m.d.comb += getattr(wuve, name).eq(self.config[reg])
+        gw, mw = self.grad_fmt.width, self.master_fmt.width
+        m.d.comb += wuve.i.valid.eq(valid)
+        for lane in range(self.lanes):
+            m.d.comb += [wuve.i.payload[lane].g.eq(rd[Buf.G].data[lane * gw:(lane + 1) * gw]),
+                         wuve.i.payload[lane].w.eq(rd[Buf.M].data[lane * mw:(lane + 1) * mw]),
+                         wuve.i.payload[lane].v.eq(rd[Buf.V].data[lane * mw:(lane + 1) * mw])]
+        out = wuve.o.payload
+        result = wuve.o.valid & active
+        m.d.comb += wuve.o.ready.eq(1)
+        with m.If(active):
+            for buf in (Buf.M, Buf.V, Buf.G):
+                m.d.comb += [rd[buf].addr.eq(cur.a + issued), rd[buf].en.eq(adv)]
+            m.d.comb += [wr[Buf.M].addr.eq(cur.a + written), wr[Buf.V].addr.eq(cur.a + written),
+                         wr[Buf.D].addr.eq(cur.b + written),
+                         wr[Buf.M].data.eq(Cat(*(out[l].w for l in range(self.lanes)))),
+                         wr[Buf.V].data.eq(Cat(*(out[l].v for l in range(self.lanes)))),
+                         wr[Buf.D].data.eq(Cat(*(out[l].w_lp for l in range(self.lanes)))),
+                         wr[Buf.M].en.eq(result), wr[Buf.V].en.eq(result),
+                         wr[Buf.D].en.eq(result)]
+        with m.If(starts[Op.SGD]):
+            m.d.sync += [valid.eq(0), issued.eq(0), written.eq(0)]
+        with m.Else():
+            with m.If(active & adv):
+                m.d.sync += valid.eq(issue)
+            with m.If(issue):
+                m.d.sync += issued.eq(issued + 1)
+            with m.If(result):
+                m.d.sync += written.eq(written + 1)
+                with m.If(written + 1 == self.total):
+                    m.d.comb += done.eq(1)
+
+    def _prune(self, m, state, cur, starts, done, osre, tr, rd, wr):
+        """PRUNE: D rows (forward) or D blocks through the transposer (backward) into the
+        OSRE lanes; each group's ``n`` kept values and indices become ``n`` W rows, written
+        into the column block ``n1`` (the W port writes one column per enable bit)."""
+        active = state == _S.PRUNE
+        lanes, backward = self.lanes, cur.flag
+        valid, issued = Signal(), Signal(len(self.total_in))
+        in_block = Signal(range(lanes))
+        block_base = Signal(self.count_width + 1)
+        ready = Mux(backward, tr.i.ready, osre.i.ready)
+        adv = ~valid | ready
+        issue = active & adv & (issued != self.total_in)
+        addr = Mux(backward, block_base + in_block, cur.a + issued)
+        m.d.comb += [tr.start.eq(starts[Op.PRUNE] & backward), tr.columns.eq(cur.n0 * self.m),
+                     tr.i.valid.eq(valid & backward), tr.i.payload.eq(rd[Buf.D].data),
+                     tr.o.ready.eq(active & osre.i.ready),
+                     osre.i.valid.eq(active & Mux(backward, tr.o.valid, valid)),
+                     osre.i.payload.eq(Mux(backward, tr.o.payload.as_value(),
+                                           rd[Buf.D].data))]
+        # -- writer: n rows per group
+        j = Signal(range(self.n))
+        written = Signal(len(self.total))
+        write = active & osre.o.valid
+        m.d.comb += osre.o.ready.eq(active & (j == self.n - 1))
+        w_row = data.ArrayLayout(data.StructLayout({"value": self.in_fmt.width,
+                                                    "index": self.index_width}), self.cols)
+        word = Signal(w_row)
+        for c in range(self.cols):
+            lane_out = osre.o.payload[c % lanes]
+            m.d.comb += [word[c].value.eq(lane_out.values[j]),
+                         word[c].index.eq(lane_out.indices[j])]
+        enables = Cat(*(cur.n1 == c // lanes for c in range(self.cols)))
+        with m.If(active):
+            m.d.comb += [rd[Buf.D].addr.eq(addr), rd[Buf.D].en.eq(adv),
+                         wr[Buf.W].addr.eq(cur.b + written), wr[Buf.W].data.eq(word),
+                         wr[Buf.W].en.eq(Mux(write, enables, 0))]
+        with m.If(starts[Op.PRUNE]):
+            m.d.sync += [valid.eq(0), issued.eq(0), in_block.eq(0), block_base.eq(cur.a),
+                         j.eq(0), written.eq(0)]
+        with m.Else():
+            with m.If(active & adv):
+                m.d.sync += valid.eq(issue)
+            with m.If(issue):
+                m.d.sync += [issued.eq(issued + 1), in_block.eq(in_block + 1)]
+                with m.If(in_block == lanes - 1):
+                    m.d.sync += [in_block.eq(0), block_base.eq(block_base + cur.c)]
+            with m.If(write):
+                m.d.sync += [written.eq(written + 1), j.eq(Mux(j == self.n - 1, 0, j + 1))]
+                with m.If(written + 1 == self.total):
+                    m.d.comb += done.eq(1)
+
+
+def _build(preset="paper", **overrides):
+    return SatCore(**resolve(preset, **overrides))
+
+
+def _optional(kind):
+    return lambda text: None if text in (None, "default") else kind(text)
+
+
+_HELP = {
+    "rows": "array rows (reduction positions), 1..256",
+    "cols": "array columns (output channels), 1..256",
+    "n": "values kept per group by the OSRE (N of N:M)",
+    "m": f"group size M (array bus width, OSRE group), 2..{MAX_M}",
+    "in_fmt": "activation / weight format (also WUVE's low-precision weight copy)",
+    "acc_fmt": "partial-sum format", "grad_fmt": "gradient format",
+    "master_fmt": "master weight / momentum format",
+    "lanes": f"WUVE and OSRE lanes, 1..{MAX_LANES}",
+    "mul_latency": "array multiplier stages, 0..16", "add_latency": "array adder stages, 0..16",
+    "sgd_latency": "WUVE pipeline stages (default: the lane's own)",
+    "decoupled_wd": "WUVE SGDW mode (third register is the decay factor)",
+    "data_width": "din/dout beat width in bits (multiple of 8)",
+    "wbuf_depth": "weight buffer rows", "xbuf_depth": "activation (x-bus) buffer rows",
+    "obuf_depth": "output / partial-sum buffer rows",
+    "sgd_depth": "rows of each of the master, momentum and gradient buffers",
+    "dbuf_depth": "dense low-precision weight buffer rows",
+}
+_KINDS = {"in_fmt": _fmt, "acc_fmt": _fmt, "grad_fmt": _fmt, "master_fmt": _fmt,
+          "decoupled_wd": _bool}
+
+#: Registry entry (to merge into :data:`hw.designs.DESIGNS`). Every parameter defaults to
+#: the preset's value (``None``: take it from ``preset``).
+DESIGNS = {
+    "sat_core": Design(
+        _build, "SAT core: STCE array, WUVE and OSRE lanes, on-chip buffers, command port",
+        {"preset": Param("paper", str, "parameter set: paper or small"),
+         **{name: Param(None, _optional(_KINDS.get(name, int)),
+                        f"{_HELP[name]} (default: preset's, paper {PAPER[name]})")
+            for name in PAPER}},
+        test_params={"preset": "small"}),
+}
