@@ -1,0 +1,230 @@
+"""SparTANN run engine: the job scheduler and the T ``alpha*x + y`` MAC lanes.
+
+Pipeline of one update (docs/spartann.md, *Scheduling*), ``loop_latency = mac_latency + 2``:
+
+* **S0** (slot ``t``): the scheduler picks the entry to issue and reads the Sparse Buf;
+* **S1** (``t + 1``): the entry is decoded (``row = prev + delta + 1``); the core reads the
+  dense buffers (B[row] and Out[addr] in BP, B[row] and A[addr] in WU);
+* **S2** (``t + 2``): the read rows enter the lanes; the result leaves them ``mac_latency``
+  cycles later, at ``t + loop_latency``, and is written back in that cycle.
+
+BP: ``loop_latency`` column contexts take turns, one slot each (a ring of context registers;
+the context at its head owns the slot). An idle context takes the next column in job order:
+its start is the previous column's end, its end and descriptor come from the column tables,
+read one cycle ahead. A context's next update of its row ``Out[a_c]`` reads in slot
+``t + loop_latency + 1``, after the write at ``t + loop_latency``: no hazard by construction.
+
+WU: one context, entries in stream order. An entry whose row is being updated by the lanes
+(any of the ``mac_latency + 1`` updates between S2 and the write, :attr:`MacLanes.probe_hit`)
+waits in S1 and S0 holds (``stall``): a bubble per cycle.
+
+Skipped columns cost one slot (the one that takes them); fillers cost their slot, like any
+entry. The cycle model :mod:`sim.spartann_cycles` replays both schedules.
+"""
+
+import hashlib
+
+from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal, Value
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..fp.muladd import FloatMulAdd
+from ..generate import require_module
+from .commands import addr_bits, col_layout, entry_layout, row_bits
+
+__all__ = ["Scheduler", "MacLanes", "issue_layout", "tag_layout", "embed", "module_name"]
+
+
+def module_name(prefix, **params):
+    """A Verilog module name for a sub-block: ``prefix`` and a digest of its parameters."""
+    text = repr(sorted((k, str(v)) for k, v in params.items()))
+    return f"{prefix}_{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+
+
+def embed(m, name, component, verilog_name):
+    """Instantiate ``component`` in ``m`` as Verilog module ``verilog_name`` (emitted once by
+    :func:`hw.generate.to_verilog`, so sub-blocks keep their own module without a dotted
+    name). Returns its interface: fresh signals with the component's members."""
+    component._MustUse__silence = True
+    iface = component.signature.create(path=(name,))
+    ports = {}
+    for path, member, value in component.signature.flatten(iface):
+        if isinstance(value, data.View):
+            value = Value.cast(value)
+        if isinstance(value, Signal):
+            flow = "i" if member.flow == wiring.In else "o"
+            ports[f"{flow}_{'__'.join(map(str, path))}"] = value
+    m.submodules[name] = Instance(verilog_name, i_clk=ClockSignal(), i_rst=ResetSignal(),
+                                  **ports)
+    require_module(verilog_name, component)
+    return iface
+
+
+def tag_layout(b_rows, a_rows, out_rows):
+    """What travels with an update through the lanes: its B ``row`` and column ``addr``."""
+    return data.StructLayout({"row": row_bits(b_rows), "addr": addr_bits(a_rows, out_rows)})
+
+
+def issue_layout(fmt, b_rows, a_rows, out_rows):
+    """A decoded entry in S1: ``valid`` (a non-filler entry), ``value``, ``row``, ``addr``."""
+    return data.StructLayout({"valid": 1, "value": fmt.width, "row": row_bits(b_rows),
+                              "addr": addr_bits(a_rows, out_rows)})
+
+
+def _any(values):
+    result = Value.cast(0)
+    for value in values:
+        result = result | value
+    return result
+
+
+class Scheduler(wiring.Component):
+    """Stages S0 and S1 of a job (see the module doc).
+
+    Ports: ``start`` (pulse in the cycle before slot 0: resets the job state and reads
+    column 0), ``wu`` (phase, held during the job), ``ncols`` (columns loaded); the column
+    tables' read address ``col_addr`` (sync read: ``col_end``, ``col_desc`` hold the entry one
+    cycle later), the Sparse Buf read port ``sparse_addr`` / ``sparse_en`` / ``sparse_data``;
+    ``stall`` (hold S0 and S1 this cycle), ``issue`` (the decoded entry in S1), ``action``
+    (S0 issued an entry or passed a skipped column) and ``busy`` (the job is not finished).
+    """
+
+    def __init__(self, *, contexts, fmt, idx_bits, sparse_depth, max_cols, b_rows, a_rows,
+                 out_rows):
+        self.contexts = contexts
+        self._ptr = range(sparse_depth + 1)
+        self._rows = row_bits(b_rows)
+        self._ctx_layout = data.StructLayout({"active": 1, "ptr": self._ptr, "end": self._ptr,
+                                              "addr": addr_bits(a_rows, out_rows)})
+        super().__init__({
+            "start": In(1), "wu": In(1), "ncols": In(range(max_cols + 1)),
+            "col_addr": Out(range(max_cols)), "col_end": In(self._ptr),
+            "col_desc": In(col_layout(a_rows, out_rows)),
+            "sparse_addr": Out(range(sparse_depth)), "sparse_en": Out(1),
+            "sparse_data": In(entry_layout(fmt, idx_bits)),
+            "stall": In(1),
+            "issue": Out(issue_layout(fmt, b_rows, a_rows, out_rows)),
+            "action": Out(1), "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        L = self.contexts
+        ring = [Signal(self._ctx_layout, name=f"ctx{i}") for i in range(L)]
+        prevs = [Signal(self._rows, name=f"prev{i}") for i in range(L)]
+        head = ring[0]
+        running = Signal()
+        ncol = Signal.like(self.ncols, name="ncol")      # next column to take
+        nstart = Signal(self._ptr)                      # its first entry
+        advance = Signal()
+        m.d.comb += advance.eq(~self.stall)
+
+        # -- S0: pick the slot's entry ------------------------------------------------------
+        take, skip, issue = Signal(), Signal(), Signal()
+        ptr, end = Signal(self._ptr), Signal(self._ptr)
+        nxt = Signal(self._ctx_layout)
+        m.d.comb += [
+            take.eq(running & ~head.active & (ncol < self.ncols)),
+            skip.eq(take & self.col_desc.skip),
+            issue.eq(running & (head.active | (take & ~self.col_desc.skip))),
+            ptr.eq(Mux(head.active, head.ptr, nstart)),
+            end.eq(Mux(head.active, head.end, self.col_end)),
+            nxt.ptr.eq(ptr + 1), nxt.end.eq(end),
+            nxt.addr.eq(Mux(head.active, head.addr, self.col_desc.addr)),
+            nxt.active.eq(issue & (ptr + 1 < end)),
+            self.sparse_addr.eq(ptr), self.sparse_en.eq(advance),
+            self.action.eq(advance & (issue | skip)),
+            self.col_addr.eq(Mux(self.start, 0, Mux(advance & take, ncol + 1, ncol))),
+        ]
+        s1_issue, s1_first = Signal(), Signal()
+        s1_addr = Signal.like(nxt.addr, name="s1_addr")
+        with m.If(advance):
+            m.d.sync += [s1_issue.eq(issue), s1_first.eq(~head.active), s1_addr.eq(nxt.addr)]
+            with m.If(take):
+                m.d.sync += [ncol.eq(ncol + 1), nstart.eq(self.col_end)]
+            with m.If(self.wu):
+                m.d.sync += head.eq(nxt)
+            with m.Else():
+                m.d.sync += [ring[i].eq(ring[i + 1]) for i in range(L - 1)]
+                m.d.sync += ring[L - 1].eq(nxt)
+
+        # -- S1: decode the row ---------------------------------------------------------------
+        entry = self.sparse_data
+        row = Signal(self._rows)
+        m.d.comb += [
+            row.eq(Mux(s1_first, 0, prevs[0] + 1) + entry.delta),
+            self.issue.valid.eq(s1_issue & ~entry.filler), self.issue.value.eq(entry.value),
+            self.issue.row.eq(row), self.issue.addr.eq(s1_addr),
+        ]
+        with m.If(advance):
+            with m.If(self.wu):
+                with m.If(s1_issue):
+                    m.d.sync += prevs[0].eq(row)
+            with m.Else():
+                m.d.sync += [prevs[i].eq(prevs[i + 1]) for i in range(L - 1)]
+                m.d.sync += prevs[L - 1].eq(row)
+
+        # -- job state ------------------------------------------------------------------------
+        pending = (ncol < self.ncols) | _any(c.active for c in ring) | s1_issue
+        m.d.comb += self.busy.eq(running & pending)
+        with m.If(running & ~pending):
+            m.d.sync += running.eq(0)
+        with m.If(self.start):
+            m.d.sync += [running.eq(1), ncol.eq(0), nstart.eq(0), s1_issue.eq(0)]
+            m.d.sync += [c.active.eq(0) for c in ring]
+        return m
+
+
+class MacLanes(wiring.Component):
+    """T lanes of ``result = round(round(alpha * x) + y)`` (:class:`~hw.fp.muladd.FloatMulAdd`
+    with one format), ``latency`` stages, one update per cycle, no stall.
+
+    Ports: ``valid``, ``alpha`` (shared), ``x``, ``y`` (T words), ``tag`` (travels with the
+    update); ``o_valid``, ``o_tag``, ``result``: the update ``latency`` cycles later.
+    ``probe_row`` / ``probe_hit``: 1 when an update of that row is at the input or in the
+    lanes (the row is being written within ``latency`` cycles); ``busy``: any update is.
+    The lane is emitted once as its own Verilog module and instantiated T times.
+    """
+
+    def __init__(self, *, T, fmt, latency, tag):
+        self.T, self.fmt, self.latency = T, fmt, latency
+        self.lane = FloatMulAdd(fmt, fmt, latency=latency)
+        self.lane._MustUse__silence = True      # emitted through require_module when used
+        words = data.ArrayLayout(fmt.width, T)
+        super().__init__({
+            "valid": In(1), "alpha": In(fmt.width), "x": In(words), "y": In(words),
+            "tag": In(tag), "o_valid": Out(1), "o_tag": Out(tag), "result": Out(words),
+            "probe_row": In(tag["row"].shape), "probe_hit": Out(1), "busy": Out(1),
+        })
+
+    @property
+    def module_name(self):
+        return f"spartann_axpy_{self.fmt.name}_l{self.latency}"
+
+    def _lane(self, m, index, a, b, c):
+        result = Signal(self.fmt.width, name=f"lane{index}_result")
+        unused = Signal(name=f"lane{index}_valid")
+        m.submodules[f"lane{index}"] = Instance(
+            self.module_name, i_clk=ClockSignal(), i_rst=ResetSignal(), i_i__valid=self.valid,
+            i_i__payload=Cat(a, b, c), o_o__payload=result, o_o__valid=unused)
+        require_module(self.module_name, self.lane)
+        return result
+
+    def elaborate(self, platform):
+        m = Module()
+        for l in range(self.T):
+            result = self._lane(m, l, self.alpha, self.x[l], self.y[l])
+            m.d.comb += self.result[l].eq(result)
+        stages = [(self.valid, self.tag)]
+        for j in range(self.latency):
+            valid = Signal(name=f"tag{j}_valid")
+            tag = Signal(self.tag.shape(), name=f"tag{j}", reset_less=True)
+            m.d.sync += [valid.eq(stages[-1][0]), tag.eq(stages[-1][1])]
+            stages.append((valid, tag))
+        m.d.comb += [
+            self.o_valid.eq(stages[-1][0]), self.o_tag.eq(stages[-1][1]),
+            self.probe_hit.eq(_any(v & (t.row == self.probe_row) for v, t in stages)),
+            self.busy.eq(_any(v for v, _ in stages)),
+        ]
+        return m
+
