@@ -9,7 +9,6 @@ configuration for tests and examples.
 from dataclasses import asdict, dataclass, replace
 
 from ..fp.format import parse_format
-from ..fp.muladd import FloatMulAdd
 from ..fp.unit import check_format, check_int
 
 __all__ = ["CoreParams", "PAPER", "SMALL", "PRESETS", "resolve", "LIMITS"]
@@ -27,7 +26,9 @@ class CoreParams:
     """Every parameter of :class:`hw.spartann.core.SparTANNCore`.
 
     ``mac_latency``: pipeline stages of the ``alpha*x + y`` lane (the accumulation loop is
-    ``mac_latency + 2`` cycles: Sparse Buf read, dense buffer read, lane, write);
+    ``mac_latency + 2`` cycles: Sparse Buf read, dense buffer read, lane, write). The default
+    8 gives 10 BP contexts; the FP library's stand-alone default (23 stages, for ECP5 Fmax)
+    gives 25, and a BP job then needs >= 25 columns in the Sparse Buf to keep every lane busy;
     ``thr_latency``: stages of the threshold lanes on the drain path.
     """
     T: int = 32
@@ -38,7 +39,7 @@ class CoreParams:
     a_rows: int = 288
     out_rows: int = 256
     max_cols: int = 256
-    mac_latency: int = FloatMulAdd.DEFAULT_LATENCY
+    mac_latency: int = 8
     thr_latency: int = 1
 
     def validated(self):
