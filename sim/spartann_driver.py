@@ -68,9 +68,16 @@ class CoreConfig:
     max_cols: int
     idx_bits: int = 6
     fmt: str = "fp32"
+    #: Rows per m-tile (default: as many as Dense Buf B and the Sparse Buf allow). Smaller
+    #: m-tiles put more columns into each BP job, which the column contexts need to stay busy;
+    #: they change no result (every element keeps its accumulation order).
+    m_tile_rows: int = None
 
     def __post_init__(self):
         self.core()                                  # validates every parameter
+        if self.m_tile_rows is not None and not 1 <= self.m_tile_rows <= self.m_tile_max:
+            raise ValueError(f"m_tile_rows must be in 1..{self.m_tile_max}, "
+                             f"not {self.m_tile_rows!r}")
 
     def core(self):
         """A fresh :class:`CoreModel` with these capacities."""
@@ -79,9 +86,14 @@ class CoreConfig:
                          max_cols=self.max_cols, idx_bits=self.idx_bits)
 
     @property
-    def m_tile(self):
-        """Rows of an m-tile: a whole column of it always fits Dense Buf B and the Sparse Buf."""
+    def m_tile_max(self):
+        """Most rows an m-tile can have: a whole column fits Dense Buf B and the Sparse Buf."""
         return min(self.b_rows, self.sparse_depth)
+
+    @property
+    def m_tile(self):
+        """Rows of an m-tile."""
+        return self.m_tile_rows or self.m_tile_max
 
 
 class PlanStats(NamedTuple):
@@ -273,6 +285,9 @@ def plan_bp(layer, go_bits, w_bits, cfg, theta_bits=None, *, skip_padding=False)
                                 cols.append((enc[mi][g], q - q0, 0))
                         if skip_padding and t == 0:
                             cols += _padding_columns(enc[mi], r[kh, kw])
+                        # Longest columns first (the contexts finish together); BP columns
+                        # of a job write distinct rows, so their order changes no result.
+                        cols.sort(key=lambda col: -len(col[0]))
                         if cols:
                             plan._load("b", _lanes(w[m0:m0 + mt, z0:z0 + T, kh, kw], T))
                             plan._jobs(cols)

@@ -239,6 +239,17 @@ def test_skip_padding_same_result():
         assert np.array_equal(plain.run(), skipped.run())
 
 
+def test_smaller_m_tiles_same_result():
+    """m_tile_rows only changes how rows are split into jobs, never an accumulation order."""
+    from dataclasses import replace
+    L, cfg, fmt, (go, w, ia) = _setup(CASES[2], "fp32", 0.5)
+    small = replace(cfg, m_tile_rows=max(1, cfg.m_tile // 3))
+    for plan_fn, other in ((plan_bp, w), (plan_wu, ia)):
+        plain, tiled = plan_fn(L, go, other, cfg), plan_fn(L, go, other, small)
+        assert tiled.stats.jobs > plain.stats.jobs
+        assert np.array_equal(plain.run(), tiled.run())
+
+
 def test_capacity_errors():
     L, cfg, fmt, (go, w, ia) = _setup(CASES[1], "fp32", 1.0)
     small = dict(T=3, a_rows=64, b_rows=8, out_rows=64, sparse_depth=64, max_cols=64, idx_bits=6)
