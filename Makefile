@@ -38,9 +38,13 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[test,bench]"
 	touch $(BENCH_STAMP)
 
-## Benchmarks (numbers, not pass/fail), into build/reports/
+## Benchmarks (numbers, not pass/fail), into build/reports/ (~40 min; BDWP digits is the long one)
 bench: $(BENCH_STAMP)
+	$(PY) -m sim.bench_spartann -o build/reports
+	$(PY) -m sim.bench_dts -o build/reports
 	$(PY) -m sim.bench_sat_resnet18 -o build/reports
+	$(PY) -m sim.bench_scalesim -o build/reports
+	$(PY) -m sim.bench_bdwp_digits -o build/reports
 
 clean:
 	rm -rf build sim_build .pytest_cache
