@@ -22,6 +22,9 @@ CASES = [
     (4, 4, 8, 20, 32, 6, 4, 0.0, True),      # 4:8
     (4, 4, 8, 20, 24, 4, 1, 0.0, True),      # 1:8
     (4, 4, 8, 64, 64, 8, 8, 0.0, True),      # dense, T > latency: steady-state streaming
+    (2, 2, 2, 10, 12, 3, 1, 0.3, True),      # 1:2, stalls
+    (8, 8, 4, 16, 32, 10, 1, 0.3, True),     # 8x8, 1:4, Cout not a multiple of cols, stalls
+    (8, 8, 8, 24, 64, 8, 2, 0.0, True),      # 8x8, 2:8, cycles checked
 ]
 
 
