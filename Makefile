@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= auto
 
-.PHONY: verilog test lint synth synth-quick bench clean
+.PHONY: verilog test lint synth synth-engines synth-quick bench clean
 
 BENCH_STAMP := $(VENV)/.bench-stamp
 
@@ -30,6 +30,11 @@ lint: verilog
 ## Synthesis report of the FP units (ECP5 + nextpnr Fmax, xcup) into build/reports/
 synth: $(STAMP)
 	$(PY) -m hw.synth -o build/reports
+
+## Synthesis of the SAT engines (PE, small arrays, lanes) and of the SparTANN core
+synth-engines: $(STAMP)
+	$(PY) -m hw.synth_sat -o build/reports
+	$(PY) -m hw.synth_spartann -o build/reports
 
 synth-quick: $(STAMP)
 	$(PY) -m hw.synth --quick -o build/reports

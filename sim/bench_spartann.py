@@ -79,7 +79,7 @@ def measure(params, rows, cols, densities=DENSITIES, sim="verilator", seed=7):
     for k, (density, entries, skip) in enumerate(jobs):
         cmds = commands[k * per_density:(k + 1) * per_density]
         for phase, run in zip(("bp", "wu"), runs[2 * k:2 * k + 2]):
-            model_sched = schedule(phase, entries, skip, params.loop_latency)
+            model_sched = schedule(phase, entries, skip, params.loop_latency, params.wu_window)
             out.append({
                 "density": density, "phase": phase, "entries": len(entries),
                 "macs": run["run_macs"], "rtl_cycles": run["run_cycles"],

@@ -6,9 +6,13 @@ Slot ``t`` is the cycle in which the scheduler issues an entry (S0); an update i
 * BP: ``loop_latency`` contexts take turns (context ``t mod L`` owns slot ``t``); an idle
   context takes the next column in job order: a skipped column costs that slot, otherwise the
   column's first entry issues in it; each entry (filler or not) costs its context's slot.
-* WU: entries in stream order, one slot each; a non-filler entry of row ``m`` waits until
-  slot ``t_m + L`` where ``t_m`` is the slot of the previous update of ``m`` (its write-back
-  must have happened before the read in the next cycle); a skipped column costs one slot.
+* WU: S0 reads the entries in stream order, one slot each (a skipped column costs one slot);
+  in the next cycle (S1) the decoded entry and the ``window`` waiting entries before it are
+  candidates, oldest first. A candidate of row ``m`` may issue in cycle ``p`` when the last
+  update of ``m`` issued before ``p - L + 1`` (its write-back, ``L - 1`` cycles after its
+  issue, came before this read) and no older candidate has row ``m``; the oldest such issues.
+  An S1 entry that does not issue enters the window if there is room; otherwise S0 and S1
+  hold for the cycle (a bubble). Fillers never wait. ``window = 0``: in-order issue.
 
 ``run_cycles`` (what the core's counter measures) is the number of cycles from slot 0 to the
 later of the last slot used and the last write-back, inclusive: ``0`` for a job without
@@ -76,39 +80,60 @@ def _bp(columns, skip, L):
     return last_slot, issued, last_write, macs, slots, 0, idle
 
 
-def _wu(columns, skip, L):
-    t, last_write, macs, slots, bubbles, issued = -1, -1, 0, 0, 0, False
-    updated = {}                   # row -> slot of its latest update
+def _wu(columns, skip, L, window):
+    stream = []                    # S0 actions in order: None (skipped column) or (row, filler)
     for c, col in enumerate(columns):
-        if skip[c]:
-            t, slots, issued = t + 1, slots + 1, False
-            continue
-        for row, _, filler in col:
-            t += 1
-            if not filler:
-                ready = updated.get(row, -L) + L
-                if ready > t:
-                    bubbles, t = bubbles + ready - t, ready
-                updated[row] = t
-                macs, last_write = macs + 1, t + L
-            slots, issued = slots + 1, True
-    return t, issued, last_write, macs, slots, bubbles, 0
+        stream += [None] if skip[c] else [(row, filler) for row, _, filler in col]
+    cycle, nxt, s1, waiting, issued_at = 0, 0, None, [], {}
+    last_slot, issued, last_write, macs, slots, bubbles = -1, False, -1, 0, 0, 0
+    while nxt < len(stream) or s1 is not None or waiting:
+        young = s1[0] if s1 is not None and not s1[1] else None
+        candidates = waiting + ([young] if young is not None else [])
+        pick, older = None, set()
+        for k, row in enumerate(candidates):
+            if row not in older and cycle - issued_at.get(row, -L) >= L:
+                pick = k
+                break
+            older.add(row)
+        took_young = young is not None and pick == len(waiting)
+        if pick is not None:
+            issued_at[candidates[pick]] = cycle
+            macs, last_write = macs + 1, cycle + L - 1
+            if not took_young:
+                waiting.pop(pick)
+        stall = young is not None and not took_young and len(waiting) >= window
+        if young is not None and not took_young and not stall:
+            waiting.append(young)
+        if stall:
+            bubbles += 1
+        else:
+            s1 = None
+            if nxt < len(stream):
+                s1, nxt = stream[nxt], nxt + 1
+                slots, last_slot, issued = slots + 1, cycle, s1 is not None
+        cycle += 1
+    return last_slot, issued, last_write, macs, slots, bubbles, 0
 
 
-def schedule(phase, entries, skip, loop_latency):
+def schedule(phase, entries, skip, loop_latency, window=0):
     """The :class:`Schedule` of one job (``entries``: :class:`sim.golden.csc.Entry` list,
-    ``skip``: one bit per column)."""
+    ``skip``: one bit per column, ``window``: WU issue-window entries)."""
     columns, skip = _check(phase, entries, skip, loop_latency)
-    run = _bp if phase == "bp" else _wu
-    last_slot, issued, last_write, macs, slots, bubbles, idle = run(columns, skip, loop_latency)
+    if not isinstance(window, int) or window < 0:
+        raise ValueError(f"window must be an integer >= 0, not {window!r}")
+    if phase == "bp":
+        result = _bp(columns, skip, loop_latency)
+    else:
+        result = _wu(columns, skip, loop_latency, window)
+    last_slot, issued, last_write, macs, slots, bubbles, idle = result
     cycles = max(last_slot, last_write) + 1
     done = max(last_slot + (2 if issued else 1), last_write + 1, 0)
     return Schedule(cycles, macs, slots, bubbles, idle, last_write, done)
 
 
-def job_cycles(phase, entries, skip, loop_latency):
+def job_cycles(phase, entries, skip, loop_latency, window=0):
     """Cycles the core's ``run_cycles`` counter reports for this job."""
-    return schedule(phase, entries, skip, loop_latency).run_cycles
+    return schedule(phase, entries, skip, loop_latency, window).run_cycles
 
 
 def mac_count(entries, skip):
@@ -123,9 +148,9 @@ def ideal_cycles(entries, skip, loop_latency=0):
     return macs + loop_latency if macs else 0
 
 
-def utilization(phase, entries, skip, loop_latency):
+def utilization(phase, entries, skip, loop_latency, window=0):
     """MAC-slot utilization: updates per cycle of the job (1.0 = every cycle does T MACs)."""
-    sched = schedule(phase, entries, skip, loop_latency)
+    sched = schedule(phase, entries, skip, loop_latency, window)
     return sched.macs / sched.run_cycles if sched.run_cycles else 0.0
 
 
@@ -148,7 +173,7 @@ def command_cycles(program, params):
             skip = list(cmd["skip"])
             cycles.append(len(skip) + 2)
         elif op in ("run_bp", "run_wu"):
-            cycles.append(schedule(op[4:], entries, skip, L).done + 2)
+            cycles.append(schedule(op[4:], entries, skip, L, params.wu_window).done + 2)
         elif op in ("drain_out", "drain_b"):
             n = int(cmd["count"])
             extra = params.thr_latency if op == "drain_out" else 0

@@ -27,15 +27,19 @@ from sim.vectors import special_values
 GAP_PROB, STALL_PROB = 0.3, 0.3
 SIZES = {"b_rows": 20, "a_rows": 24, "out_rows": 24, "max_cols": 24, "sparse_depth": 512}
 #: id -> (parameters, GO densities of the jobs). mac_latency 0 (combinational lanes, 2
-#: contexts) .. 23 (the default, 25 contexts).
+#: contexts) .. 23 (the FP library's default, 25 contexts); WU issue window 0 (in order), 1,
+#: 4 (default), 8.
 CONFIGS = {
-    "T1-bf16": ({"T": 1, "fmt": "bf16", "idx_bits": 2, "mac_latency": 0, "thr_latency": 0},
+    "T1-bf16": ({"T": 1, "fmt": "bf16", "idx_bits": 2, "mac_latency": 0, "thr_latency": 0,
+                 "wu_window": 0},
                 (0.0, 0.5)),
-    "T3-fp32": ({"T": 3, "fmt": "fp32", "idx_bits": 3, "mac_latency": 3, "thr_latency": 1},
+    "T3-fp32": ({"T": 3, "fmt": "fp32", "idx_bits": 3, "mac_latency": 3, "thr_latency": 1,
+                 "wu_window": 1},
                 (0.1, 1.0)),
     "T4-bf16": ({"T": 4, "fmt": "bf16", "idx_bits": 4, "mac_latency": 5, "thr_latency": 2},
                 (0.5, 0.1)),
-    "T8-fp32": ({"T": 8, "fmt": "fp32", "idx_bits": 3, "mac_latency": 23, "thr_latency": 1},
+    "T8-fp32": ({"T": 8, "fmt": "fp32", "idx_bits": 3, "mac_latency": 23, "thr_latency": 1,
+                 "wu_window": 8},
                 (1.0, 0.0)),
 }
 
@@ -147,8 +151,8 @@ def _program(params, rng, densities):
 
 
 # -- RTL against the golden model -----------------------------------------------------------------
-def _check_runs(params, program, runs):
-    """Each run's counters against the cycle model; returns the schedules."""
+def _jobs(program):
+    """``(phase, entries, skip)`` of every run command of ``program``."""
     jobs, entries, skip = [], [], []
     for cmd in program:
         if cmd["op"] == "load_sparse":
@@ -157,10 +161,16 @@ def _check_runs(params, program, runs):
             skip = cmd["skip"]
         elif cmd["op"].startswith("run_"):
             jobs.append((cmd["op"][4:], entries, skip))
+    return jobs
+
+
+def _check_runs(params, program, runs):
+    """Each run's counters against the cycle model; returns the schedules."""
+    jobs = _jobs(program)
     assert len(runs) == len(jobs)
     schedules = []
     for k, ((phase, entries, skip), run) in enumerate(zip(jobs, runs)):
-        sched = schedule(phase, entries, skip, params.loop_latency)
+        sched = schedule(phase, entries, skip, params.loop_latency, params.wu_window)
         assert run["phase"] == phase
         assert (run["run_cycles"], run["run_macs"]) == (sched.run_cycles, sched.macs), (
             f"run {k} ({phase}): RTL {run}, model {sched}")
@@ -192,8 +202,13 @@ def test_core_programs_match_golden(name, sim, tmp_path):
 
     runs = results["runs"]
     split = sum(cmd["op"].startswith("run_") for cmd in segments[0]["program"])
-    _check_runs(params, segments[0]["program"], runs[:split])
-    _check_runs(params, segments[1]["program"], runs[split:])
+    scheds = _check_runs(params, segments[0]["program"], runs[:split])
+    scheds += _check_runs(params, segments[1]["program"], runs[split:])
+    if params.wu_window:
+        # The window took effect: some WU job ran faster than in-order issue would.
+        in_order = [schedule(ph, e, sk, params.loop_latency, 0)
+                    for ph, e, sk in _jobs(segments[0]["program"] + segments[1]["program"])]
+        assert any(w.run_cycles < o.run_cycles for w, o in zip(scheds, in_order))
     timed, stalled = results["segments"]
     assert timed["commands"] == command_cycles(segments[0]["program"], params)
     assert len(stalled["commands"]) == len(segments[1]["program"])
@@ -251,6 +266,27 @@ def test_cycle_model_wu_scoreboard():
         schedule("fp", [], [], L)
     with pytest.raises(ValueError, match="skip"):
         schedule("wu", _columns([1]), [], L)
+
+
+def test_cycle_model_wu_window():
+    L = 4
+    # Row 2 twice in a row: in order, the second 2 and everything behind it wait L - 1 cycles;
+    # with a window, rows 5 and 6 overtake the waiting 2, and the 2s keep their order.
+    cols = _columns([1, 3], rows=[[2], [2, 5, 6]])
+    in_order = schedule("wu", cols, [0, 0], L, 0)
+    assert in_order.bubbles == L - 1 and in_order.run_cycles == 4 + (L - 1) + L
+    win = schedule("wu", cols, [0, 0], L, 2)
+    assert win.bubbles == 0 and win.macs == 4
+    # The waiting 2 issues L cycles after the first: last write = (1 + L) + L - 1.
+    assert win.last_write == 2 * L and win.run_cycles == 2 * L + 1
+    # A window of 1 holds one waiting entry; a second blocked row stalls S0.
+    cols = _columns([2, 3], rows=[[2, 3], [2, 3, 7]])
+    assert schedule("wu", cols, [0, 0], L, 1).bubbles > schedule("wu", cols, [0, 0], L, 2).bubbles
+    # Fillers pass the window; the window never changes the updates issued.
+    for w in range(5):
+        assert schedule("wu", cols, [0, 0], L, w).macs == 5
+    with pytest.raises(ValueError, match="window"):
+        schedule("wu", cols, [0, 0], L, -1)
 
 
 def test_command_cycles_formulas():

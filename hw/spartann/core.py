@@ -49,11 +49,11 @@ class SparTANNCore(wiring.Component):
 
     def __init__(self, preset="paper", *, T=None, fmt=None, idx_bits=None, sparse_depth=None,
                  b_rows=None, a_rows=None, out_rows=None, max_cols=None, mac_latency=None,
-                 thr_latency=None):
+                 thr_latency=None, wu_window=None):
         self.params = p = resolve(preset, T=T, fmt=fmt, idx_bits=idx_bits,
                                   sparse_depth=sparse_depth, b_rows=b_rows, a_rows=a_rows,
                                   out_rows=out_rows, max_cols=max_cols, mac_latency=mac_latency,
-                                  thr_latency=thr_latency)
+                                  thr_latency=thr_latency, wu_window=wu_window)
         self.fmt = p.format
         w = self.fmt.width
         super().__init__({
@@ -197,11 +197,10 @@ class SparTANNCore(wiring.Component):
         sched = self._embed(m, "scheduler", Scheduler(
             contexts=self.loop_latency, fmt=fmt, idx_bits=p.idx_bits,
             sparse_depth=p.sparse_depth, max_cols=p.max_cols, b_rows=p.b_rows, a_rows=p.a_rows,
-            out_rows=p.out_rows))
+            out_rows=p.out_rows, window=p.wu_window))
         lanes = self._embed(m, "lanes", MacLanes(T=T, fmt=fmt, latency=p.mac_latency, tag=tags))
         running = state == RUN
         issue = sched.issue
-        stall = Signal()
         m.d.comb += [
             sched.start.eq(accept & is_op(Op.RUN_BP, Op.RUN_WU)),
             sched.wu.eq(wu), sched.ncols.eq(ncols),
@@ -209,13 +208,11 @@ class SparTANNCore(wiring.Component):
             sched.col_end.eq(e_rd.data), sched.col_desc.eq(d_rd.data),
             s_rd.addr.eq(sched.sparse_addr), s_rd.en.eq(sched.sparse_en),
             sched.sparse_data.eq(s_rd.data),
-            lanes.probe_row.eq(issue.row),
-            stall.eq(wu & issue.valid & lanes.probe_hit), sched.stall.eq(stall),
             a_rd.addr.eq(issue.addr),
         ]
         s2_valid = Signal()
         s2 = Signal(issue.shape(), name="s2", reset_less=True)
-        m.d.sync += [s2_valid.eq(running & issue.valid & ~stall), s2.eq(issue)]
+        m.d.sync += [s2_valid.eq(issue.valid), s2.eq(issue)]
         x = Mux(wu, Value.cast(a_rd.data), Value.cast(b_rd.data))
         y = Mux(wu, Value.cast(b_rd.data), Value.cast(o_rd.data))
         m.d.comb += [lanes.valid.eq(s2_valid), lanes.alpha.eq(s2.value), lanes.x.eq(x),
@@ -362,6 +359,7 @@ DESIGNS = {
          "out_rows": Param(None, _opt_int, f"Out Buf rows {_FROM}"),
          "max_cols": Param(None, _opt_int, f"columns per job {_FROM}"),
          "mac_latency": Param(None, _opt_int, f"alpha*x+y lane pipeline stages {_FROM}"),
-         "thr_latency": Param(None, _opt_int, f"threshold lane stages {_FROM}")},
+         "thr_latency": Param(None, _opt_int, f"threshold lane stages {_FROM}"),
+         "wu_window": Param(None, _opt_int, f"WU issue-window entries (0: in order) {_FROM}")},
         test_params={"preset": "small"}),
 }

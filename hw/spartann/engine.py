@@ -14,9 +14,13 @@ its start is the previous column's end, its end and descriptor come from the col
 read one cycle ahead. A context's next update of its row ``Out[a_c]`` reads in slot
 ``t + loop_latency + 1``, after the write at ``t + loop_latency``: no hazard by construction.
 
-WU: one context, entries in stream order. An entry whose row is being updated by the lanes
-(any of the ``mac_latency + 1`` updates between S2 and the write, :attr:`MacLanes.probe_hit`)
-waits in S1 and S0 holds (``stall``): a bubble per cycle.
+WU: one context, entries decoded in stream order, issued from an **issue window** of
+``window`` decoded entries plus the one in S1. An entry may issue when no update of its row was
+issued in the last ``loop_latency - 1`` cycles (its write-back happened before this read) and no
+older entry of the window has the same row; the oldest such entry issues. Each row's updates
+therefore keep stream order (results do not depend on the window), while entries of other rows
+overtake a blocked one. When the S1 entry can neither issue nor enter the window, S0 and S1
+hold (``stall``): a bubble per cycle. ``window = 0`` is in-order issue.
 
 Skipped columns cost one slot (the one that takes them); fillers cost their slot, like any
 entry. The cycle model :mod:`sim.spartann_cycles` replays both schedules.
@@ -85,13 +89,15 @@ class Scheduler(wiring.Component):
     column 0), ``wu`` (phase, held during the job), ``ncols`` (columns loaded); the column
     tables' read address ``col_addr`` (sync read: ``col_end``, ``col_desc`` hold the entry one
     cycle later), the Sparse Buf read port ``sparse_addr`` / ``sparse_en`` / ``sparse_data``;
-    ``stall`` (hold S0 and S1 this cycle), ``issue`` (the decoded entry in S1), ``action``
-    (S0 issued an entry or passed a skipped column) and ``busy`` (the job is not finished).
+    ``issue`` (the update read in this cycle: the S1 entry in BP, the picked entry in WU),
+    ``stall`` (S0 and S1 hold this cycle), ``action`` (S0 issued an entry or passed a skipped
+    column) and ``busy`` (the job is not finished). ``contexts`` = ``loop_latency``.
     """
 
     def __init__(self, *, contexts, fmt, idx_bits, sparse_depth, max_cols, b_rows, a_rows,
-                 out_rows):
-        self.contexts = contexts
+                 out_rows, window=0):
+        self.contexts, self.window = contexts, window
+        self._issue_layout = issue_layout(fmt, b_rows, a_rows, out_rows)
         self._ptr = range(sparse_depth + 1)
         self._rows = row_bits(b_rows)
         self._ctx_layout = data.StructLayout({"active": 1, "ptr": self._ptr, "end": self._ptr,
@@ -102,8 +108,8 @@ class Scheduler(wiring.Component):
             "col_desc": In(col_layout(a_rows, out_rows)),
             "sparse_addr": Out(range(sparse_depth)), "sparse_en": Out(1),
             "sparse_data": In(entry_layout(fmt, idx_bits)),
-            "stall": In(1),
-            "issue": Out(issue_layout(fmt, b_rows, a_rows, out_rows)),
+            "stall": Out(1),
+            "issue": Out(self._issue_layout),
             "action": Out(1), "busy": Out(1),
         })
 
@@ -118,6 +124,7 @@ class Scheduler(wiring.Component):
         nstart = Signal(self._ptr)                      # its first entry
         advance = Signal()
         m.d.comb += advance.eq(~self.stall)
+        young = Signal(self._issue_layout)              # the decoded S1 entry
 
         # -- S0: pick the slot's entry ------------------------------------------------------
         take, skip, issue = Signal(), Signal(), Signal()
@@ -153,9 +160,10 @@ class Scheduler(wiring.Component):
         row = Signal(self._rows)
         m.d.comb += [
             row.eq(Mux(s1_first, 0, prevs[0] + 1) + entry.delta),
-            self.issue.valid.eq(s1_issue & ~entry.filler), self.issue.value.eq(entry.value),
-            self.issue.row.eq(row), self.issue.addr.eq(s1_addr),
+            young.valid.eq(s1_issue & ~entry.filler), young.value.eq(entry.value),
+            young.row.eq(row), young.addr.eq(s1_addr),
         ]
+        waiting = self._issue_window(m, young, running)
         with m.If(advance):
             with m.If(self.wu):
                 with m.If(s1_issue):
@@ -165,7 +173,7 @@ class Scheduler(wiring.Component):
                 m.d.sync += prevs[L - 1].eq(row)
 
         # -- job state ------------------------------------------------------------------------
-        pending = (ncol < self.ncols) | _any(c.active for c in ring) | s1_issue
+        pending = (ncol < self.ncols) | _any(c.active for c in ring) | s1_issue | waiting
         m.d.comb += self.busy.eq(running & pending)
         with m.If(running & ~pending):
             m.d.sync += running.eq(0)
@@ -174,6 +182,60 @@ class Scheduler(wiring.Component):
             m.d.sync += [c.active.eq(0) for c in ring]
         return m
 
+    def _issue_window(self, m, young, running):
+        """WU issue window (BP: ``issue`` is the S1 entry, never a stall). Drives ``issue``
+        and ``stall``; returns "an entry is waiting in the window"."""
+        W, wu = self.window, self.wu
+        slots = [Signal(self._issue_layout, name=f"win{i}") for i in range(W)]
+        recent = [Signal(self._issue_layout["row"].shape, name=f"recent{d}")
+                  for d in range(1, self.contexts)]
+        recent_v = [Signal(name=f"recent{d}_valid") for d in range(1, self.contexts)]
+        cands = [*slots, young]                         # oldest first
+
+        def blocked(i):
+            row = cands[i].row
+            older = (cands[j].valid & (cands[j].row == row) for j in range(i))
+            recent_hit = (v & (r == row) for v, r in zip(recent_v, recent))
+            return _any(older) | _any(recent_hit)
+
+        ready = [Signal(name=f"ready{i}") for i in range(W + 1)]
+        pick = [Signal(name=f"pick{i}") for i in range(W + 1)]
+        m.d.comb += [ready[i].eq(cands[i].valid & ~blocked(i)) for i in range(W + 1)]
+        m.d.comb += [pick[i].eq(ready[i] & ~_any(ready[:i])) for i in range(W + 1)]
+        picked = Signal(self._issue_layout)
+        for i in range(W + 1):
+            with m.If(pick[i]):
+                m.d.comb += picked.eq(cands[i])
+        m.d.comb += picked.valid.eq(_any(pick))
+        # The young entry enters the window when it does not issue and there is room.
+        full = slots[W - 1].valid & ~_any(pick[:W]) if W else Value.cast(1)
+        enter = young.valid & ~pick[W] & ~full
+        m.d.comb += [
+            self.issue.eq(Mux(wu, picked, young)),
+            self.issue.valid.eq(running & Mux(wu, picked.valid, young.valid)),
+            self.stall.eq(running & wu & young.valid & ~pick[W] & full),
+        ]
+        # Remove the picked slot (younger ones move down), then append the young entry in
+        # the first free slot; recent picks shift along.
+        nxt = [Signal(self._issue_layout, name=f"win{i}_next") for i in range(W)]
+        for i in range(W):
+            above = Value.cast(slots[i + 1]) if i + 1 < W else 0
+            m.d.comb += nxt[i].eq(Mux(_any(pick[:i + 1]), above, Value.cast(slots[i])))
+        for i in range(W):
+            below = nxt[i - 1].valid if i else 1
+            with m.If(wu & running):
+                with m.If(enter & ~nxt[i].valid & below):
+                    m.d.sync += slots[i].eq(young)
+                with m.Else():
+                    m.d.sync += slots[i].eq(nxt[i])
+        if recent:
+            m.d.sync += [recent[0].eq(picked.row), recent_v[0].eq(wu & running & picked.valid)]
+            for d in range(1, len(recent)):
+                m.d.sync += [recent[d].eq(recent[d - 1]), recent_v[d].eq(recent_v[d - 1])]
+        with m.If(self.start):
+            m.d.sync += [s.valid.eq(0) for s in slots] + [v.eq(0) for v in recent_v]
+        return _any(s.valid for s in slots)
+
 
 class MacLanes(wiring.Component):
     """T lanes of ``result = round(round(alpha * x) + y)`` (:class:`~hw.fp.muladd.FloatMulAdd`
@@ -181,8 +243,7 @@ class MacLanes(wiring.Component):
 
     Ports: ``valid``, ``alpha`` (shared), ``x``, ``y`` (T words), ``tag`` (travels with the
     update); ``o_valid``, ``o_tag``, ``result``: the update ``latency`` cycles later.
-    ``probe_row`` / ``probe_hit``: 1 when an update of that row is at the input or in the
-    lanes (the row is being written within ``latency`` cycles); ``busy``: any update is.
+    ``busy``: an update is in the lanes.
     The lane is emitted once as its own Verilog module and instantiated T times.
     """
 
@@ -194,7 +255,7 @@ class MacLanes(wiring.Component):
         super().__init__({
             "valid": In(1), "alpha": In(fmt.width), "x": In(words), "y": In(words),
             "tag": In(tag), "o_valid": Out(1), "o_tag": Out(tag), "result": Out(words),
-            "probe_row": In(tag["row"].shape), "probe_hit": Out(1), "busy": Out(1),
+            "busy": Out(1),
         })
 
     @property
@@ -223,7 +284,6 @@ class MacLanes(wiring.Component):
             stages.append((valid, tag))
         m.d.comb += [
             self.o_valid.eq(stages[-1][0]), self.o_tag.eq(stages[-1][1]),
-            self.probe_hit.eq(_any(v & (t.row == self.probe_row) for v, t in stages)),
             self.busy.eq(_any(v for v, _ in stages)),
         ]
         return m

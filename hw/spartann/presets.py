@@ -16,7 +16,7 @@ __all__ = ["CoreParams", "PAPER", "SMALL", "PRESETS", "resolve", "LIMITS"]
 #: Accepted range of every integer parameter.
 LIMITS = {"T": (1, 1024), "idx_bits": (1, 16), "sparse_depth": (1, 1 << 20),
           "b_rows": (1, 1 << 16), "a_rows": (1, 1 << 16), "out_rows": (1, 1 << 16),
-          "max_cols": (1, 1 << 16), "mac_latency": (0, 64), "thr_latency": (0, 8)}
+          "max_cols": (1, 1 << 16), "mac_latency": (0, 64), "thr_latency": (0, 8), "wu_window": (0, 32)}
 #: Widest datapath word: theta travels in the 32-bit command argument.
 MAX_WIDTH = 32
 
@@ -29,7 +29,10 @@ class CoreParams:
     ``mac_latency + 2`` cycles: Sparse Buf read, dense buffer read, lane, write). The default
     8 gives 10 BP contexts; the FP library's stand-alone default (23 stages, for ECP5 Fmax)
     gives 25, and a BP job then needs >= 25 columns in the Sparse Buf to keep every lane busy;
-    ``thr_latency``: stages of the threshold lanes on the drain path.
+    ``thr_latency``: stages of the threshold lanes on the drain path; ``wu_window``: decoded
+    WU entries that wait while entries of other rows overtake them (the issue window of
+    hw/spartann/engine.py; 0 = in-order issue; 4 keeps low-density WU jobs above 95% MAC-slot
+    utilization at ``mac_latency`` 8, deeper lanes want 8).
     """
     T: int = 32
     fmt: str = "fp32"
@@ -41,6 +44,7 @@ class CoreParams:
     max_cols: int = 256
     mac_latency: int = 8
     thr_latency: int = 1
+    wu_window: int = 4
 
     def validated(self):
         """A copy with ``fmt`` normalised; raises ``ValueError`` naming a bad parameter."""
