@@ -8,7 +8,10 @@ from .rounding import pad_sig, round_pack_steps
 from .unit import FloatUnit, check_format
 from .unpack import unpack
 
-__all__ = ["FloatMul", "mul_steps"]
+__all__ = ["FloatMul", "mul_steps", "DSP_BITS"]
+
+#: Widest significand multiplied as one product (an 18x18 hard multiplier).
+DSP_BITS = 18
 
 
 def mul_steps(fmt_a, fmt_b, fmt_out, a="a", b="b", out="result"):
@@ -32,23 +35,33 @@ def mul_steps(fmt_a, fmt_b, fmt_out, a="a", b="b", out="result"):
     keep = ("sign", "exp", "is_nan", "is_inf", "is_zero")
     half_a, half_b = (fmt_a.sig_bits + 1) // 2, (fmt_b.sig_bits + 1) // 2
     sig_w = fmt_a.sig_bits + fmt_b.sig_bits
+    # Significands that fit one hard multiplier (ECP5 MULT18X18D, Xilinx DSP48E2 27x18) form
+    # one product; wider ones (FP32: 24 bits) four half-width partial products, one small
+    # multiplier each. The steps and their weights are the same either way.
+    single = max(fmt_a.sig_bits, fmt_b.sig_bits) <= DSP_BITS
 
     def partial(m, v):
-        """Four partial products of half-width significands: one small DSP each."""
         a, b = v["sig_a"], v["sig_b"]
         out_v = {k: v[k] for k in keep}
-        out_v.update(ll=a[:half_a] * b[:half_b], lh=a[:half_a] * b[half_b:],
-                     hl=a[half_a:] * b[:half_b], hh=a[half_a:] * b[half_b:])
+        if single:
+            out_v["sig_ab"] = a * b
+        else:
+            out_v.update(ll=a[:half_a] * b[:half_b], lh=a[:half_a] * b[half_b:],
+                         hl=a[half_a:] * b[:half_b], hh=a[half_a:] * b[half_b:])
         return out_v
 
     def combine(m, v):
         out_v = {k: v[k] for k in keep}
-        out_v.update(lo=v["ll"] + (v["lh"] << half_b), hi=v["hl"] + (v["hh"] << half_b))
+        if single:
+            out_v["sig_ab"] = v["sig_ab"]
+        else:
+            out_v.update(lo=v["ll"] + (v["lh"] << half_b), hi=v["hl"] + (v["hh"] << half_b))
         return out_v
 
     def accumulate(m, v):
         out_v = {k: v[k] for k in keep}
-        out_v["sig"] = pad_sig(fmt_out, (v["lo"] + (v["hi"] << half_a))[:sig_w])
+        product = v["sig_ab"] if single else v["lo"] + (v["hi"] << half_a)
+        out_v["sig"] = pad_sig(fmt_out, product[:sig_w])
         out_v["sticky"] = Const(0, 1)
         return out_v
 
