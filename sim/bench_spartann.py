@@ -1,6 +1,7 @@
 """SparTANN benchmark: BP and WU job cycles measured on the RTL at GO densities 5%-100%.
 
-``python -m sim.bench_spartann -o build/reports [--sim verilator] [--mac-latency 8 ...]``
+``python -m sim.bench_spartann -o build/reports [--sim verilator] [--config 8:4 ...]``
+(``MAC_LATENCY:WU_WINDOW`` pairs; default 8:4 (the preset), 8:0 (in-order WU), 23:4, 23:8)
 
 For each density a job of ``cols`` GO columns of ``rows`` output channels (uniformly random
 nonzeros) runs as RUN_BP and as RUN_WU on one core; the core's own ``run_cycles`` counter is
@@ -68,7 +69,7 @@ def measure(params, rows, cols, densities=DENSITIES, sim="verilator", seed=7):
         t0 = time.time()
         result = run_on_rtl(params, [{"program": program, "gap_prob": 0.0, "stall_prob": 0.0}],
                             sim=sim, seed=seed, out_dir=tmp,
-                            toplevel=f"spartann_bench_t{params.T}_l{params.mac_latency}")
+                            toplevel=f"spartann_bench_t{params.T}_l{params.mac_latency}_w{params.wu_window}")
         wall = time.time() - t0
     got = [np.asarray(d, dtype=np.uint64) for d in result["drained"]]
     exact = len(got) == len(want) and all(np.array_equal(g, w_) for g, w_ in zip(got, want))
@@ -99,7 +100,8 @@ def measure(params, rows, cols, densities=DENSITIES, sim="verilator", seed=7):
 
 def markdown(results, info, params, rows, cols):
     lines = [f"# SparTANN job cycles on the RTL ({info['sim']}, T={params.T}, "
-             f"mac_latency={params.mac_latency}, loop_latency={params.loop_latency})", "",
+             f"mac_latency={params.mac_latency}, loop_latency={params.loop_latency}, "
+             f"wu_window={params.wu_window})", "",
              f"Job: {cols} GO columns x {rows} output channels; BP and WU; drained buffers "
              f"bit-exact vs the core model: {info['bit_exact']}. Simulation {info['sim_wall_s']} s.",
              "",
@@ -125,15 +127,18 @@ def main(argv=None):
     parser.add_argument("--T", type=int, default=4)
     parser.add_argument("--rows", type=int, default=128)
     parser.add_argument("--cols", type=int, default=128)
-    parser.add_argument("--mac-latency", type=int, nargs="+", default=[8, 23])
+    parser.add_argument("--config", nargs="+", default=["8:4", "8:0", "23:4", "23:8"],
+                        help="MAC_LATENCY:WU_WINDOW pairs")
     args = parser.parse_args(argv)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     report, texts = [], []
-    for mac_latency in args.mac_latency:
+    for config in args.config:
+        mac_latency, wu_window = (int(x) for x in config.split(":"))
         params = CoreParams(T=args.T, idx_bits=6, sparse_depth=args.rows * args.cols,
                             b_rows=args.rows, a_rows=args.cols, out_rows=args.cols,
-                            max_cols=args.cols, mac_latency=mac_latency).validated()
+                            max_cols=args.cols, mac_latency=mac_latency,
+                            wu_window=wu_window).validated()
         results, info = measure(params, args.rows, args.cols, sim=args.sim)
         info["sim"] = args.sim
         report.append({"params": params.as_dict(), "info": info, "results": results})

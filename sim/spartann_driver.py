@@ -113,7 +113,8 @@ class PlanStats(NamedTuple):
     fillers: int = 0
     skipped_columns: int = 0
     empty_columns: int = 0       # GO columns left out (no kept value)
-    pad_elements: int = 0        # drained padding-lane elements (Z % T != 0), all +0
+    pad_elements: int = 0        # drained padding-lane elements (Z % T != 0), all +0,
+                                 # left out of the statistics (SET_PAD_LANES)
 
 
 class Plan:
@@ -124,6 +125,7 @@ class Plan:
         self.program = []
         self._drains = []            # per drain: (z0, destination index array)
         self._stats = dict(PlanStats()._asdict())
+        self._pad = None             # padding lanes last set on the core (None: not yet)
 
     @property
     def stats(self):
@@ -164,8 +166,12 @@ class Plan:
         flush()
 
     def _drain(self, op, count, z0, dest):
-        self.program.append({"op": op, "count": count})
         zn = min(self.cfg.T, self.layer.z - z0)
+        if op == "drain_out" and self._pad != self.cfg.T - zn:
+            # Padding lanes of a partial z-tile stay out of the sparsifier's statistics.
+            self._pad = self.cfg.T - zn
+            self.program.append({"op": "set_pad_lanes", "count": self._pad})
+        self.program.append({"op": op, "count": count})
         self._drains.append((z0, dest))
         self._add(drains=1, drained_words=count * self.cfg.T,
                   pad_elements=count * (self.cfg.T - zn))

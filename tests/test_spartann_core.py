@@ -132,7 +132,9 @@ def _program(params, rng, densities):
     prog += [{"op": "load_sparse", "entries": special},
              {"op": "load_cols", "addr": list(range(8)), "skip": [0] * 7 + [1]},
              {"op": "run_bp"},
-             {"op": "drain_out", "count": p.out_rows}, {"op": "clear_stats"}]
+             {"op": "set_pad_lanes", "count": int(rng.integers(0, T + 2))},  # > T - 1: T - 1
+             {"op": "drain_out", "count": p.out_rows}, {"op": "clear_stats"},
+             {"op": "set_pad_lanes", "count": int(rng.integers(0, T))}]     # into DTS
     for density in densities:
         prog += job("wu", M, 20 if density >= 1 else p.max_cols, density)
     prog += job("wu", 3, p.max_cols, 0.7)                                # row hazards
@@ -146,7 +148,7 @@ def _program(params, rng, densities):
              {"op": "load_sparse", "entries": []}, {"op": "load_cols", "addr": [], "skip": []},
              {"op": "run_bp"}, {"op": "drain_out", "count": 0}]
     prog += job("bp", M, 10, 0.5)
-    prog += [{"op": "drain_out", "count": 10}]
+    prog += [{"op": "set_pad_lanes", "count": T - 1}, {"op": "drain_out", "count": 10}]
     return prog
 
 

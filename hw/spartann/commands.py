@@ -38,6 +38,7 @@ class Op(IntEnum):
     SET_TARGET = 9     # DTS target sparsity = arg (FP32 bits)
     CLEAR_STATS = 10   # elements = zeros = 0, max_abs = +0
     DTS_UPDATE = 11    # theta = DTS(theta, target, stats); stats cleared
+    SET_PAD_LANES = 12  # the last min(arg, T - 1) lanes are left out of the statistics
 
 
 #: Program op names (lower case) and their opcodes.
@@ -113,6 +114,8 @@ def transfers(program, T, fmt, idx_bits, a_rows, out_rows):
         elif name in ("drain_out", "drain_b"):
             arg = int(cmd["count"])
             words["drains"].append(arg)
+        elif name == "set_pad_lanes":
+            arg = int(cmd["count"])
         elif name in ("set_theta", "set_target"):
             arg = int(cmd["bits"])
         if not 0 <= arg < 1 << ARG_BITS:

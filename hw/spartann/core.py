@@ -142,6 +142,7 @@ class SparTANNCore(wiring.Component):
         op = Signal.like(self.cmd.payload.op, name="op")
         count, cnt, out_cnt = (Signal(ARG_BITS, name=n) for n in ("count", "cnt", "out_cnt"))
         theta, target = Signal(fmt.width), Signal(TARGET_BITS)
+        pad_lanes = Signal(range(max(T, 2)))      # SET_PAD_LANES: lanes left out of the stats
         ncols = Signal(range(p.max_cols + 1))
         wu = Signal()
         rd_valid = Signal()                         # a drained row waits on the read port
@@ -166,6 +167,8 @@ class SparTANNCore(wiring.Component):
                 m.d.sync += theta.eq(cmd.arg)
             with m.Elif(is_op(Op.SET_TARGET)):
                 m.d.sync += target.eq(cmd.arg)
+            with m.Elif(is_op(Op.SET_PAD_LANES)):
+                m.d.sync += pad_lanes.eq(Mux(cmd.arg < T, cmd.arg, T - 1))
             with m.Elif(is_op(Op.DTS_UPDATE)):
                 m.d.sync += state.eq(DTS)
 
@@ -245,7 +248,7 @@ class SparTANNCore(wiring.Component):
         with m.Elif(rd_valid & sink_ready):
             m.d.sync += rd_valid.eq(0)
         m.d.comb += [
-            thr.theta.eq(theta),
+            thr.theta.eq(theta), thr.pad_lanes.eq(pad_lanes),
             thr.i.valid.eq(draining & to_thr & rd_valid), thr.i.payload.eq(o_rd.data),
             thr.o.ready.eq(draining & to_thr & self.out.ready),
             self.out.valid.eq(draining & Mux(to_thr, thr.o.valid, rd_valid)),

@@ -202,7 +202,11 @@ class ThresholdLanes(wiring.Component):
     * ``i``: stream of ``ArrayLayout(fmt.width, lanes)``;
     * ``o``: stream of :func:`output_layout` (``values`` with dropped lanes +0, ``zeros``,
       ``max_abs``), ``latency`` cycles after the input without back-pressure;
-    * ``clear`` / ``stats``: a :class:`StatsAccumulator` over the vectors taken from ``o``.
+    * ``clear`` / ``stats``: a :class:`StatsAccumulator` over the vectors taken from ``o``;
+    * ``pad_lanes``: the last ``pad_lanes`` lanes are padding: their values pass (thresholded
+      like the others) but the statistics (``o.zeros``, ``o.max_abs``, ``stats``) leave them
+      out; sampled with each vector as it is accepted (0: every lane counts; must be less
+      than ``lanes``).
 
     The pipeline advances as a whole (a global stall): ``i.ready = ~o.valid | o.ready``
     for ``latency >= 1``; ``latency = 0`` is combinational (``i.ready = o.ready``).
@@ -218,6 +222,7 @@ class ThresholdLanes(wiring.Component):
             "o": Out(stream.Signature(output_layout(lanes, self.fmt))),
             "clear": In(1),
             "stats": Out(stats_layout(self.fmt)),
+            "pad_lanes": In(range(max(lanes, 2))),     # < lanes
         })
 
     @property
@@ -247,6 +252,8 @@ class ThresholdLanes(wiring.Component):
                           "finite |x|)",
             "clear": "empty the running statistics (the vector taken this cycle is counted "
                      "into the fresh ones)",
+            "pad_lanes": "the last pad_lanes lanes are left out of the statistics (sampled "
+                         "with each accepted vector)",
             "stats": "running elements, zeros (32-bit, saturating) and max_abs over the "
                      "vectors taken from o",
         }
@@ -257,13 +264,18 @@ class ThresholdLanes(wiring.Component):
         def drop(m, v):
             values = [v[f"x{k}"] for k in range(lanes)]
             drops = [drop_flag(m, fmt, x, self.theta, f"drop{k}") for k, x in enumerate(values)]
+            counted = Signal(lanes, name="counted")       # lane k counts: k < lanes - pad
+            m.d.comb += counted.eq(Const((1 << lanes) - 1, lanes) >> self.pad_lanes)
             out = {f"y{k}": Mux(d, 0, x) for k, (d, x) in enumerate(zip(drops, values))}
-            out.update({f"d{k}": d for k, d in enumerate(drops)})
-            out.update({f"f{k}": finite_magnitude(fmt, x) for k, x in enumerate(values)})
+            out.update({f"d{k}": d & counted[k] for k, d in enumerate(drops)})
+            out.update({f"f{k}": Mux(counted[k], finite_magnitude(fmt, x), 0)
+                        for k, x in enumerate(values)})
+            out["n"] = (lanes - self.pad_lanes)[:bits_for(lanes)]
             return out
 
         def reduce(m, v):
             out = {f"y{k}": v[f"y{k}"] for k in range(lanes)}
+            out["n"] = v["n"]
             out["zeros"] = popcount([v[f"d{k}"] for k in range(lanes)])
             out["max_abs"] = max_tree(m, [v[f"f{k}"] for k in range(lanes)], "max")
             return out
@@ -285,7 +297,7 @@ class ThresholdLanes(wiring.Component):
         m.d.comb += [self.o.valid.eq(valid), self.o.payload.zeros.eq(values["zeros"]),
                      self.o.payload.max_abs.eq(values["max_abs"])]
         m.d.comb += [self.o.payload.values[k].eq(values[f"y{k}"]) for k in range(self._lanes)]
-        accumulate_stats(m, self.stats, self.clear, self.o.valid & self.o.ready, self._lanes,
+        accumulate_stats(m, self.stats, self.clear, self.o.valid & self.o.ready, values["n"],
                          self.o.payload.zeros, self.o.payload.max_abs)
         return m
 

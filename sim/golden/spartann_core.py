@@ -16,6 +16,8 @@ A program is a list of commands (dicts), executed in order:
 ``{"op": "set_theta", "bits": b}``         threshold (datapath format)
 ``{"op": "set_target", "bits": b}``        DTS target sparsity (FP32 pattern)
 ``{"op": "clear_stats"}``                  statistics to (0, 0, +0)
+``{"op": "set_pad_lanes", "count": p}``    the last ``min(p, T - 1)`` lanes are padding:
+                                           drained thresholded, left out of the statistics
 ``{"op": "dts_update"}``                   ``theta = dts.dts_update(theta, target, stats)``
                                            (FP32; bf16 widened / rounded RNE), clear stats
 =========================================  ==================================================
@@ -36,7 +38,7 @@ from .spartann import run_job, columns_of
 __all__ = ["CoreModel", "OPS"]
 
 OPS = ("load_a", "load_b", "load_sparse", "load_cols", "run_bp", "run_wu", "drain_out",
-       "drain_b", "set_theta", "set_target", "clear_stats", "dts_update")
+       "drain_b", "set_theta", "set_target", "clear_stats", "dts_update", "set_pad_lanes")
 
 _FP32 = parse_format("fp32")
 
@@ -75,6 +77,7 @@ class CoreModel:
         self.theta = 0
         self.target = 0
         self.stats = csc.Stats(0, 0, 0)
+        self.pad_lanes = 0
 
     # -- helpers -------------------------------------------------------------------------
     def _word(self, name, value, width=None):
@@ -156,7 +159,9 @@ class CoreModel:
         self._count("drain_out", self.out_rows, count)
         rows = self.out[:count].copy()
         kept, _ = csc.sparsify(rows, self.theta, self.fmt)
-        self.stats = csc.merge_stats(self.stats, csc.stats(rows, self.theta, self.fmt), self.fmt)
+        counted = rows[:, :self.T - self.pad_lanes]
+        self.stats = csc.merge_stats(self.stats, csc.stats(counted, self.theta, self.fmt),
+                                     self.fmt)
         self.out[:count] = 0
         return kept.reshape(count, self.T)
 
@@ -203,6 +208,9 @@ class CoreModel:
             self.theta = self._word("theta", cmd["bits"])
         elif op == "set_target":
             self.target = self._word("target", cmd["bits"], 32)
+        elif op == "set_pad_lanes":
+            self.pad_lanes = min(check_int("set_pad_lanes count", cmd["count"], 0,
+                                           (1 << 32) - 1), self.T - 1)
         elif op == "clear_stats":
             self.stats = csc.Stats(0, 0, 0)
         else:
