@@ -1,18 +1,19 @@
 """Cycle model of one SparTANN job: replays the core's schedule exactly (hw/spartann/engine.py).
 
-Slot ``t`` is the cycle in which the scheduler issues an entry (S0); an update issued in slot
-``t`` is written back in cycle ``t + loop_latency``.
+Slot ``t`` is the cycle in which the scheduler reads an entry (S0); it is decoded in ``t + 1``
+(S1) and issues (reads the dense buffers) from ``t + 2`` on (S2); an update issued in cycle
+``p`` is written back in cycle ``p + L - 1`` (in BP ``p = t + 2``: ``t + L + 1``).
 
 * BP: ``loop_latency`` contexts take turns (context ``t mod L`` owns slot ``t``); an idle
   context takes the next column in job order: a skipped column costs that slot, otherwise the
   column's first entry issues in it; each entry (filler or not) costs its context's slot.
 * WU: S0 reads the entries in stream order, one slot each (a skipped column costs one slot);
-  in the next cycle (S1) the decoded entry and the ``window`` waiting entries before it are
+  two cycles later (S2) the decoded entry and the ``window`` waiting entries before it are
   candidates, oldest first. A candidate of row ``m`` may issue in cycle ``p`` when the last
   update of ``m`` issued before ``p - L + 1`` (its write-back, ``L - 1`` cycles after its
   issue, came before this read) and no older candidate has row ``m``; the oldest such issues.
-  An S1 entry that does not issue enters the window if there is room; otherwise S0 and S1
-  hold for the cycle (a bubble). Fillers never wait. ``window = 0``: in-order issue.
+  An S2 entry that does not issue enters the window if there is room; otherwise S0, S1 and
+  S2 hold for the cycle (a bubble). Fillers never wait. ``window = 0``: in-order issue.
 
 ``run_cycles`` (what the core's counter measures) is the number of cycles from slot 0 to the
 later of the last slot used and the last write-back, inclusive: ``0`` for a job without
@@ -73,7 +74,7 @@ def _bp(columns, skip, L):
             c, i = contexts[k]
             _, _, filler = columns[c][i]
             if not filler:
-                macs, last_write = macs + 1, t + L
+                macs, last_write = macs + 1, t + L + 1
             slots, last_slot, issued = slots + 1, t, True
             contexts[k] = (c, i + 1) if i + 1 < len(columns[c]) else None
         t += 1
@@ -84,10 +85,10 @@ def _wu(columns, skip, L, window):
     stream = []                    # S0 actions in order: None (skipped column) or (row, filler)
     for c, col in enumerate(columns):
         stream += [None] if skip[c] else [(row, filler) for row, _, filler in col]
-    cycle, nxt, s1, waiting, issued_at = 0, 0, None, [], {}
+    cycle, nxt, s1, s2, waiting, issued_at = 0, 0, None, None, [], {}
     last_slot, issued, last_write, macs, slots, bubbles = -1, False, -1, 0, 0, 0
-    while nxt < len(stream) or s1 is not None or waiting:
-        young = s1[0] if s1 is not None and not s1[1] else None
+    while nxt < len(stream) or s1 is not None or s2 is not None or waiting:
+        young = s2
         candidates = waiting + ([young] if young is not None else [])
         pick, older = None, set()
         for k, row in enumerate(candidates):
@@ -107,6 +108,7 @@ def _wu(columns, skip, L, window):
         if stall:
             bubbles += 1
         else:
+            s2 = s1[0] if s1 is not None and not s1[1] else None
             s1 = None
             if nxt < len(stream):
                 s1, nxt = stream[nxt], nxt + 1
@@ -143,9 +145,11 @@ def mac_count(entries, skip):
 
 
 def ideal_cycles(entries, skip, loop_latency=0):
-    """One non-filler entry per cycle, plus ``loop_latency`` to drain the pipeline once."""
+    """One non-filler entry per cycle, plus the pipeline once (``loop_latency + 1`` cycles
+    from the first Sparse Buf read to the first write-back; nothing with ``loop_latency=0``)."""
     macs = mac_count(entries, skip)
-    return macs + loop_latency if macs else 0
+    fill = loop_latency + 1 if loop_latency else 0
+    return macs + fill if macs else 0
 
 
 def utilization(phase, entries, skip, loop_latency, window=0):

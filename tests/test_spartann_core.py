@@ -234,18 +234,18 @@ def test_cycle_model_bp_contexts():
     # L columns of n entries each: every slot used, one write per cycle.
     entries = _columns([7] * L)
     sched = schedule("bp", entries, [0] * L, L)
-    assert (sched.run_cycles, sched.macs, sched.idle_slots) == (7 * L + L, 7 * L, 0)
+    assert (sched.run_cycles, sched.macs, sched.idle_slots) == (7 * L + L + 1, 7 * L, 0)
     assert sched.run_cycles == ideal_cycles(entries, [0] * L, L)
     # One long column: its context owns one slot in L.
     sched = schedule("bp", _columns([6]), [0], L)
-    assert sched.run_cycles == 5 * L + 1 + L and sched.idle_slots == 5 * (L - 1)
+    assert sched.run_cycles == 5 * L + 1 + L + 1 and sched.idle_slots == 5 * (L - 1)
     # A skipped column costs its slot; the next idle context takes the next column.
-    assert job_cycles("bp", _columns([1, 1, 1]), [0, 1, 0], L) == 2 + L + 1
+    assert job_cycles("bp", _columns([1, 1, 1]), [0, 1, 0], L) == 2 + L + 2
     assert mac_count(_columns([3, 2, 4]), [0, 1, 0]) == 7
     # Fillers cost their slot: a value at row 9 with idx_bits 2 = 2 fillers + value.
     entries = csc.encode_column(np.array([0] * 9 + [0x3F800000], np.uint64), 2)
     assert len(entries) == 3
-    assert job_cycles("bp", entries, [0], L) == 2 * L + 1 + L
+    assert job_cycles("bp", entries, [0], L) == 2 * L + 1 + L + 1
     assert job_cycles("bp", [], [], L) == 0 and utilization("bp", [], [], L) == 0.0
 
 
@@ -253,10 +253,10 @@ def test_cycle_model_wu_scoreboard():
     L = 4
     # Distinct rows in stream order: no bubble.
     sched = schedule("wu", _columns([3, 3], rows=[[0, 1, 2], [3, 4, 5]]), [0, 0], L)
-    assert sched.bubbles == 0 and sched.run_cycles == 6 + L
+    assert sched.bubbles == 0 and sched.run_cycles == 6 + L + 1
     # The same row in consecutive columns waits for the previous write: L - 1 bubbles each.
     sched = schedule("wu", _columns([1, 1, 1], rows=[[2], [2], [2]]), [0, 0, 0], L)
-    assert sched.bubbles == 2 * (L - 1) and sched.run_cycles == 2 * L + 1 + L
+    assert sched.bubbles == 2 * (L - 1) and sched.run_cycles == 2 * L + 1 + L + 1
     # A column's first row meets the previous column's last one within L slots.
     sched = schedule("wu", _columns([2, 2], rows=[[0, 1], [1, 2]]), [0, 0], L)
     assert sched.bubbles == L - 1
@@ -276,11 +276,11 @@ def test_cycle_model_wu_window():
     # with a window, rows 5 and 6 overtake the waiting 2, and the 2s keep their order.
     cols = _columns([1, 3], rows=[[2], [2, 5, 6]])
     in_order = schedule("wu", cols, [0, 0], L, 0)
-    assert in_order.bubbles == L - 1 and in_order.run_cycles == 4 + (L - 1) + L
+    assert in_order.bubbles == L - 1 and in_order.run_cycles == 4 + (L - 1) + L + 1
     win = schedule("wu", cols, [0, 0], L, 2)
     assert win.bubbles == 0 and win.macs == 4
-    # The waiting 2 issues L cycles after the first: last write = (1 + L) + L - 1.
-    assert win.last_write == 2 * L and win.run_cycles == 2 * L + 1
+    # The waiting 2 issues L cycles after the first (cycle 2): last write = (2 + L) + L - 1.
+    assert win.last_write == 2 * L + 1 and win.run_cycles == 2 * L + 2
     # A window of 1 holds one waiting entry; a second blocked row stalls S0.
     cols = _columns([2, 3], rows=[[2, 3], [2, 3, 7]])
     assert schedule("wu", cols, [0, 0], L, 1).bubbles > schedule("wu", cols, [0, 0], L, 2).bubbles

@@ -1,26 +1,32 @@
 """SparTANN run engine: the job scheduler and the T ``alpha*x + y`` MAC lanes.
 
-Pipeline of one update (docs/spartann.md, *Scheduling*), ``loop_latency = mac_latency + 2``:
+Pipeline of one update (docs/spartann.md, *Scheduling*), ``loop_latency = mac_latency + 2``
+(cycles from the dense-buffer read of an update to the read that may see its write-back):
 
-* **S0** (slot ``t``): the scheduler picks the entry to issue and reads the Sparse Buf;
-* **S1** (``t + 1``): the entry is decoded (``row = prev + delta + 1``); the core reads the
-  dense buffers (B[row] and Out[addr] in BP, B[row] and A[addr] in WU);
-* **S2** (``t + 2``): the read rows enter the lanes; the result leaves them ``mac_latency``
-  cycles later, at ``t + loop_latency``, and is written back in that cycle.
+* **S0** (slot ``t``): the scheduler picks the entry to read and reads the Sparse Buf;
+* **S1** (``t + 1``): the entry is decoded (``row = prev + delta + 1``) into a register;
+* **S2** (``t + 2``): the decoded entry issues (BP: always; WU: through the issue window);
+  the core reads the dense buffers (B[row] and Out[addr] in BP, B[row] and A[addr] in WU);
+* **S3**: the read rows enter the lanes; the result leaves them ``mac_latency`` cycles later,
+  ``loop_latency - 1`` cycles after the read (``t + loop_latency + 1`` in BP), and is written
+  back in that cycle.
+
+The decode register keeps the Sparse Buf's read data, the index adder and the window's row
+compares out of one cycle with the dense-buffer read address (the core's critical path).
 
 BP: ``loop_latency`` column contexts take turns, one slot each (a ring of context registers;
 the context at its head owns the slot). An idle context takes the next column in job order:
 its start is the previous column's end, its end and descriptor come from the column tables,
-read one cycle ahead. A context's next update of its row ``Out[a_c]`` reads in slot
-``t + loop_latency + 1``, after the write at ``t + loop_latency``: no hazard by construction.
+read one cycle ahead. A context's next update of its row ``Out[a_c]`` reads ``loop_latency``
+cycles after the previous read, one after that one's write: no hazard by construction.
 
 WU: one context, entries decoded in stream order, issued from an **issue window** of
-``window`` decoded entries plus the one in S1. An entry may issue when no update of its row was
+``window`` decoded entries plus the one in S2. An entry may issue when no update of its row was
 issued in the last ``loop_latency - 1`` cycles (its write-back happened before this read) and no
 older entry of the window has the same row; the oldest such entry issues. Each row's updates
 therefore keep stream order (results do not depend on the window), while entries of other rows
-overtake a blocked one. When the S1 entry can neither issue nor enter the window, S0 and S1
-hold (``stall``): a bubble per cycle. ``window = 0`` is in-order issue.
+overtake a blocked one. When the S2 entry can neither issue nor enter the window, S0, S1 and
+S2 hold (``stall``): a bubble per cycle. ``window = 0`` is in-order issue.
 
 Skipped columns cost one slot (the one that takes them); fillers cost their slot, like any
 entry. The cycle model :mod:`sim.spartann_cycles` replays both schedules.
@@ -124,7 +130,8 @@ class Scheduler(wiring.Component):
         nstart = Signal(self._ptr)                      # its first entry
         advance = Signal()
         m.d.comb += advance.eq(~self.stall)
-        young = Signal(self._issue_layout)              # the decoded S1 entry
+        decoded = Signal(self._issue_layout)            # the entry decoded in S1
+        young = Signal(self._issue_layout)              # S2: the decoded entry, registered
 
         # -- S0: pick the slot's entry ------------------------------------------------------
         take, skip, issue = Signal(), Signal(), Signal()
@@ -160,10 +167,12 @@ class Scheduler(wiring.Component):
         row = Signal(self._rows)
         m.d.comb += [
             row.eq(Mux(s1_first, 0, prevs[0] + 1) + entry.delta),
-            young.valid.eq(s1_issue & ~entry.filler), young.value.eq(entry.value),
-            young.row.eq(row), young.addr.eq(s1_addr),
+            decoded.valid.eq(s1_issue & ~entry.filler), decoded.value.eq(entry.value),
+            decoded.row.eq(row), decoded.addr.eq(s1_addr),
         ]
         waiting = self._issue_window(m, young, running)
+        with m.If(advance):
+            m.d.sync += young.eq(decoded)
         with m.If(advance):
             with m.If(self.wu):
                 with m.If(s1_issue):
@@ -173,12 +182,14 @@ class Scheduler(wiring.Component):
                 m.d.sync += prevs[L - 1].eq(row)
 
         # -- job state ------------------------------------------------------------------------
-        pending = (ncol < self.ncols) | _any(c.active for c in ring) | s1_issue | waiting
+        pending = ((ncol < self.ncols) | _any(c.active for c in ring) | s1_issue
+                   | young.valid | waiting)
         m.d.comb += self.busy.eq(running & pending)
         with m.If(running & ~pending):
             m.d.sync += running.eq(0)
         with m.If(self.start):
-            m.d.sync += [running.eq(1), ncol.eq(0), nstart.eq(0), s1_issue.eq(0)]
+            m.d.sync += [running.eq(1), ncol.eq(0), nstart.eq(0), s1_issue.eq(0),
+                         young.valid.eq(0)]
             m.d.sync += [c.active.eq(0) for c in ring]
         return m
 
