@@ -46,6 +46,7 @@ $(BENCH_STAMP): $(STAMP)
 ## Benchmarks (numbers, not pass/fail), into build/reports/ (~40 min; BDWP digits is the long one)
 bench: $(BENCH_STAMP)
 	$(PY) -m sim.bench_spartann -o build/reports
+	$(PY) -m sim.bench_spartann_layer -o build/reports
 	$(PY) -m sim.bench_dts -o build/reports
 	$(PY) -m sim.bench_sat_resnet18 -o build/reports
 	$(PY) -m sim.bench_scalesim -o build/reports

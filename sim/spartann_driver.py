@@ -13,7 +13,7 @@ GO columns with no kept value are left out; GO pixels whose tap falls in the pad
 left out too (or, with ``skip_padding``, loaded as columns with the skip bit set).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -24,7 +24,7 @@ from sim.golden.conv import out_size
 from sim.golden.spartann_core import CoreModel
 
 __all__ = ["ConvLayer", "CoreConfig", "PlanStats", "Plan", "plan_bp", "plan_wu", "tap_map",
-           "A_MODES"]
+           "auto_m_tile", "A_MODES"]
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,14 @@ class CoreConfig:
     #: m-tiles put more columns into each BP job, which the column contexts need to stay busy;
     #: they change no result (every element keeps its accumulation order).
     m_tile_rows: int = None
+    #: BP column contexts of the target core (its ``loop_latency``). When given and
+    #: ``m_tile_rows`` is not, :func:`plan_bp` picks the m-tile with :func:`auto_m_tile`.
+    contexts: int = None
 
     def __post_init__(self):
         self.core()                                  # validates every parameter
+        if self.contexts is not None:
+            check_int("contexts", self.contexts, 1)
         if self.m_tile_rows is not None and not 1 <= self.m_tile_rows <= self.m_tile_max:
             raise ValueError(f"m_tile_rows must be in 1..{self.m_tile_max}, "
                              f"not {self.m_tile_rows!r}")
@@ -141,29 +146,32 @@ class Plan:
         self._add(**{f"{buf}_loads": 1, f"{buf}_words": vectors.size})
 
     def _jobs(self, columns):
-        """Pack ``[(entries, addr, skip)]`` into jobs that fit the Sparse Buf and column table."""
+        """Pack ``[(entries, addr, skip)]`` into jobs that fit the Sparse Buf and column table.
+        BP with ``cfg.contexts``: a full job is cut at a multiple of ``contexts`` columns (the
+        rest opens the next job), so that no job but the last ends in a part-empty round."""
         cfg, op = self.cfg, f"run_{self.phase}"
         job = []
+        rounds = cfg.contexts if self.phase == "bp" and cfg.contexts else 1
 
-        def flush():
-            if job:
-                entries = [e for col in job for e in col[0]]
+        def flush(keep):
+            if keep:
+                entries = [e for col in job[:keep] for e in col[0]]
                 self.program += [{"op": "load_sparse", "entries": entries},
-                                 {"op": "load_cols", "addr": [c[1] for c in job],
-                                  "skip": [c[2] for c in job]},
+                                 {"op": "load_cols", "addr": [c[1] for c in job[:keep]],
+                                  "skip": [c[2] for c in job[:keep]]},
                                  {"op": op}]
-                self._add(jobs=1, entries=len(entries), col_descriptors=len(job))
-                job.clear()
+                self._add(jobs=1, entries=len(entries), col_descriptors=keep)
+                del job[:keep]
 
         for col in columns:
-            if len(job) == cfg.max_cols or \
+            while len(job) == cfg.max_cols or \
                     sum(len(c[0]) for c in job) + len(col[0]) > cfg.sparse_depth:
-                flush()
+                flush(len(job) // rounds * rounds or len(job))
             job.append(col)
             values = sum(1 for e in col[0] if not e.filler)
             self._add(fillers=len(col[0]) - values, skipped_columns=col[2],
                       updates=0 if col[2] else values)
-        flush()
+        flush(len(job))
 
     def _drain(self, op, count, z0, dest):
         zn = min(self.cfg.T, self.layer.z - z0)
@@ -257,12 +265,37 @@ def _padding_columns(enc, r_tap):
     return [(enc[g], 0, 1) for g in np.flatnonzero(r_tap < 0) if enc[g] is not None]
 
 
+#: Columns per BP job that :func:`auto_m_tile` aims at, per context (a job of ``n`` equal
+#: columns takes ``ceil(n / contexts)`` rounds).
+COLUMNS_PER_CONTEXT = 2
+
+
+def auto_m_tile(layer, go_bits, cfg):
+    """Rows per m-tile so that a BP job holds at least ``cfg.contexts`` columns: with ``d`` the
+    fraction of GO elements that are not +-0, a column of ``mt`` rows holds about
+    ``max(1, d * mt)`` entries, and ``contexts`` of them must fit the Sparse Buf. The tiles
+    are then balanced (``ceil(M / tiles)`` rows). Result-neutral: every GI element keeps its
+    accumulation order. ``cfg.m_tile_max`` without ``cfg.contexts``."""
+    fmt = check_format("fmt", cfg.fmt)
+    if cfg.contexts is None:
+        return cfg.m_tile_max
+    go = _bits("go_bits", go_bits, layer.go_shape, fmt)
+    density = float((~csc.drop_mask(go, 0, fmt)).mean()) if go.size else 0.0
+    per_column = cfg.sparse_depth / (COLUMNS_PER_CONTEXT * cfg.contexts)
+    mt = cfg.m_tile_max if density == 0 else int(per_column / density)
+    mt = max(1, min(cfg.m_tile_max, mt, layer.m))
+    tiles = -(-layer.m // mt)
+    return -(-layer.m // tiles)
+
+
 def plan_bp(layer, go_bits, w_bits, cfg, theta_bits=None, *, skip_padding=False):
     """Plan the input gradient ``GI = BP(GO, W)``; ``theta_bits`` (if given) is set before
     the first drain, so GI leaves the Out Buf thresholded with it (statistics accumulate)."""
     fmt = check_format("fmt", cfg.fmt)
     go = _bits("go_bits", go_bits, layer.go_shape, fmt)
     w = _bits("w_bits", w_bits, layer.w_shape, fmt)
+    if cfg.contexts is not None and cfg.m_tile_rows is None:
+        cfg = replace(cfg, m_tile_rows=auto_m_tile(layer, go, cfg))
     L, T, plan = layer, cfg.T, Plan("bp", layer, cfg)
     if theta_bits is not None:
         plan.program.append({"op": "set_theta", "bits": int(theta_bits)})

@@ -14,28 +14,32 @@ from sim.tb.spartann_core import run_on_rtl
 from test_spartann_driver import check_close, make_data
 
 # (layer: batch, m, z, h, w, k, stride, pad), core (T, a_rows, b_rows, out_rows, depth, cols,
-# idx_bits), format, GO density, gap/stall probability
+# idx_bits), format, GO density, gap/stall probability, plan with the core's contexts
+# (auto m-tile, jobs cut at full rounds)
 CASES = [
-    ((1, 6, 5, 5, 5, 3, 1, 1), (4, 16, 4, 16, 24, 12, 2), "fp32", 0.3, 0.0),
-    ((2, 5, 3, 6, 5, 3, 2, 1), (3, 16, 8, 12, 32, 16, 3), "bf16", 0.5, 0.3),
-    ((1, 4, 9, 4, 4, 2, 2, 0), (8, 8, 4, 8, 16, 6, 6), "fp32", 1.0, 0.3),
+    ((1, 6, 5, 5, 5, 3, 1, 1), (4, 16, 4, 16, 24, 12, 2), "fp32", 0.3, 0.0, False),
+    ((2, 5, 3, 6, 5, 3, 2, 1), (3, 16, 8, 12, 32, 16, 3), "bf16", 0.5, 0.3, False),
+    ((1, 4, 9, 4, 4, 2, 2, 0), (8, 8, 4, 8, 16, 6, 6), "fp32", 1.0, 0.3, True),
 ]
+MAC_LATENCY = 3
 
 
-@pytest.mark.parametrize("layer,core,fmt_name,density,p", CASES,
+@pytest.mark.parametrize("layer,core,fmt_name,density,p,contexts", CASES,
                          ids=[f"s{c[0][6]}p{c[0][7]}-T{c[1][0]}-{c[2]}-d{c[3]}-p{c[4]}"
-                              for c in CASES])
-def test_conv_layer_on_rtl(layer, core, fmt_name, density, p, sim, tmp_path):
+                              + ("-ctx" if c[5] else "") for c in CASES])
+def test_conv_layer_on_rtl(layer, core, fmt_name, density, p, contexts, sim, tmp_path):
     L = ConvLayer(*layer)
     T, a, b, o, d, c, i = core
-    cfg = CoreConfig(T, a, b, o, d, c, i, fmt_name)
+    cfg = CoreConfig(T, a, b, o, d, c, i, fmt_name,
+                     contexts=MAC_LATENCY + 2 if contexts else None)
     fmt = cfg.core().fmt
     go, w, ia = make_data(L, fmt, density, seed=sum(layer))
     gi_abs = np.abs(conv.conv_bp(np.abs(fp.to_float64(fmt, go)), np.abs(fp.to_float64(fmt, w)),
                                  L.stride, L.pad, (L.h, L.w)))
     plans = [plan_bp(L, go, w, cfg), plan_wu(L, go, ia, cfg)]
     params = CoreParams(T=T, fmt=fmt_name, idx_bits=i, sparse_depth=d, b_rows=b, a_rows=a,
-                        out_rows=o, max_cols=c, mac_latency=3, thr_latency=1)
+                        out_rows=o, max_cols=c, mac_latency=MAC_LATENCY, thr_latency=1)
+    assert cfg.contexts in (None, params.loop_latency)
     segments = [{"program": plan.program, "gap_prob": p, "stall_prob": p} for plan in plans]
     result = run_on_rtl(params, segments, sim=sim, seed=3, out_dir=tmp_path,
                         toplevel=f"spartann_conv_t{T}_{fmt_name}")

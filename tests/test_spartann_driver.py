@@ -249,6 +249,46 @@ def test_smaller_m_tiles_same_result():
         assert np.array_equal(plain.run(), tiled.run())
 
 
+@pytest.mark.parametrize("density", [0.1, 0.5, 1.0])
+def test_bp_contexts_auto_m_tile_and_full_rounds(density):
+    """With ``contexts``, plan_bp picks the m-tile (auto_m_tile) and cuts full jobs at a
+    multiple of ``contexts`` columns: same GI bit for bit, fewer cycles on the cycle model."""
+    from dataclasses import replace
+    from hw.spartann.presets import CoreParams
+    from sim.spartann_cycles import command_cycles
+    from sim.spartann_driver import COLUMNS_PER_CONTEXT, auto_m_tile
+    L = ConvLayer(1, 24, 4, 6, 6, 3, 1, 1)
+    cfg = CoreConfig(T=4, a_rows=16, b_rows=24, out_rows=36, sparse_depth=48, max_cols=40)
+    fmt = parse_format("fp32")
+    go, w, _ = make_data(L, fmt, density, seed=5)
+    params = CoreParams(T=4, idx_bits=6, sparse_depth=48, b_rows=24, a_rows=16, out_rows=36,
+                        max_cols=40, mac_latency=3)
+    ctx = replace(cfg, contexts=params.loop_latency)
+    plain, tuned = plan_bp(L, go, w, cfg), plan_bp(L, go, w, ctx)
+    assert np.array_equal(plain.run(), tuned.run())
+    mt = auto_m_tile(L, go, ctx)
+    assert tuned.cfg.m_tile == mt and 1 <= mt <= cfg.m_tile_max
+    nonzero = float((go != 0).mean())
+    assert mt == cfg.m_tile_max or nonzero * mt <= 48 / (COLUMNS_PER_CONTEXT * 5) * 1.5
+    assert auto_m_tile(L, go, cfg) == cfg.m_tile_max               # no contexts: no change
+    # Between two W loads, every job but the last has a multiple of `contexts` columns.
+    group = []
+    for cmd in tuned.program + [{"op": "load_b"}]:
+        if cmd["op"] == "load_b":
+            assert all(n % 5 == 0 for n in group[:-1]), group
+            group = []
+        elif cmd["op"] == "load_cols":
+            group.append(len(cmd["addr"]))
+    runs = lambda plan: sum(c for c, cmd in zip(command_cycles(plan.program, params),
+                                                plan.program) if cmd["op"] == "run_bp")
+    assert runs(tuned) <= runs(plain)
+    if density == 1.0:
+        assert runs(tuned) < 0.8 * runs(plain)
+    with pytest.raises(ValueError, match="contexts"):
+        CoreConfig(T=4, a_rows=16, b_rows=24, out_rows=36, sparse_depth=48, max_cols=40,
+                   contexts=0)
+
+
 def test_capacity_errors():
     L, cfg, fmt, (go, w, ia) = _setup(CASES[1], "fp32", 1.0)
     small = dict(T=3, a_rows=64, b_rows=8, out_rows=64, sparse_depth=64, max_cols=64, idx_bits=6)
