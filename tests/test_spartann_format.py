@@ -236,7 +236,8 @@ THRESHOLD_CASES = [(1, "fp32", 1), (3, "bf16", 0), (4, "fp32", 2), (8, "bf16", 1
 def test_threshold_lanes_rtl_matches_golden(lanes, fmt, latency, sim, tmp_path):
     f = parse_format(fmt)
     vec = {"vectors": 150}
-    phases = [_phase(one(f), 0.7, True, **vec), _phase(one(f), 0.7, False, **vec),
+    phases = [_phase(one(f), 0.7, True, **vec),
+              _phase(one(f), 0.7, False, pad=lanes - 1, **vec),       # padding lanes
               _phase(0, 0.5, False, **vec), _phase(subnormal(f), 0.9, True, **vec),
               _phase(one(f) | f.sign_mask, 0.7, False, **vec),
               _phase(f.canonical_nan, 0.7, False, **vec), _phase(f.inf, 0.7, True, **vec),

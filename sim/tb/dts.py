@@ -34,7 +34,8 @@ from hw.spartann.dts import DTSUnit, input_layout
 from sim.golden import csc, fp
 from sim.golden.dts import dts_update, gradient_sequence, run_dts, target_bits
 from sim.layout import pack
-from sim.tb.stream import StreamSink, StreamSource, start_clock_and_reset
+from sim.tb.stream import (StreamSink, StreamSource, idle_payload, resolved,
+                           start_clock_and_reset)
 
 __all__ = ["itof_vectors"]
 
@@ -112,10 +113,11 @@ async def _itof(dut, cfg):
                 sent += 1
             else:
                 dut.i__valid.value = 0
-                dut.i__payload.value = ((1 << (unit.width + tag_bits)) - 1) * (cycle % 2)
+                dut.i__payload.value = idle_payload(
+                    dut.i__payload, ((1 << (unit.width + tag_bits)) - 1) * (cycle % 2))
             await ReadOnly()
-            if int(dut.o__valid.value):
-                got.append(int(dut.o__payload.value))
+            if resolved(dut.o__valid, "o__valid", cycle):
+                got.append(resolved(dut.o__payload, "o__payload (valid high)", cycle))
                 out_cycles.append(cycle)
             cycle += 1
             idle = idle + 1 if sent == len(values) else 0

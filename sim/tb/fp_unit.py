@@ -13,7 +13,7 @@ from hw.generate import manifest
 from sim.fp_cases import make_case
 from sim.golden import fp as golden
 from sim.streams import pack, unpack
-from sim.tb.stream import start_clock_and_reset
+from sim.tb.stream import idle_payload, resolved, start_clock_and_reset
 from hw.fp.format import parse_format
 
 
@@ -43,10 +43,11 @@ async def _stream(dut, words, gap_prob, rng, in_fields):
             i += 1
         else:
             dut.i__valid.value = 0
-            dut.i__payload.value = garbage if cycle % 2 else 0   # must be ignored
+            # must be ignored: all-X on Icarus, else alternating ones / zeros
+            dut.i__payload.value = idle_payload(dut.i__payload, garbage if cycle % 2 else 0)
         await ReadOnly()
-        if int(dut.o__valid.value):
-            outs.append(int(dut.o__payload.value))
+        if resolved(dut.o__valid, "o__valid", cycle):
+            outs.append(resolved(dut.o__payload, "o__payload (valid high)", cycle))
             out_cycles.append(cycle)
         cycle += 1
         idle = idle + 1 if i >= len(words) else 0

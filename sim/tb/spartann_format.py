@@ -5,9 +5,10 @@
 The configuration (``$SIM_CONFIG``) names the design, its parameters, a seed and a list of
 phases; a phase sets ``theta`` (bit pattern), the data (``rows`` x ``cols`` with ``density``,
 plus structured columns whose zero runs straddle the relative-index limit), ``gap_prob`` and
-``stall_prob``. Every phase clears the statistics first and checks them at its end (encoder,
-threshold lanes). Phases without gaps or stalls also check the timing against the
-component's ``latency`` / ``cycles`` and record the measured numbers in ``measured``.
+``stall_prob`` (threshold lanes also ``pad``: the ``pad_lanes`` input, 0 when absent). Every
+phase clears the statistics first and checks them at its end (encoder, threshold lanes).
+Phases without gaps or stalls also check the timing against the component's ``latency`` /
+``cycles`` and record the measured numbers in ``measured``.
 """
 
 import json
@@ -187,14 +188,16 @@ def _decoder_words(component, phase, rng):
 
 def _threshold_words(component, phase, rng):
     fmt, lanes, theta = component.fmt, component.lanes, phase["theta"]
+    counted = lanes - phase.get("pad", 0)             # the last ``pad`` lanes: no stats
     x = random_matrix(fmt, phase["vectors"], lanes, phase["density"], rng, theta)
     kept, drop = csc.sparsify(x, theta, fmt)
     layout_in, layout_out = _payload(component, "i"), _payload(component, "o")
     words = [pack(layout_in, [int(v) for v in row]) for row in x]
-    want = [pack(layout_out, {"values": [int(v) for v in kept[k]], "zeros": int(drop[k].sum()),
-                              "max_abs": csc.stats(x[k], theta, fmt).max_abs})
+    want = [pack(layout_out, {"values": [int(v) for v in kept[k]],
+                              "zeros": int(drop[k, :counted].sum()),
+                              "max_abs": csc.stats(x[k, :counted], theta, fmt).max_abs})
             for k in range(len(x))]
-    return words, want, csc.stats(x, theta, fmt)
+    return words, want, csc.stats(x[:, :counted], theta, fmt)
 
 
 def _timing(name, component, monitor, first_in, first_out, elements, fillers, ends=None):
@@ -226,6 +229,8 @@ async def spartann_format_matches_golden(dut):
     has_theta = design != "spartann_decoder"
     if has_theta:
         dut.theta.value, dut.clear.value = 0, 0
+    if design == "spartann_threshold":
+        dut.pad_lanes.value = 0
     source = StreamSource(dut, "i", seed=cfg["seed"])
     sink = StreamSink(dut, "o", seed=cfg["seed"] + 1).start()
     monitor = Monitor(dut).start()
@@ -237,6 +242,8 @@ async def spartann_format_matches_golden(dut):
         name = f"phase {number} ({phase})"
         if has_theta:
             dut.theta.value = phase["theta"]
+            if design == "spartann_threshold":
+                dut.pad_lanes.value = phase.get("pad", 0)
             await _clear(dut)
         if design == "spartann_encoder":
             words, want, entries, stats, rows = _encoder_words(component, phase, rng)

@@ -4,16 +4,49 @@ Signals are handled as Verilog ports named ``<prefix>__valid``, ``<prefix>__read
 ``<prefix>__payload`` (how Amaranth names a top-level ``stream.Signature`` member).
 Both ends act after the falling edge and sample in the read-only phase, so a transfer is
 seen in the cycle in which ``valid & ready`` holds before the rising edge.
+
+X on idle inputs (docs/verification.md): on a 4-state simulator (Icarus) a source drives its
+payload to all-X while ``valid`` is low, and a sink asserts that every word taken with
+``valid`` high is fully 0/1 (:func:`resolved`), so a design that lets idle payload bits (or
+any other undefined state) reach a valid output fails with the port and cycle named.
 """
 
+import os
 from collections import deque
 
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
+from cocotb.types import LogicArray
 
-__all__ = ["StreamSource", "StreamSink", "port", "start_clock_and_reset"]
+__all__ = ["StreamSource", "StreamSink", "port", "start_clock_and_reset", "x_on_idle",
+           "idle_payload", "resolved"]
+
+
+def x_on_idle():
+    """Whether idle payloads are driven to X: ``$STREAM_X_ON_IDLE`` (``1``/``0``) when set,
+    otherwise on Icarus (4-state) only -- Verilator is 2-state and would read X as 0."""
+    env = os.environ.get("STREAM_X_ON_IDLE")
+    if env is not None:
+        return env.strip().lower() not in ("", "0", "false", "no")
+    return "icarus" in (cocotb.SIM_NAME or "").lower()
+
+
+def idle_payload(signal, fallback=0):
+    """What to drive on ``signal`` (a payload port) while ``valid`` is low: all-X when
+    :func:`x_on_idle`, else ``fallback``."""
+    return LogicArray("X" * len(signal)) if x_on_idle() else fallback
+
+
+def resolved(signal, what, cycle):
+    """``int(signal.value)``; an :class:`AssertionError` naming ``what`` and ``cycle`` when
+    the value has X/Z bits (a word taken with ``valid`` high must be fully 0/1)."""
+    value = signal.value
+    if not value.is_resolvable:
+        raise AssertionError(f"{what} has non-0/1 bits at cycle {cycle}: {value} "
+                             f"(a valid word must not carry X/Z)")
+    return int(value)
 
 
 async def start_clock_and_reset(dut, *idle, cycles=2, period_ns=10):
@@ -34,9 +67,12 @@ def port(dut, prefix, name):
 class StreamSource:
     """Drives words queued with :meth:`push`; before each word it idles (``valid`` low) with
     probability ``gap_prob``. Once ``valid`` is high it holds the word until ``ready``
-    accepts it. Back-to-back words are sent in consecutive cycles."""
+    accepts it. Back-to-back words are sent in consecutive cycles.
 
-    def __init__(self, dut, prefix, *, gap_prob=0.0, seed=0):
+    While idle the payload is all-X when ``x_idle`` (default :func:`x_on_idle`: on Icarus),
+    otherwise it keeps the last word (0 before the first)."""
+
+    def __init__(self, dut, prefix, *, gap_prob=0.0, seed=0, x_idle=None):
         self.clk = dut.clk
         self.valid, self.payload = port(dut, prefix, "valid"), port(dut, prefix, "payload")
         self.ready = getattr(dut, f"{prefix}__ready", None)
@@ -44,8 +80,10 @@ class StreamSource:
         self.rng = np.random.default_rng(seed)
         self.queue = deque()
         self.sent = 0
+        self.x_idle = x_on_idle() if x_idle is None else bool(x_idle)
+        self._idle = LogicArray("X" * len(self.payload)) if self.x_idle else 0
         self.valid.value = 0
-        self.payload.value = 0
+        self.payload.value = self._idle
         self._task = cocotb.start_soon(self._run())
 
     def push(self, *words):
@@ -62,6 +100,8 @@ class StreamSource:
             await FallingEdge(self.clk)
             if not self.queue or (self.gap_prob and self.rng.random() < self.gap_prob):
                 self.valid.value = 0
+                if self.x_idle:
+                    self.payload.value = self._idle
                 continue
             self.valid.value = 1
             self.payload.value = self.queue[0]
@@ -76,9 +116,11 @@ class StreamSource:
 
 class StreamSink:
     """Collects words; drives ``ready`` low with probability ``stall_prob`` each cycle and
-    checks the stream rule: a presented word stays presented, unchanged, until taken."""
+    checks the stream rule: a presented word stays presented, unchanged, until taken, and
+    that ``valid`` and every presented word are fully 0/1 (:func:`resolved`)."""
 
     def __init__(self, dut, prefix, *, stall_prob=0.0, seed=1):
+        self.prefix = prefix
         self.clk = dut.clk
         self.valid, self.payload = port(dut, prefix, "valid"), port(dut, prefix, "payload")
         self.ready = getattr(dut, f"{prefix}__ready", None)
@@ -100,8 +142,9 @@ class StreamSink:
             if self.ready is not None:
                 self.ready.value = int(ready)
             await ReadOnly()
-            valid = int(self.valid.value)
-            word = int(self.payload.value) if valid else None
+            valid = resolved(self.valid, f"{self.prefix}__valid", self.cycle)
+            word = (resolved(self.payload, f"{self.prefix}__payload (valid high)", self.cycle)
+                    if valid else None)
             if pending is not None:
                 assert valid and word == pending, (
                     f"stream rule broken at cycle {self.cycle}: a word presented while not "
