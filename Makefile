@@ -35,6 +35,10 @@ verilog: $(BASE_STAMP)
 test: $(TEST_STAMP)
 	$(PY) -m pytest -n $(JOBS) --durations=15
 
+## Every case on both simulators with full vector sets, and the paper-size SAT runs (long)
+test-full: $(TEST_STAMP)
+	TEST_FULL=1 RUN_SLOW=1 $(PY) -m pytest -n $(JOBS) --durations=25
+
 ## Lint the default designs with verilator -Wall
 lint: verilog
 	$(PY) -m pytest -n $(JOBS) -q tests/test_generate.py -k lint

@@ -1,9 +1,55 @@
+"""Simulator parametrization and the two test tiers.
+
+Every test taking a ``sim`` argument runs once per available simulator (``sim.runner
+.simulators()``: Verilator, plus Icarus where ``iverilog`` is on PATH).
+
+``make test`` is the *quick* tier: Verilator runs every case with the full vector sets;
+Icarus (4-state, so it also catches X on valid outputs) runs every structural case with
+reduced vector sets (the ``vectors`` fixture) and leaves out the cases marked
+``icarus_full`` (paper-size designs). ``make test-full`` (``TEST_FULL=1``, and ``RUN_SLOW=1``
+for the paper-size SAT runs) runs everything on both.
+"""
+
+import os
+
 import pytest
 
 from sim.runner import simulators
+
+FULL = os.environ.get("TEST_FULL") == "1"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "icarus_full: on Icarus only in the full tier "
+                                       "(TEST_FULL=1, make test-full)")
 
 
 def pytest_generate_tests(metafunc):
     """Tests taking a ``sim`` argument run once per available simulator."""
     if "sim" in metafunc.fixturenames:
         metafunc.parametrize("sim", simulators())
+
+
+def pytest_collection_modifyitems(config, items):
+    if FULL:
+        return
+    keep, drop = [], []
+    for item in items:
+        on_icarus = getattr(item, "callspec", None) and item.callspec.params.get("sim") == "icarus"
+        (drop if on_icarus and item.get_closest_marker("icarus_full") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_report_header(config):
+    tier = "full (TEST_FULL=1)" if FULL else "quick (make test-full runs every case on Icarus)"
+    return f"simulators: {', '.join(simulators())}; tier: {tier}"
+
+
+@pytest.fixture
+def vectors(request):
+    """``vectors(full, quick)``: the vector count for this run: ``quick`` on Icarus in the
+    quick tier, else ``full``."""
+    sim = request.getfixturevalue("sim") if "sim" in request.fixturenames else None
+    return lambda full, quick: quick if (sim == "icarus" and not FULL) else full

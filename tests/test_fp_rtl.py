@@ -2,7 +2,8 @@
 
 Default latency: >= 50,000 TestFloat-style vectors per unit and format back to back
 (exhaustive where the input space is 2**16), then 10,000 more with random gaps in
-``valid``, with a user tag. Latency 0 (the minimum) and a latency one above the number of
+``valid``, with a user tag (on Icarus in the quick tier: 2,000 + 1,000, not exhaustive;
+see ``tests/conftest.py``). Latency 0 (the minimum) and a latency one above the number of
 datapath steps, and non-preset formats: fewer vectors, with and without gaps.
 """
 
@@ -53,9 +54,9 @@ def _id(design, params):
     return design_name(design, build(design, **params)[1])
 
 
-def _run(design, params, sim, n, n_gaps, seed, name=None):
+def _run(design, params, sim, n, n_gaps, seed, name=None, exhaustive=True):
     component, used = build(design, **params)
-    exhaustive = exhaustive_size(design, used) is not None
+    exhaustive = exhaustive and exhaustive_size(design, used) is not None
     config = {"design": design, "params": used, "n": n, "n_gaps": n_gaps,
               "gap_prob": GAP_PROB, "seed": seed, "exhaustive": exhaustive}
     top = design_name(design, used)
@@ -64,8 +65,9 @@ def _run(design, params, sim, n, n_gaps, seed, name=None):
 
 
 @pytest.mark.parametrize("design,params", FULL, ids=[_id(d, p) for d, p in FULL])
-def test_unit_full_vectors(design, params, sim):
-    _run(design, {**params, "tag_width": 5}, sim, FULL_VECTORS, GAP_VECTORS, seed=1)
+def test_unit_full_vectors(design, params, sim, vectors):
+    _run(design, {**params, "tag_width": 5}, sim, vectors(FULL_VECTORS, 2000),
+         vectors(GAP_VECTORS, 1000), seed=1, exhaustive=vectors(True, False))
 
 
 def _latencies(design, params):
@@ -78,10 +80,11 @@ LATENCY_CASES = [(d, p, lat) for d, p in LATENCY_UNITS for lat in _latencies(d, 
 
 @pytest.mark.parametrize("design,params,latency", LATENCY_CASES,
                          ids=[f"{_id(d, p)}-lat{lat}" for d, p, lat in LATENCY_CASES])
-def test_unit_latencies(design, params, latency, sim):
-    _run(design, {**params, "latency": latency, "tag_width": 3}, sim, 4000, 3000, seed=2)
+def test_unit_latencies(design, params, latency, sim, vectors):
+    _run(design, {**params, "latency": latency, "tag_width": 3}, sim, vectors(4000, 1000),
+         vectors(3000, 1000), seed=2)
 
 
 @pytest.mark.parametrize("design,params", ODD_FORMATS, ids=[_id(d, p) for d, p in ODD_FORMATS])
-def test_unit_other_formats(design, params, sim):
-    _run(design, params, sim, 8000, 2000, seed=3)
+def test_unit_other_formats(design, params, sim, vectors):
+    _run(design, params, sim, vectors(8000, 2000), vectors(2000, 1000), seed=3)

@@ -389,6 +389,7 @@ def test_paper_core_verilog_lint_and_latches(tmp_path):
     assert latch_check(text, name, tmp_path / "latch") == []
 
 
+@pytest.mark.icarus_full
 def test_paper_core_on_rtl(sim, tmp_path):
     """The PAPER core (T = 32, paper buffers, WU window 4): BP and WU jobs of 256-row columns
     at 10% and 30% density, a thresholded drain with padding lanes and a DTS update, with and
