@@ -71,42 +71,171 @@ def to_verilog(component, name):
             + header + text)
 
 
-def _fields(component, path):
-    """Field layout (name -> {offset, width}) of a struct-typed port, if any."""
-    obj = component
-    for part in path:
-        obj = getattr(obj, part)
-    if isinstance(obj, data.View) and isinstance(obj.shape(), data.StructLayout):
-        return {name: {"offset": field.offset, "width": field.width}
-                for name, field in obj.shape()}
+#: Version of the manifest format (bump when keys change meaning).
+MANIFEST_VERSION = 2
+
+#: The handshake of every stream (``<p>__valid``, ``<p>__ready``, ``<p>__payload``), stated once
+#: in each manifest that has streams.
+STREAM_PROTOCOL = {
+    "source": "amaranth.lib.stream (Amaranth RFC 61)",
+    "transfer": "one payload moves on each rising clk edge where valid and ready are both 1",
+    "valid": "the source raises valid without waiting for ready, and once valid is 1 it holds "
+             "valid and the payload unchanged until the transfer",
+    "ready": "the sink may wait for valid before raising ready",
+    "always_ready": "a stream without a ready port (ready: null) is always ready: an input one "
+                    "never back-pressures, an output one must be taken in every cycle it is "
+                    "valid",
+    "axi4_stream": {
+        "TVALID": "<p>__valid", "TREADY": "<p>__ready (1 when ready is null)",
+        "TDATA": "<p>__payload bits streams.ports[p].tdata (all but TLAST; zero-extend to a "
+                 "multiple of 8 bits)",
+        "TLAST": "the payload's last field, streams.ports[p].tlast, where present",
+    },
+}
+
+
+def _layout(shape):
+    """Bit layout of a struct or array shape (nested), or ``None`` for a plain one."""
+    if isinstance(shape, data.StructLayout):
+        fields = {}
+        for name, field in shape:
+            entry = {"offset": field.offset, "width": field.width}
+            entry.update(_layout(field.shape) or {})
+            fields[name] = entry
+        return {"fields": fields}
+    if isinstance(shape, data.ArrayLayout):
+        elem = _width(shape.elem_shape)
+        entry = {"count": shape.length, "width": elem, "stride": elem}
+        entry.update(_layout(shape.elem_shape) or {})
+        return {"elements": entry}
     return None
 
 
+def _width(shape):
+    from amaranth.hdl import Shape
+    if isinstance(shape, data.Layout):
+        return shape.size
+    return Shape.cast(shape).width
+
+
+def _fields(component, path):
+    """Layout of a struct- or array-typed port: ``{"fields": {name: {offset, width, ...}}}``
+    or ``{"elements": {count, width, stride, ...}}``; ``None`` for a plain port."""
+    obj = component
+    for part in path:
+        obj = getattr(obj, part)
+    if isinstance(obj, data.View):
+        return _layout(obj.shape())
+    return None
+
+
+def _plain(value):
+    """``value`` as a JSON value (formats by name), or ``None`` when it is not a parameter."""
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    name = getattr(value, "name", None)
+    if type(value).__name__ == "FloatFormat" and isinstance(name, str):
+        return name
+    return None
+
+
+def _built_parameters(component, params):
+    """``params`` with every ``None`` (take the default / the preset's) replaced by the value
+    built: from the component's ``built_parameters`` or its attribute of that name."""
+    built = getattr(component, "built_parameters", None) or {}
+    result = {}
+    for key, value in params.items():
+        if value is None:
+            value = _plain(built[key] if key in built else getattr(component, key, None))
+        result[key] = value
+    return result
+
+
+def _streams(component, port_entries):
+    """Every top-level stream member: direction, its ports, payload width, TDATA/TLAST."""
+    from amaranth.lib import stream
+
+    names = {p["name"]: p for p in port_entries}
+    tlast_map = getattr(component, "tlast", {})
+    result = {}
+    for name, member in component.signature.members.items():
+        if not (member.is_signature and isinstance(member.signature, stream.Signature)):
+            continue
+        payload = names.get(f"{name}__payload")
+        width = payload["width"] if payload else 0
+        entry = {"direction": "input" if member.flow == wiring.In else "output",
+                 "valid": f"{name}__valid" if f"{name}__valid" in names else None,
+                 "ready": f"{name}__ready" if f"{name}__ready" in names else None,
+                 "payload": f"{name}__payload" if payload else None, "width": width,
+                 "tdata": {"offset": 0, "width": width}, "tlast": None}
+        fields = (payload or {}).get("fields", {})
+        last = tlast_map.get(name, "last") if "last" in fields else None
+        if "last" in fields and last is None:
+            entry["note"] = "the payload's last field is data here, not TLAST"
+        if last is not None:
+            f = fields[last]
+            entry["tlast"] = {"field": last, "offset": f["offset"]}
+            if f["offset"] == width - 1:
+                entry["tdata"] = {"offset": 0, "width": width - 1}
+            else:
+                entry["tdata"] = {"fields": [n for n in fields if n != last]}
+        entry["tdata_bytes"] = -(-entry["tdata"].get("width", width - 1) // 8)
+        result[name] = entry
+    return result
+
+
+def _timing(component):
+    """Latency/throughput where the component has them, its timing properties, and the
+    command cycle model (formulas read from the model module named by ``cycle_model``)."""
+    timing = {}
+    for key in ("latency", "throughput", "interval"):
+        value = getattr(component, key, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            timing[key] = value
+    props = getattr(component, "timing_properties", None)
+    if props:
+        timing["properties"] = dict(props)
+    module = getattr(component, "cycle_model", None)
+    if module:
+        import importlib
+        timing["cycle_model"] = {"module": module,
+                                 **importlib.import_module(module).CYCLE_MODEL}
+    return timing
+
+
 def manifest(component, name, params, description=""):
-    """A JSON-able description: parameters, ports (with payload fields), clock/reset, timing."""
+    """A JSON-able description: parameters as built, ports (with payload layouts and their
+    stream), the stream protocol, clock/reset, timing and (command-driven cores) the command
+    set. Format: docs/usage.md, "The manifest"."""
     port_list = []
+    doc = getattr(component, "port_doc", {})
     for port_name, direction, width, _, path in ports(component):
         entry = {"name": port_name, "direction": direction, "width": width,
-                 "meaning": getattr(component, "port_doc", {}).get(port_name, "")}
-        fields = _fields(component, path)
-        if fields:
-            entry["fields"] = fields
+                 "meaning": doc.get(port_name, "")}
+        entry.update(_fields(component, path) or {})
         port_list.append(entry)
-    timing = {}
-    for key in ("latency", "throughput"):
-        if hasattr(component, key):
-            timing[key] = getattr(component, key)
-    params = dict(params)
-    if params.get("latency", 0) is None:            # record the latency actually built
-        params["latency"] = component.latency
-    return {
+    streams = _streams(component, port_list)
+    for entry in port_list:
+        stream_name, _, member = entry["name"].partition("__")
+        if member and stream_name in streams:
+            entry["stream"] = stream_name
+            if not entry["meaning"] and member in ("valid", "ready"):
+                entry["meaning"] = f"{stream_name} stream {member} (streams.protocol)"
+    info = {
+        "manifest_version": MANIFEST_VERSION,
         "design": name, "description": description,
-        "parameters": params,
+        "parameters": _built_parameters(component, params),
         "clock": {"name": "clk", "edge": "rising"},
         "reset": {"name": "rst", "polarity": "active-high", "kind": "synchronous"},
         "ports": port_list,
-        "timing": timing,
+        "timing": _timing(component),
     }
+    if streams:
+        info["streams"] = {"protocol": STREAM_PROTOCOL, "ports": streams}
+    commands = getattr(component, "command_set", None)
+    if commands:
+        info["commands"] = commands
+    return info
 
 
 def write_design(component, name, params, out_dir, description=""):

@@ -30,7 +30,35 @@ from typing import NamedTuple
 from sim.golden.spartann import PHASES, columns_of
 
 __all__ = ["Schedule", "schedule", "job_cycles", "mac_count", "ideal_cycles", "utilization",
-           "command_cycles"]
+           "command_cycles", "CYCLE_MODEL"]
+
+#: :func:`command_cycles` as formulas (Python expressions) per opcode name over the command's
+#: ``arg``, the core's parameters and :func:`schedule`; the JSON manifest records them, and
+#: tests/test_manifest.py checks them against :func:`command_cycles`. Bump ``version`` when
+#: they change.
+CYCLE_MODEL = {
+    "function": "sim.spartann_cycles.command_cycles",
+    "version": 1,
+    "measures": "cycles from a command's acceptance to the first cycle the core takes the "
+                "next command, with no input gaps or output back-pressure",
+    "symbols": {
+        "arg": "the command's arg (a count)",
+        "thr_latency": "threshold lane stages (parameter)",
+        "dts_cycles": "DTS unit cycles from request to result (timing property)",
+        "done": "schedule(phase, entries, skip, loop_latency, wu_window).done: the first "
+                "cycle after slot 0 with nothing left to do, for the loaded entries and "
+                "column skip bits (sim.spartann_cycles.schedule replays the core's schedule)",
+    },
+    "commands": {
+        "LOAD_A": "arg + 2", "LOAD_B": "arg + 2", "LOAD_SPARSE": "arg + 2",
+        "LOAD_COLS": "arg + 2",
+        "RUN_BP": "done + 2", "RUN_WU": "done + 2",
+        "DRAIN_OUT": "arg + 3 + thr_latency if arg else 2",
+        "DRAIN_B": "arg + 3 if arg else 2",
+        "SET_THETA": "1", "SET_TARGET": "1", "CLEAR_STATS": "1", "SET_PAD_LANES": "1",
+        "DTS_UPDATE": "dts_cycles + 2",
+    },
+}
 
 
 class Schedule(NamedTuple):

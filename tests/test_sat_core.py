@@ -18,7 +18,8 @@ import pytest
 
 from hw.fp.format import FP16
 from hw.generate import to_verilog
-from hw.sat.core import DESIGNS, Buf, Op, Reg, SatCore
+from hw.sat.commands import Buf, Op, Reg
+from hw.sat.core import DESIGNS, SatCore
 from hw.sat.presets import PAPER, SMALL, resolve
 from hw.synth import latch_check
 from sim import vectors

@@ -42,11 +42,11 @@ from amaranth.hdl import (Cat, ClockSignal, Const, Instance, Module, Mux, ResetS
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
 from ..fp.unit import check_format, check_int
 from ..generate import ports, require_module
 from ..params import Design, Param, _bool, _fmt
+from .commands import Buf, Op, Reg, address_widths, field_widths, table as command_table
 from .presets import PAPER, resolve
 from .sgd import MAX_LATENCY as SGD_MAX_LATENCY, SGDLanes
 from .systolic import SystolicArray
@@ -60,31 +60,6 @@ MAX_DEPTH = 1 << 16
 CYCLE_WIDTH = 32
 
 
-class Op(IntEnum):
-    LOAD = 1
-    DRAIN = 2
-    GEMM = 3
-    SGD = 4
-    PRUNE = 5
-    SET = 6
-
-
-class Buf(IntEnum):
-    W = 0       # compressed weights: per column {value, index}
-    X = 1       # x-bus rows: groups[rows][m]
-    O = 2       # partial sums / results: cols x acc_fmt
-    M = 3       # master weights: lanes x master_fmt
-    V = 4       # momenta: lanes x master_fmt
-    G = 5       # gradients: lanes x grad_fmt
-    D = 6       # dense low-precision weights: lanes x in_fmt
-
-
-class Reg(IntEnum):
-    LR = 0
-    MU = 1
-    WD = 2      # the decay factor when decoupled_wd
-
-
 class _S(IntEnum):
     IDLE = 0
     CHECK = 1
@@ -96,13 +71,8 @@ class _S(IntEnum):
 
 
 def command_layout(addr_width, count_width, value_width):
-    """Payload of the ``cmd`` stream."""
-    return data.StructLayout({
-        "op": 3, "sel": 3, "flag": 1,
-        "a": addr_width, "b": addr_width, "c": addr_width,
-        "n0": count_width, "n1": count_width, "n2": count_width,
-        "value": value_width,
-    })
+    """Payload of the ``cmd`` stream (fields: :func:`hw.sat.commands.field_widths`)."""
+    return data.StructLayout(field_widths(addr_width, count_width, value_width))
 
 
 def _instantiate(m, name, component, module_name):
@@ -204,8 +174,10 @@ class SatCore(wiring.Component):
         self.n = check_int("n", n, 1, self.m)
         self.lanes = check_int("lanes", lanes, 1, MAX_LANES)
         if cols % lanes:
+            divisors = [d for d in range(1, min(cols, MAX_LANES) + 1) if cols % d == 0]
             raise ValueError(f"lanes must divide cols = {cols} (an OSRE result fills whole "
-                             f"column blocks of a W row), not {lanes}")
+                             f"column blocks of a W row), not {lanes}; use one of "
+                             f"{', '.join(map(str, divisors))}")
         self.in_fmt = check_format("in_fmt", in_fmt)
         self.acc_fmt = check_format("acc_fmt", acc_fmt)
         self.grad_fmt = check_format("grad_fmt", grad_fmt)
@@ -242,8 +214,7 @@ class SatCore(wiring.Component):
         self.beats = {b: -(-w // data_width) for b, w in self.row_width.items()}
         self.col_blocks = cols // lanes
         max_depth = max(self.depth.values())
-        self.addr_width = ceil_log2(max_depth)
-        self.count_width = max_depth.bit_length()
+        self.addr_width, self.count_width = address_widths(max_depth)
         self.transposer = Transposer(lanes, self.in_fmt.width, self.count_width + 8)
         self.engines = {"stce": self.array, "wuve": self.wuve, "osre": self.osre,
                         "transposer": self.transposer}
@@ -276,6 +247,46 @@ class SatCore(wiring.Component):
                 "rows": self.rows, "wuve_latency": self.wuve.latency,
                 "osre_latency": self.osre.latency, "lanes": self.lanes, "n": self.n,
                 "m": self.m, "beats": {b.name: v for b, v in self.beats.items()}}
+
+    # -- what the manifest records (hw.generate.manifest) -----------------------------------
+    #: Module of the command cycle model (its ``CYCLE_MODEL``: formulas over :attr:`timing`).
+    cycle_model = "sim.golden.sat_core"
+
+    @property
+    def timing_properties(self):
+        return self.timing
+
+    @property
+    def built_parameters(self):
+        """Every parameter as built (``sgd_latency``: the WUVE lanes' own when ``None``)."""
+        d = self.depth
+        return {"rows": self.rows, "cols": self.cols, "n": self.n, "m": self.m,
+                **{k: getattr(self, k).name for k in ("in_fmt", "acc_fmt", "grad_fmt",
+                                                      "master_fmt")},
+                "lanes": self.lanes, "mul_latency": self.array.mul_latency,
+                "add_latency": self.array.add_latency, "sgd_latency": self.wuve.latency,
+                "decoupled_wd": self.decoupled_wd, "data_width": self.data_width,
+                "wbuf_depth": d[Buf.W], "xbuf_depth": d[Buf.X], "obuf_depth": d[Buf.O],
+                "sgd_depth": d[Buf.M], "dbuf_depth": d[Buf.D]}
+
+    @property
+    def command_set(self):
+        """:func:`hw.sat.commands.table` for this core, each buffer with its depth and row
+        layout (element ``k`` of a row at bit ``k * element_width``; rows travel on din/dout
+        as ``beats`` beats, LSB first)."""
+        info = command_table(self.addr_width, self.count_width, self.master_fmt.width)
+        elem = {Buf.W: self.elem_width, Buf.X: self.in_fmt.width, Buf.O: self.acc_fmt.width,
+                Buf.M: self.master_fmt.width, Buf.V: self.master_fmt.width,
+                Buf.G: self.grad_fmt.width, Buf.D: self.in_fmt.width}
+        for name, entry in info["enums"]["Buf"].items():
+            b = Buf[name]
+            entry.update(depth=self.depth[b], row_width=self.row_width[b],
+                         beats=self.beats[b], elements=self.row_width[b] // elem[b],
+                         element_width=elem[b])
+        info["enums"]["Buf"]["W"]["element_fields"] = {
+            "value": {"offset": 0, "width": self.in_fmt.width},
+            "index": {"offset": self.in_fmt.width, "width": self.index_width}}
+        return info
 
     @property
     def port_doc(self):
@@ -639,7 +650,8 @@ _HELP = {
     "in_fmt": "activation / weight format (also WUVE's low-precision weight copy)",
     "acc_fmt": "partial-sum format", "grad_fmt": "gradient format",
     "master_fmt": "master weight / momentum format",
-    "lanes": f"WUVE and OSRE lanes, 1..{MAX_LANES}",
+    "lanes": f"WUVE and OSRE lanes, a divisor of cols, 1..{MAX_LANES} (not given: the "
+             f"largest divisor of cols up to the preset's)",
     "mul_latency": "array multiplier stages, 0..16", "add_latency": "array adder stages, 0..16",
     "sgd_latency": "WUVE pipeline stages (default: the lane's own)",
     "decoupled_wd": "WUVE SGDW mode (third register is the decay factor)",

@@ -31,7 +31,7 @@ from ..fp.convert import FloatConvert
 from ..fp.format import FP32
 from ..params import Design, Param
 from .commands import (ARG_BITS, TARGET_BITS, Op, cmd_layout, col_layout, dense_layout,
-                       entry_layout, out_layout)
+                       entry_layout, out_layout, table as command_table)
 from .dts import DTSUnit
 from .engine import MacLanes, Scheduler, embed, module_name, tag_layout
 from .presets import PRESETS, resolve
@@ -102,7 +102,8 @@ class SparTANNCore(wiring.Component):
     def port_doc(self):
         p, fmt = self.params, self.fmt.name
         return {
-            "cmd__payload": f"op (4 bits, hw.spartann.commands.Op) and arg ({ARG_BITS} bits)",
+            "cmd__payload": f"op (4 bits, opcodes: hw.spartann.commands.Op) and arg "
+                            f"({ARG_BITS} bits)",
             "cmd__ready": "the core is idle and takes the command",
             "dense_in__payload": f"{p.T} x {fmt} (lane l at bit l*{self.fmt.width}); "
                                  "taken only during LOAD_A / LOAD_B",
@@ -118,6 +119,29 @@ class SparTANNCore(wiring.Component):
             "run_cycles": "cycles of the last run, from slot 0 to its last write-back",
             "run_macs": "non-filler entries (T-lane updates) of the last run",
         }
+
+    # -- what the manifest records (hw.generate.manifest) -------------------------------------
+    #: Module of the command cycle model (its ``CYCLE_MODEL``: formulas over the parameters).
+    cycle_model = "sim.spartann_cycles"
+    #: AXI4-Stream TLAST per stream where it is not the payload's ``last`` field: sparse_in's
+    #: ``last`` marks a column's final entry (data), not the end of a transfer.
+    tlast = {"sparse_in": None}
+
+    @property
+    def built_parameters(self):
+        return self.params.as_dict()
+
+    @property
+    def command_set(self):
+        return command_table()
+
+    @property
+    def timing_properties(self):
+        p = self.params
+        return {"T": p.T, "mac_latency": p.mac_latency, "loop_latency": self.loop_latency,
+                "contexts": self.contexts, "thr_latency": p.thr_latency,
+                "wu_window": p.wu_window, "dts_cycles": self.dts_cycles,
+                "throughput": self.throughput}
 
     # -- hardware -----------------------------------------------------------------------------
     def elaborate(self, platform):

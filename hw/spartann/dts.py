@@ -126,6 +126,11 @@ class DTSUnit(wiring.Component):
         return dict(self._lat)
 
     @property
+    def built_parameters(self):
+        """The parameters as built (the manifest's; ``None`` latencies resolved)."""
+        return {"counter_width": self.counter_width, **self.latencies}
+
+    @property
     def cycles(self):
         """Cycles from the transfer on ``i`` to ``o.valid`` (every update, every case)."""
         return self._schedule["done"] + 2

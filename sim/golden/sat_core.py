@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.fp.format import parse_format
-from hw.sat.core import Buf, Op, Reg
+from hw.sat.commands import FIELD_NAMES, Buf, Op, Reg, address_widths, field_widths
 from hw.sat.presets import resolve
 from sim.golden import fp
 from sim.golden.gemm import systolic_fold
@@ -24,12 +24,12 @@ from sim.golden.nm import topk_group
 from sim.stce_driver import plan_gemm
 
 __all__ = ["Command", "SatCoreModel", "Program", "sgd_lane", "gemm_cycles", "stage_gemm",
-           "gemm_result"]
+           "gemm_result", "CYCLE_MODEL"]
 
 
 @dataclass(frozen=True)
 class Command:
-    """One ``cmd`` word (field meaning per op: see ``hw/sat/core.py``)."""
+    """One ``cmd`` word (field meaning per op: :data:`hw.sat.commands.COMMANDS`)."""
     op: int
     sel: int = 0
     flag: int = 0
@@ -42,7 +42,39 @@ class Command:
     value: int = 0
 
 
-FIELDS = ("op", "sel", "flag", "a", "b", "c", "n0", "n1", "n2", "value")
+FIELDS = FIELD_NAMES
+
+#: :meth:`SatCoreModel.cycles` as formulas (Python expressions) over the command's fields and
+#: the core's :attr:`~hw.sat.core.SatCore.timing`; the JSON manifest records them, and
+#: tests/test_manifest.py checks them against the model. Bump ``version`` when they change.
+CYCLE_MODEL = {
+    "function": "sim.golden.sat_core.SatCoreModel.cycles",
+    "version": 1,
+    "measures": "cycles from a command's acceptance to its completion, + 1 (the cycles "
+                "status: back to back, the next command is accepted that many cycles after "
+                "it), with din and dout never stalling",
+    "symbols": {
+        **{f: f"field {f} of the command" for f in ("sel", "flag", "n0", "n1", "n2")},
+        "beats": "beats per row of a buffer (timing.beats, by name; sel is the code, Buf)",
+        "rows": "array rows (timing.rows)", "lanes": "WUVE/OSRE lanes (timing.lanes)",
+        "n": "values kept per group (timing.n)", "m": "group size (timing.m)",
+        "array_latency": "STCE array latency (timing.array_latency)",
+        "swap_wave": "STCE weight-swap wave (timing.swap_wave)",
+        "wuve_latency": "WUVE lane pipeline stages (timing.wuve_latency)",
+        "osre_latency": "OSRE lane latency (timing.osre_latency)",
+    },
+    "commands": {
+        "LOAD": "2 + n0 * beats[sel]",
+        "DRAIN": "3 + n0 * beats[sel]",
+        "GEMM": "3 + rows + n0 + array_latency"
+                " + n2 * (n1 - 1) * max(n0, swap_wave + rows + 1, array_latency + 1)"
+                " + (n2 - 1) * max(n0, swap_wave + rows + 1)",
+        "SGD": "3 + n0 + wuve_latency",
+        "PRUNE": "2 + lanes * flag + n0 * m + osre_latency + n",
+        "SET": "2",
+        "rejected": "2",
+    },
+}
 
 
 def sgd_lane(g, w, v, lr, mu, third, grad_fmt, master_fmt, out_fmt, decoupled):
@@ -102,11 +134,8 @@ class SatCoreModel:
         self.beats = {b: -(-w // self.data_width) for b, w in self.row_width.items()}
         self.mem = {b: np.zeros((self.depth[b], *self.shape[b]), np.uint64) for b in Buf}
         self.config = {r: 0 for r in Reg}
-        max_depth = max(self.depth.values())
-        self.widths = {"op": 3, "sel": 3, "flag": 1,
-                       **{k: max(1, (max_depth - 1).bit_length()) for k in "abc"},
-                       **{k: max_depth.bit_length() for k in ("n0", "n1", "n2")},
-                       "value": self.master_fmt.width}
+        self.widths = field_widths(*address_widths(max(self.depth.values())),
+                                   self.master_fmt.width)
 
     # -- encoding ----------------------------------------------------------------------------
     def encode(self, cmd):
