@@ -1,17 +1,15 @@
-"""Verilog generation, manifests, the command line, lint and parameter validation."""
+"""Verilog generation, manifests, lint and parameter validation (the command line:
+tests/test_cli.py)."""
 
-import json
 import subprocess
-import sys
 
 import pytest
 
-from hw.cli import main
 from hw.designs import DESIGNS, build
 from hw.fp.format import BF16, FP16, FP32, FloatFormat, parse_format
 from hw.fp.pipeline import place_registers
 from hw.generate import LINT_WAIVERS, manifest, to_verilog
-from sim.runner import ROOT, tool_env
+from sim.runner import tool_env
 
 LINT_CASES = [(key, spec.test_params) for key, spec in DESIGNS.items()] + [
     ("fp_add", {"fmt": "bf16", "latency": 0}), ("fp_mul", {"fmt": "fp16", "out_fmt": "fp32"}),
@@ -56,46 +54,6 @@ def test_manifest_describes_ports_and_timing():
     assert ports["i__payload"]["width"] == 67 and ports["o__payload"]["width"] == 35
     assert all(p["meaning"] for p in info["ports"])
     assert info["clock"]["name"] == "clk" and info["reset"]["name"] == "rst"
-
-
-def test_cli_generate_every_unit_in_every_preset(tmp_path):
-    for design, spec in DESIGNS.items():
-        fmt_keys = [k for k in spec.params if k.endswith("fmt") and k != "out_fmt"]
-        for fmt in ("fp32", "fp16", "bf16"):
-            args = ["generate", design, "-o", str(tmp_path), "--name", f"{design}_{fmt}"]
-            for key, value in spec.test_params.items():
-                args += [f"--{key.replace('_', '-')}", str(value)]
-            for key in fmt_keys:
-                args += [f"--{key.replace('_', '-')}", fmt]
-            assert main(args) == 0
-            info = json.loads((tmp_path / f"{design}_{fmt}.json").read_text())
-            assert all(info["parameters"][k] == fmt for k in fmt_keys)
-            text = (tmp_path / f"{design}_{fmt}.v").read_text()
-            modules = [line.split()[1].split("(")[0] for line in text.splitlines()
-                       if line.startswith("module ")]
-            assert modules[0] == f"{design}_{fmt}" and len(set(modules)) == len(modules)
-
-
-def test_cli_list_and_module_entry_point():
-    out = subprocess.run([sys.executable, "-m", "hw", "list"], capture_output=True, text=True,
-                         cwd=ROOT, check=True).stdout
-    for design in DESIGNS:
-        assert design in out
-    assert "--latency" in out and "(default: fp32)" in out
-
-
-@pytest.mark.parametrize("args,needle", [
-    (["generate", "fp_add", "--fmt", "fp17"], "fmt"),
-    (["generate", "fp_add", "--latency", "-1"], "latency"),
-    (["generate", "fp_add", "--bogus", "1"], "bogus"),
-    (["generate", "fp_nope"], "fp_nope"),
-    (["generate", "fp_compare", "--magnitude", "maybe"], "magnitude"),
-    (["generate", "fp_convert", "--in-fmt", "e1m3"], "exp_bits"),
-])
-def test_cli_bad_parameters_exit_nonzero_naming_them(args, needle, capsys, tmp_path):
-    assert main(args + ["-o", str(tmp_path)]) != 0
-    err = capsys.readouterr().err
-    assert needle in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("kwargs,needle", [

@@ -48,7 +48,11 @@ PRESETS = MappingProxyType({"paper": PAPER, "small": SMALL})
 
 
 def resolve(preset="paper", **overrides):
-    """The parameters of ``preset`` with every override that is not ``None`` applied."""
+    """The parameters of ``preset`` with every override that is not ``None`` applied.
+
+    ``lanes`` must divide ``cols``; when ``lanes`` is not given and the preset's does not
+    divide the ``cols`` given, it becomes the largest divisor of ``cols`` not above the
+    preset's (e.g. ``cols=8`` on the paper preset: 8 lanes)."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {preset!r}")
     unknown = set(overrides) - set(PAPER)
@@ -56,4 +60,8 @@ def resolve(preset="paper", **overrides):
         raise ValueError(f"unknown SAT core parameter(s) {sorted(unknown)}")
     params = dict(PRESETS[preset])
     params.update({k: v for k, v in overrides.items() if v is not None})
+    cols, lanes = params["cols"], params["lanes"]
+    if (overrides.get("lanes") is None and isinstance(cols, int) and cols >= 1
+            and isinstance(lanes, int) and lanes >= 1 and cols % lanes):
+        params["lanes"] = max(d for d in range(1, min(cols, lanes) + 1) if cols % d == 0)
     return params
