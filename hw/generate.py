@@ -131,12 +131,11 @@ def _fields(component, path):
 
 def _plain(value):
     """``value`` as a JSON value (formats by name), or ``None`` when it is not a parameter."""
+    from .fp.format import FloatFormat
+
     if isinstance(value, (bool, int, float, str)):
         return value
-    name = getattr(value, "name", None)
-    if type(value).__name__ == "FloatFormat" and isinstance(name, str):
-        return name
-    return None
+    return value.name if isinstance(value, FloatFormat) else None
 
 
 def _built_parameters(component, params):
