@@ -273,7 +273,8 @@ async def bdwp_engine_job(dut):
 
 
 # -- orchestration (pytest side) --------------------------------------------------------------
-def _simulate(engine, component, top, params, job, workdir, sim, extra):
+def _simulate(engine, component, top, params, job, workdir, sim, extra, waves=None,
+              quiet=False):
     from sim.runner import run
     workdir = Path(workdir)
     paths = {k: workdir / f"{engine}_{k}" for k in ("job.npz", "out.npz", "measured.json")}
@@ -281,9 +282,10 @@ def _simulate(engine, component, top, params, job, workdir, sim, extra):
     config = {"engine": engine, "params": params, "job": str(paths["job.npz"]),
               "out": str(paths["out.npz"]), "measured": str(paths["measured.json"]), **extra}
     tag = hashlib.sha256(str(workdir.resolve()).encode()).hexdigest()[:10]
-    run(component, top, "sim.tb.bdwp_step", config, sim=sim, test_name=f"bdwp_{engine}_{tag}")
+    ran = run(component, top, "sim.tb.bdwp_step", config, sim=sim,
+              test_name=f"bdwp_{engine}_{tag}", waves=waves, quiet=quiet)
     with np.load(paths["out.npz"]) as f:
-        return dict(f), json.loads(paths["measured.json"].read_text())
+        return dict(f), json.loads(paths["measured.json"].read_text()), ran.waves
 
 
 #: Each engine does its work twice: back to back (timed), then with 30% gaps and stalls.
@@ -291,17 +293,21 @@ PHASES = ((0.0, 0.0), (0.3, 0.3))
 
 
 def run_step_rtl(state, x16, labels, cfg, workdir, *, sim="verilator", rows=4, cols=4,
-                 sgd_lanes=4, sgd_latency=8, osre_lanes=4, phases=PHASES, seed=1):
+                 sgd_lanes=4, sgd_latency=8, osre_lanes=4, phases=PHASES, seed=1, waves=None,
+                 quiet=False):
     """Run one training step from ``state`` on the RTL engines (each fed by the previous
     engine's RTL results), once per ``(gap_prob, stall_prob)`` phase. Returns ``{"stce":
-    ..., "wuve": ..., "osre": ..., "measured": {engine: [per phase]}}`` (raw arrays)."""
+    ..., "wuve": ..., "osre": ..., "measured": {engine: [per phase]}}`` (raw arrays), plus
+    ``"waves": {engine: waveform file}`` when tracing (``waves`` and ``quiet`` as in
+    :func:`sim.runner.run`)."""
     streams = {"seed": seed, "phases": [{"gap_prob": g, "stall_prob": s} for g, s in phases]}
     array = dict(rows=rows, cols=cols, group=cfg.m, in_fmt="fp16", acc_fmt="fp32",
                  mul_latency=2, add_latency=3)
     job = {"x16": np.asarray(x16, np.uint64), "labels": np.asarray(labels, np.int64),
            **_operands_to_npz(state.ops)}
-    stce, m_stce = _simulate("stce", SystolicArray(**array), f"stce_{rows}x{cols}_g{cfg.m}",
-                             array, job, workdir, sim, {**streams, "step": asdict(cfg)})
+    stce, m_stce, w_stce = _simulate("stce", SystolicArray(**array),
+                                     f"stce_{rows}x{cols}_g{cfg.m}", array, job, workdir, sim,
+                                     {**streams, "step": asdict(cfg)}, waves, quiet)
 
     sgd = dict(lanes=sgd_lanes, latency=sgd_latency)
     sizes = [state.w32[k].size for k in LAYERS]
@@ -309,20 +315,23 @@ def run_step_rtl(state, x16, labels, cfg, workdir, *, sim="verilator", rows=4, c
            "w": np.concatenate([state.w32[k].ravel() for k in LAYERS]),
            "v": np.concatenate([state.v32[k].ravel() for k in LAYERS])}
     scaled = {"lr": cfg.lr / cfg.loss_scale, "mu": cfg.mu, "wd": cfg.wd * cfg.loss_scale}
-    wuve, m_wuve = _simulate("wuve", SGDLanes(**sgd),
-                             f"sat_wuve_lanes{sgd_lanes}_latency{sgd_latency}", sgd, job,
-                             workdir, sim, {**streams, **scaled})
+    wuve_raw, m_wuve, w_wuve = _simulate("wuve", SGDLanes(**sgd),
+                                 f"sat_wuve_lanes{sgd_lanes}_latency{sgd_latency}", sgd,
+                                 job, workdir, sim, {**streams, **scaled}, waves, quiet)
     split = np.cumsum(sizes)[:-1]
     wuve = {f"{f}/{k}": part.reshape(state.w32[k].shape) for f in ("w", "v", "w_lp")
-            for k, part in zip(LAYERS, np.split(wuve[f], split))}
+            for k, part in zip(LAYERS, np.split(wuve_raw[f], split))}
 
     osre_p = dict(lanes=osre_lanes, n=cfg.n, m=cfg.m, fmt="fp16")
     job = {k: wuve[f"w_lp/{k}"] for k in LAYERS}
-    osre, m_osre = _simulate("osre", TopKLanes(**osre_p),
-                             f"sat_osre_lanes{osre_lanes}_n{cfg.n}_m{cfg.m}_w16", osre_p, job,
-                             workdir, sim, streams)
-    return {"stce": stce, "wuve": wuve, "osre": osre,
-            "measured": {"stce": m_stce, "wuve": m_wuve, "osre": m_osre}}
+    osre, m_osre, w_osre = _simulate("osre", TopKLanes(**osre_p),
+                                     f"sat_osre_lanes{osre_lanes}_n{cfg.n}_m{cfg.m}_w16",
+                                     osre_p, job, workdir, sim, streams, waves, quiet)
+    out = {"stce": stce, "wuve": wuve, "osre": osre,
+           "measured": {"stce": m_stce, "wuve": m_wuve, "osre": m_osre}}
+    if w_stce is not None:
+        out["waves"] = {"stce": w_stce, "wuve": w_wuve, "osre": w_osre}
+    return out
 
 
 def _same(name, got, want):

@@ -169,10 +169,13 @@ if cocotb is not None:
 
 
 # -- host side ---------------------------------------------------------------------------------
-def run_on_rtl(params, segments, *, sim="verilator", seed=1, out_dir, toplevel=None):
+def run_on_rtl(params, segments, *, sim="verilator", seed=1, out_dir, toplevel=None,
+               waves=None, quiet=False):
     """Build the core of ``params`` (:class:`CoreParams` or a dict of its fields) and execute
     ``segments`` (``[{"program": [...], "gap_prob": p, "stall_prob": q}]``, programs in their
-    Python form) on it; returns the results (see the module doc)."""
+    Python form) on it; returns the results (see the module doc) plus ``waves``, the
+    waveform file (``None`` unless tracing; ``waves`` and ``quiet`` as in
+    :func:`sim.runner.run`)."""
     from hw.spartann.core import SparTANNCore
     from sim.runner import run
 
@@ -185,5 +188,6 @@ def run_on_rtl(params, segments, *, sim="verilator", seed=1, out_dir, toplevel=N
     results = Path(out_dir) / "results.json"
     config = {"params": params, "seed": seed, "results": str(results),
               "segments": [{**s, "program": program_to_json(s["program"])} for s in segments]}
-    run(core, toplevel, "sim.tb.spartann_core", config, sim=sim)
-    return json.loads(results.read_text())
+    ran = run(core, toplevel, "sim.tb.spartann_core", config, sim=sim, waves=waves,
+              quiet=quiet)
+    return {**json.loads(results.read_text()), "waves": ran.waves}
