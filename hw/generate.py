@@ -238,7 +238,12 @@ def manifest(component, name, params, description=""):
 
 
 def write_design(component, name, params, out_dir, description=""):
-    """Write ``out_dir/name.v`` and ``out_dir/name.json``; returns both paths."""
+    """Write ``out_dir/name.v`` and ``out_dir/name.json``; returns both paths.
+
+    Next to them go the files that take the design into other flows (see :mod:`hw.export`):
+    ``name.f`` (file list), ``name.core`` (FuseSoC) and the Yosys scripts
+    ``name.synth_ecp5.ys`` and ``name.synth_xcup.ys``."""
+    from .export import write_companions     # imports the synthesis flow; not needed earlier
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     text = to_verilog(component, name)
@@ -247,4 +252,5 @@ def write_design(component, name, params, out_dir, description=""):
     v_path, j_path = out_dir / f"{name}.v", out_dir / f"{name}.json"
     v_path.write_text(text)
     j_path.write_text(json.dumps(info, indent=2, default=str) + "\n")
+    write_companions(name, out_dir, description)
     return v_path, j_path
