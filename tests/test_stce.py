@@ -11,7 +11,7 @@ from sim import vectors
 from sim.golden import fp
 from sim.golden.gemm import gemm_chain
 from sim.runner import run
-from hw.fp.format import FP16, FP32
+from hw.fp.format import BF16, FP16, FP32
 
 # (rows, cols, group, T, K, Cout, N, gap/stall probability, PEs as instances of one module)
 CASES = [
@@ -56,6 +56,11 @@ def test_gemm_chain_matches_float64():
     bound = k * np.finfo(np.float32).eps * (np.abs(x16.astype(np.float64))
                                             @ np.abs(w16.astype(np.float64)))
     assert np.all(np.abs(got - ref) <= bound)
+    # Format names work wherever FloatFormat objects do (hw.fp.format.format_args).
+    assert np.array_equal(y, gemm_chain(x16.view(np.uint16), w16.view(np.uint16), idx, 4,
+                                        "fp16", acc_fmt="fp32"))
+    assert np.array_equal(fp.add("fp32", y, y), fp.add(FP32, y, y))
+    assert np.array_equal(fp.from_float64("bf16", ref), fp.from_float64(BF16, ref))
 
 
 def test_array_parameters_are_validated():

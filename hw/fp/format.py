@@ -1,8 +1,9 @@
 """IEEE-754-style binary floating-point formats."""
 
+import functools
 from dataclasses import dataclass
 
-__all__ = ["FloatFormat", "FP32", "FP16", "BF16", "PRESETS", "parse_format"]
+__all__ = ["FloatFormat", "FP32", "FP16", "BF16", "PRESETS", "parse_format", "format_args"]
 
 #: Range of exponent / mantissa widths accepted (the golden model computes in int64).
 EXP_BITS_RANGE = (2, 11)
@@ -99,3 +100,16 @@ def parse_format(value):
                 return FloatFormat(int(e), int(m))
     raise ValueError(f"unknown float format {value!r}; use one of {sorted(PRESETS)} "
                      f"or 'eXmY' (e.g. 'e4m3')")
+
+
+def format_args(function):
+    """Decorator: every ``str`` argument of ``function`` is a float format name and becomes a
+    :class:`FloatFormat` (:func:`parse_format`), so a function written for FloatFormat
+    parameters also takes ``"fp16"``, ``"bf16"`` or ``"e4m3"``. For functions whose only
+    string parameters are formats."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        args = [parse_format(a) if isinstance(a, str) else a for a in args]
+        kwargs = {k: parse_format(v) if isinstance(v, str) else v for k, v in kwargs.items()}
+        return function(*args, **kwargs)
+    return wrapper

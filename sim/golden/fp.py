@@ -1,7 +1,8 @@
 """Bit-exact, vectorized golden model of the floating-point operators.
 
 Every operand and result is a raw bit pattern (any integer array or scalar in, ``np.uint64``
-array out) of a :class:`~hw.fp.format.FloatFormat`.  Arithmetic is done on exact integers
+array out) of a :class:`~hw.fp.format.FloatFormat` (every public function also takes a format
+name, ``"fp16"``, ``"bf16"``, ``"e4m3"``: :func:`hw.fp.format.format_args`).  Arithmetic is done on exact integers
 (int64): a finite value is ``sig * 2**exp`` with an integer significand ``sig`` (hidden bit
 included) and ``exp`` the weight of its last bit.  Each operation builds an integer that
 rounds exactly like the true result (guard bits plus a sticky bit "jammed" into the LSB)
@@ -15,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from hw.fp.format import FloatFormat
+from hw.fp.format import FloatFormat, format_args
 
 __all__ = ["add", "mul", "muladd", "axpy", "convert", "div", "abs_", "compare",
            "canonicalize_nan", "is_nan", "to_float64", "from_float64"]
@@ -94,17 +95,20 @@ def _select(cond, x: _Unpacked, y: _Unpacked) -> _Unpacked:
     return _Unpacked(*(np.where(cond, p, q) for p, q in zip(x, y)))
 
 
+@format_args
 def canonicalize_nan(fmt: FloatFormat, bits):
     """Replace every NaN pattern by ``fmt.canonical_nan``; other patterns pass unchanged."""
     bits = _bits(fmt, bits)
     return np.where(is_nan(fmt, bits), fmt.canonical_nan, bits).astype(np.uint64)
 
 
+@format_args
 def is_nan(fmt: FloatFormat, bits):
     """Boolean mask of NaN patterns (quiet or signalling, any sign)."""
     return _unpack(fmt, bits).nan
 
 
+@format_args
 def add(fmt: FloatFormat, a, b, sub=None):
     """``a + b`` (``a - b`` where ``sub`` is non-zero), rounded once to ``fmt``.
 
@@ -128,6 +132,7 @@ def add(fmt: FloatFormat, a, b, sub=None):
     return _finish(fmt, result, nan, x.inf | y.inf, np.where(x.inf, x.sign, y.sign))
 
 
+@format_args
 def mul(a, b, fmt_a: FloatFormat, fmt_b: FloatFormat = None, fmt_out: FloatFormat = None):
     """Exact product of ``a`` (``fmt_a``) and ``b`` (``fmt_b``, default ``fmt_a``) rounded
     once to ``fmt_out`` (default ``fmt_a``).  inf * 0 is NaN; the sign is always the xor."""
@@ -139,16 +144,19 @@ def mul(a, b, fmt_a: FloatFormat, fmt_b: FloatFormat = None, fmt_out: FloatForma
     return _finish(fmt_out, result, nan, x.inf | y.inf, sign)
 
 
+@format_args
 def muladd(a, b, c, fmt_ab: FloatFormat, fmt_c: FloatFormat):
     """Unfused ``a * b + c``: the product is rounded to ``fmt_c``, then the sum."""
     return add(fmt_c, mul(a, b, fmt_ab, fmt_ab, fmt_c), c)
 
 
+@format_args
 def axpy(alpha, x, y, fmt: FloatFormat):
     """Unfused ``alpha * x + y`` with every operand and both roundings in ``fmt``."""
     return muladd(alpha, x, y, fmt, fmt)
 
 
+@format_args
 def convert(x, fmt_in: FloatFormat, fmt_out: FloatFormat):
     """Convert between formats: exact when widening, RNE (overflow to inf, gradual
     underflow) when narrowing."""
@@ -163,6 +171,7 @@ def _normalize(fmt: FloatFormat, u: _Unpacked):
     return u.sig << shift, u.exp - shift
 
 
+@format_args
 def div(fmt: FloatFormat, a, b):
     """Correctly rounded ``a / b``.  0/0 and inf/inf are NaN, x/0 is a signed inf and
     x/inf a signed zero."""
@@ -178,11 +187,13 @@ def div(fmt: FloatFormat, a, b):
     return _finish(fmt, result, nan, x.inf | y_zero, sign)
 
 
+@format_args
 def abs_(fmt: FloatFormat, x):
     """``|x|``: clear the sign bit; NaN becomes the canonical NaN."""
     return canonicalize_nan(fmt, _bits(fmt, x) & ~fmt.sign_mask)
 
 
+@format_args
 def compare(fmt: FloatFormat, a, b, magnitude=False):
     """Quiet comparison of ``a`` and ``b`` (or of ``|a|`` and ``|b|`` when ``magnitude``).
 
@@ -212,6 +223,7 @@ def compare(fmt: FloatFormat, a, b, magnitude=False):
     return out
 
 
+@format_args
 def to_float64(fmt: FloatFormat, bits):
     """Exact value of each pattern as float64 (every supported format fits); NaN -> nan."""
     u = _unpack(fmt, bits)
@@ -220,6 +232,7 @@ def to_float64(fmt: FloatFormat, bits):
     return np.where(u.sign == 1, -value, value)
 
 
+@format_args
 def from_float64(fmt: FloatFormat, x):
     """Round float64 values to ``fmt`` (RNE, overflow to inf, gradual underflow).
 
@@ -238,15 +251,13 @@ def from_float64(fmt: FloatFormat, x):
 __all__ += ["from_int"]
 
 
+@format_args
 def from_int(value, fmt):
     """Unsigned integers (``0 <= value < 2**64``) rounded to ``fmt`` (RNE, overflow to +inf).
 
     Zero gives +0. Values of 2**61 and above are first narrowed to 61 bits with the shifted-out
     bits OR-ed into the LSB (a sticky bit; exact for RNE since 61 > ``man_bits + 2``).
     """
-    if not isinstance(fmt, FloatFormat):
-        from hw.fp.format import parse_format
-        fmt = parse_format(fmt)
     v = np.asarray(value, dtype=np.uint64)
     wide = v >= np.uint64(1 << 61)
     narrowed = (v >> np.uint64(3)) | ((v & np.uint64(7)) != 0).astype(np.uint64)

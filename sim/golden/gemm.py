@@ -5,15 +5,20 @@ reduction positions in order, every product ``p_k = round_acc(w[k, c] * x[t, k_s
 rounded to the accumulator format (exact for FP16 x FP16 -> FP32) and every addition rounded.
 For an N:M-compressed weight, position ``k`` is the k-th kept weight (groups in order, kept
 entries in ascending in-group index) and ``k_src = group * M + index``.
+
+Formats (``in_fmt``, ``acc_fmt``) are :class:`~hw.fp.format.FloatFormat` objects or names
+(``"fp16"``, ``"fp32"``, ``"bf16"``, ``"eXmY"``).
 """
 
 import numpy as np
 
+from hw.fp.format import format_args
 from sim.golden import fp
 
 __all__ = ["gemm_chain", "systolic_fold"]
 
 
+@format_args
 def systolic_fold(groups, w_values, w_indices, acc, in_fmt, acc_fmt):
     """One pass through an R x C array: ``groups`` (T, R, G) activation buses, stationary
     weights ``w_values``/``w_indices`` (R, C), partial sums ``acc`` (T, C) from the top."""
@@ -26,6 +31,7 @@ def systolic_fold(groups, w_values, w_indices, acc, in_fmt, acc_fmt):
     return acc
 
 
+@format_args
 def gemm_chain(x, w_values, w_indices, group, in_fmt, acc_fmt, acc=None):
     """``x`` (T, K) times a compressed weight (Kc, C) whose row ``k`` reads activation
     ``(k // n_per_group) * group + index``; ``group=1`` with zero indices is dense GEMM.
