@@ -52,6 +52,8 @@ def clear_low(value, bits):
 def clamp(value, limit):
     """Unsigned ``min(value, limit)`` for a non-negative ``value``, narrowed to fit ``limit``."""
     value = Value.cast(value)
+    if (1 << len(value)) - 1 <= limit:          # never above it: no constant comparison
+        return value.as_unsigned()
     return Mux(value > limit, limit, value)[:bits_for(limit)]
 
 

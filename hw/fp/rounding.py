@@ -108,14 +108,13 @@ def round_pack_steps(fmt, exp_width, out="result"):
         sign = v["sign"]
         man = (v["man"] + v["inc"])[:fmt.man_bits]
         result = Signal(unsigned(fmt.width))
-        with m.If(v["is_nan"]):
-            m.d.comb += result.eq(fmt.canonical_nan)
-        with m.Elif(v["is_inf"] | v["overflow"]):
-            m.d.comb += result.eq(Cat(Const(fmt.inf, fmt.width - 1), sign))
-        with m.Elif(v["is_zero"]):
-            m.d.comb += result.eq(Cat(Const(0, fmt.width - 1), sign))
-        with m.Else():
-            m.d.comb += result.eq(Cat(man, v["exp_field"], sign))
+        # A Mux chain, not If/Elif: a flag that is constant 0 (itof's is_nan) would make
+        # Yosys emit an overlapping casez, which Verilator -Wall flags (CASEOVERLAP).
+        m.d.comb += result.eq(Mux(v["is_nan"], fmt.canonical_nan,
+                                  Mux(v["is_inf"] | v["overflow"],
+                                      Cat(Const(fmt.inf, fmt.width - 1), sign),
+                                      Mux(v["is_zero"], Cat(Const(0, fmt.width - 1), sign),
+                                          Cat(man, v["exp_field"], sign)))))
         return {out: result}
 
     return [Step("lzc", lzc, 2.0), Step("plan", plan, 1.5), Step("shift_coarse", shift_coarse, 1.5),

@@ -395,7 +395,7 @@ class SatCore(wiring.Component):
         """LOAD: assemble rows from ``din`` beats (LSB first) and write them."""
         dw, beats = self.data_width, self.beats
         most = max(beats.values())
-        beat = Signal(range(most))
+        beat = Signal(range(max(most, 2)))      # >= 1 bit: no zero-width wire when most == 1
         row = Signal(self.count_width)
         stash = [Signal(dw, name=f"load_beat{b}") for b in range(most - 1)]
         last_beat = _pick(cur.sel, {buf: beats[buf] - 1 for buf in Buf})
@@ -425,7 +425,7 @@ class SatCore(wiring.Component):
         """DRAIN: read rows and send them as beats (``last`` on the command's final beat)."""
         dw, beats = self.data_width, self.beats
         most = max(beats.values())
-        beat = Signal(range(most))
+        beat = Signal(range(max(most, 2)))      # >= 1 bit (stays 0 when most == 1)
         issued = Signal(self.count_width)       # rows read
         sent = Signal(self.count_width)         # rows fully sent
         valid = Signal()                        # a row is held on the read port
@@ -435,7 +435,7 @@ class SatCore(wiring.Component):
         active = state == _S.DRAIN
         end_of_row = beat == last_beat
         m.d.comb += [self.dout.valid.eq(valid),
-                     self.dout.payload.data.eq(row.word_select(beat, dw)),
+                     self.dout.payload.data.eq(row.word_select(beat, dw) if most > 1 else row),
                      self.dout.payload.last.eq(end_of_row & (sent + 1 == self.total))]
         take = self.dout.valid & self.dout.ready
         advance = active & (~valid | (take & end_of_row))
@@ -589,7 +589,7 @@ class SatCore(wiring.Component):
         active = state == _S.PRUNE
         lanes, backward = self.lanes, cur.flag
         valid, issued = Signal(), Signal(len(self.total_in))
-        in_block = Signal(range(lanes))
+        in_block = Signal(range(max(lanes, 2)))  # >= 1 bit (stays 0 when lanes == 1)
         block_base = Signal(self.count_width + 1)
         ready = Mux(backward, tr.i.ready, osre.i.ready)
         adv = ~valid | ready
@@ -602,7 +602,7 @@ class SatCore(wiring.Component):
                      osre.i.payload.eq(Mux(backward, tr.o.payload.as_value(),
                                            rd[Buf.D].data))]
         # -- writer: n rows per group
-        j = Signal(range(self.n))
+        j = Signal(range(max(self.n, 2)))       # >= 1 bit (stays 0 when n == 1)
         written = Signal(len(self.total))
         write = active & osre.o.valid
         m.d.comb += osre.o.ready.eq(active & (j == self.n - 1))
@@ -611,8 +611,9 @@ class SatCore(wiring.Component):
         word = Signal(w_row)
         for c in range(self.cols):
             lane_out = osre.o.payload[c % lanes]
-            m.d.comb += [word[c].value.eq(lane_out.values[j]),
-                         word[c].index.eq(lane_out.indices[j])]
+            pick = j if self.n > 1 else 0
+            m.d.comb += [word[c].value.eq(lane_out.values[pick]),
+                         word[c].index.eq(lane_out.indices[pick])]
         enables = Cat(*(cur.n1 == c // lanes for c in range(self.cols)))
         with m.If(active):
             m.d.comb += [rd[Buf.D].addr.eq(addr), rd[Buf.D].en.eq(adv),
