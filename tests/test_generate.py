@@ -11,10 +11,59 @@ from hw.fp.pipeline import place_registers
 from hw.generate import LINT_WAIVERS, manifest, to_verilog
 from sim.runner import tool_env
 
+#: Every design at its test parameters plus a spread of other sizes, formats, latencies and
+#: N:M ratios (edge sizes too: 1 lane, n = 1, 1x1 arrays, 1-bit counters), so that lint holds
+#: at every size, not only the defaults (no zero-width wires, constant comparisons, ...).
 LINT_CASES = [(key, spec.test_params) for key, spec in DESIGNS.items()] + [
-    ("fp_add", {"fmt": "bf16", "latency": 0}), ("fp_mul", {"fmt": "fp16", "out_fmt": "fp32"}),
-    ("fp_div", {"fmt": "fp16", "latency": 1}), ("fp_mac", {"ab_fmt": "bf16", "tag_width": 4}),
+    ("fp_add", {"fmt": "bf16", "latency": 0}), ("fp_add", {"fmt": "fp16", "latency": 1,
+                                                          "tag_width": 3}),
+    ("fp_add", {"fmt": "e4m3", "latency": 2}),
+    ("fp_mul", {"fmt": "fp16", "out_fmt": "fp32"}), ("fp_mul", {"fmt": "bf16", "latency": 1,
+                                                               "tag_width": 2}),
+    ("fp_mul", {"fmt": "fp32", "out_fmt": "fp16", "latency": 4}),
+    ("fp_mac", {"ab_fmt": "bf16", "tag_width": 4}), ("fp_mac", {"ab_fmt": "e4m3", "c_fmt": "fp16",
+                                                               "latency": 0}),
+    ("fp_mac", {"ab_fmt": "fp32", "c_fmt": "fp32", "latency": 3}),
+    ("fp_axpy", {"fmt": "fp16", "latency": 2}), ("fp_axpy", {"fmt": "bf16", "latency": 0,
+                                                            "tag_width": 1}),
+    ("fp_convert", {"in_fmt": "fp32", "out_fmt": "fp16", "latency": 0}),
+    ("fp_convert", {"in_fmt": "bf16", "out_fmt": "fp16", "latency": 2}),
+    ("fp_convert", {"in_fmt": "e4m3", "out_fmt": "bf16", "tag_width": 2}),
+    ("fp_div", {"fmt": "fp16", "latency": 1}), ("fp_div", {"fmt": "bf16", "latency": 0}),
+    ("fp_div", {"fmt": "e5m2", "tag_width": 2}),
     ("fp_compare", {"fmt": "bf16", "magnitude": True, "latency": 0}),
+    ("fp_compare", {"fmt": "fp16", "latency": 2, "tag_width": 1}),
+    ("fp_abs", {"fmt": "fp16", "latency": 0}), ("fp_abs", {"fmt": "bf16", "latency": 3,
+                                                          "tag_width": 2}),
+    ("fp_itof", {"width": 8, "fmt": "fp16"}), ("fp_itof", {"width": 16, "fmt": "bf16",
+                                                          "latency": 0}),
+    ("fp_itof", {"width": 1, "fmt": "fp32", "tag_width": 2}),
+    ("sat_stce", {"rows": 1, "cols": 1}),
+    ("sat_stce", {"rows": 2, "cols": 3, "group": 4, "in_fmt": "bf16", "hierarchical": False}),
+    ("sat_stce", {"rows": 3, "cols": 1, "group": 1, "mul_latency": 0, "add_latency": 1}),
+    ("sat_topk", {"n": 1, "m": 4}), ("sat_topk", {"n": 4, "m": 4}),
+    ("sat_topk", {"n": 2, "m": 16, "fmt": "bf16"}), ("sat_topk", {"n": 1, "m": 2}),
+    ("sat_osre", {"lanes": 1, "n": 1, "m": 2}), ("sat_osre", {"lanes": 3, "n": 3, "m": 8,
+                                                             "fmt": "bf16"}),
+    ("sat_wuve", {"lanes": 2, "decoupled_wd": True}),
+    ("sat_wuve", {"lanes": 1, "grad_fmt": "bf16", "weight_out_fmt": "bf16", "latency": 4,
+                  "hierarchical": False}),
+    ("sat_core", {"preset": "small", "rows": 4, "cols": 4, "n": 1, "m": 4, "lanes": 4}),
+    ("sat_core", {"preset": "small", "rows": 1, "cols": 1, "n": 2, "m": 2, "lanes": 1}),
+    ("sat_core", {"preset": "small", "rows": 2, "cols": 8, "n": 1, "m": 8, "lanes": 2}),
+    ("spartann_threshold", {"lanes": 1, "fmt": "fp16", "latency": 0}),
+    ("spartann_threshold", {"lanes": 3, "fmt": "bf16", "latency": 2}),
+    ("spartann_encoder", {"fmt": "fp16", "idx_bits": 1, "max_rows": 1}),
+    ("spartann_encoder", {"fmt": "bf16", "idx_bits": 8, "max_rows": 16}),
+    ("spartann_decoder", {"fmt": "fp16", "idx_bits": 1, "row_bits": 1, "latency": 0}),
+    ("spartann_decoder", {"fmt": "bf16", "idx_bits": 3, "row_bits": 5}),
+    ("spartann_dts", {"counter_width": 8}),
+    ("spartann_dts", {"counter_width": 1, "itof_latency": 0, "mul_latency": 0,
+                      "div_latency": 0, "cmp_latency": 0}),
+    ("spartann_core", {"preset": "small", "T": 1}),
+    ("spartann_core", {"preset": "small", "T": 3, "fmt": "bf16"}),
+    ("spartann_core", {"preset": "small", "fmt": "fp16", "mac_latency": 0, "thr_latency": 0,
+                       "wu_window": 0, "idx_bits": 1}),
 ]
 
 
@@ -30,6 +79,12 @@ def test_verilator_lint_wall_clean(design, params, tmp_path):
                             capture_output=True, text=True, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "%Warning" not in result.stderr and "%Error" not in result.stderr, result.stderr
+
+
+def test_lint_cases_cover_every_design_beyond_its_test_parameters():
+    for design in DESIGNS:
+        others = [p for d, p in LINT_CASES if d == design and p != DESIGNS[design].test_params]
+        assert len(others) >= 2, design
 
 
 def test_lint_waivers_are_only_yosys_artifacts():
