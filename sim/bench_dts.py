@@ -20,6 +20,7 @@ import numpy as np
 
 from hw.spartann.dts import DTSUnit
 from sim.golden.dts import WARM_UP, gradient_sequence, run_dts, run_gaussian, run_static
+from hw.progress import note
 
 __all__ = ["measure", "main"]
 
@@ -33,6 +34,7 @@ def measure(iterations=60, elements=50_000, seed=2024, targets=TARGETS):
     grads = gradient_sequence(iterations, elements, seed)
     result = {}
     for target in targets:
+        note(f"target sparsity {target}")
         result[target] = {}
         for name, policy in METHODS.items():
             s = policy(grads, target).sparsity

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from sim.bench_sat_resnet18 import LAYERS, layer_gemms
 from sim.stce_cycles import gemm_cycles
+from hw.progress import note
 
 __all__ = ["scalesim_run", "scalesim_cycles", "stce_cycles", "run", "main", "CHECKS"]
 
@@ -203,6 +204,7 @@ def run(batch=32, array=ARRAY):
     dims = (array["rows"], array["cols"])
     rows = []
     for name, cin, cout, kernel, stride, size in LAYERS:
+        note(f"{name} (SCALE-Sim ws + os, our model)")
         for step, (t, k, c) in zip(("fwd", "bwd", "wgt"),
                                    layer_gemms(cin, cout, kernel, stride, size, batch)):
             if name == "conv1" and step == "bwd":     # no gradient into the input image

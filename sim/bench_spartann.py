@@ -26,6 +26,7 @@ from sim.golden import csc
 from sim.golden.spartann_core import CoreModel
 from sim.spartann_cycles import ideal_cycles, schedule
 from sim.tb.spartann_core import run_on_rtl
+from hw.progress import note
 
 DENSITIES = (0.05, 0.10, 0.25, 0.50, 0.75, 1.00)
 
@@ -134,6 +135,7 @@ def main(argv=None):
     out_dir.mkdir(parents=True, exist_ok=True)
     report, texts = [], []
     for config in args.config:
+        note(f"mac_latency:wu_window {config}: jobs on the RTL ({args.sim}) ...")
         mac_latency, wu_window = (int(x) for x in config.split(":"))
         params = CoreParams(T=args.T, idx_bits=6, sparse_depth=args.rows * args.cols,
                             b_rows=args.rows, a_rows=args.cols, out_rows=args.cols,

@@ -20,6 +20,7 @@ import numpy as np
 from hw.spartann.presets import PAPER
 from sim.spartann_cycles import command_cycles
 from sim.spartann_driver import ConvLayer, CoreConfig, plan_bp
+from hw.progress import note
 
 DENSITIES = (0.05, 0.1, 0.3, 0.5, 1.0)
 LAYER = ConvLayer(batch=1, m=256, z=64, h=14, w=14, k=3, stride=1, pad=1)
@@ -37,6 +38,7 @@ def measure(layer=LAYER, params=PAPER.validated(), densities=DENSITIES, seed=0):
     w = _fp32(rng, layer.w_shape)
     rows = []
     for density in densities:
+        note(f"density {density}")
         go = np.where(rng.random(layer.go_shape) < density, _fp32(rng, layer.go_shape), 0)
         go = go.astype(np.uint64)
         results = []
