@@ -294,6 +294,8 @@ def report(designs, out_dir, root="build/synth", workers=2):
     """Run every ``(label, design_key, params)`` of ``designs`` through both flows (in a
     process pool) and write ``out_dir/synth_fp.json`` and ``out_dir/synth_fp.md``."""
     start = time.monotonic()
+    if len({label for label, _, _ in designs}) != len(designs):
+        raise ValueError("design labels must be unique")
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {label: pool.submit(synth_design, label, design, params, root)
                    for label, design, params in designs}
