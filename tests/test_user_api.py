@@ -170,3 +170,10 @@ def test_testbench_example_runs(sim, tmp_path):
     assert (tmp_path / "mytb" / f"run_{sim}" / "results.xml").exists()
     assert (tmp_path / "mytb" / f"sim_build_{sim}").is_dir()
     assert sorted(p.name for p in EXAMPLES.iterdir()) == before     # nothing written there
+
+
+def test_testbench_page_quotes_the_example_files():
+    """docs/testbench.md shows the example files as they are."""
+    page = (ROOT / "docs" / "testbench.md").read_text()
+    for name in ("test_my_fp_add.py", "run_my_tb.py"):
+        assert "```python\n" + (EXAMPLES / name).read_text() + "```" in page, name
