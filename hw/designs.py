@@ -9,7 +9,7 @@ from .fp.convert import FloatConvert
 from .fp.div import FloatDiv
 from .fp.mul import FloatMul
 from .fp.muladd import FloatMulAdd
-from .sat import core as sat_core, sgd, systolic, topk
+from .sat import DESIGNS as SAT_DESIGNS
 from .spartann import core as spartann_core, decoder, dts, encoder, threshold
 from .fp import itof
 from .params import FORMAT_HELP, LATENCY, TAG, Design, Param, _bool, _fmt
@@ -44,8 +44,9 @@ DESIGNS = {
     "fp_abs": Design(FloatAbs, "|x|, NaN to canonical NaN",
                      {"fmt": Param("fp32", _fmt, FORMAT_HELP), "latency": LATENCY, "tag_width": TAG}),
 }
-for _engine in (itof, systolic, topk, sgd, sat_core, threshold, encoder, decoder, dts,
-                spartann_core):
+DESIGNS.update(itof.DESIGNS)
+DESIGNS.update(SAT_DESIGNS)
+for _engine in (threshold, encoder, decoder, dts, spartann_core):
     DESIGNS.update(_engine.DESIGNS)
 
 

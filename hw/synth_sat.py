@@ -29,7 +29,7 @@ from .designs import build
 from .fp.format import parse_format
 from .generate import to_verilog
 from .progress import collect
-from .sat.systolic import SystolicPE
+from .sat.stce import SystolicPE
 from .synth import (NEXTPNR_ARGS, SynthError, _count, _critical_path, _read_cells, _run,
                     _version, latch_check, run_yosys, synth_ecp5, synth_xilinx, timing_wrapper,
                     tool)

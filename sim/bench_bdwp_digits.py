@@ -1,9 +1,9 @@
-"""Benchmark: golden BDWP training (``sim/bdwp.py``) on digits, dense vs N:M.
+"""Benchmark: golden BDWP training (``sim/sat/bdwp.py``) on digits, dense vs N:M.
 
 For every N:M (``N = M`` is dense on the same code path) and seed: ``--steps`` golden steps
 (array-exact FP16 x FP16 -> FP32 GEMMs, WUVE, OSRE), test accuracy every ``--eval-every``
 steps, the same training in plain float32 numpy (BLAS, same masks), and the STCE work of
-one step (kept MACs; cycles from ``sim.stce_cycles`` on a ``--rows`` x ``--cols`` array).
+one step (kept MACs; cycles from ``sim.sat.cycles`` on a ``--rows`` x ``--cols`` array).
 Writes ``bdwp_digits.md`` and ``bdwp_digits.json`` to ``-o``.
 Run: ``python -m sim.bench_bdwp_digits -o build/reports``.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sim import bdwp
-from sim.stce_cycles import gemm_cycles
+from sim.sat import bdwp
+from sim.sat.cycles import gemm_cycles
 from hw.progress import note
 
 CONFIGS = [(8, 8), (2, 4), (2, 8), (1, 4), (1, 8)]

@@ -1,6 +1,6 @@
 """Benchmark: ResNet-18 conv/linear layers as GEMMs on the STCE array, dense vs N:M.
 
-Uses the cycle model of :mod:`sim.stce_cycles` (equal to measured RTL cycles on every
+Uses the cycle model of :mod:`sim.sat.cycles` (equal to measured RTL cycles on every
 stall-free test case) for the full-size 32x32 array, where RTL simulation is too slow.
 Forward: ``(B*Ho*Wo) x (Cin*k*k) * (Cin*k*k) x Cout``, weights N:M along input channels.
 Backward (activation gradient): ``(B*Hi*Wi) x (Cout*k*k) * (Cout*k*k) x Cin``, N:M along
@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from sim.stce_cycles import gemm_cycles
+from sim.sat.cycles import gemm_cycles
 
 # (name, Cin, Cout, kernel, stride, input H=W) for 224x224 ImageNet ResNet-18.
 LAYERS = [("conv1", 3, 64, 7, 2, 224)]

@@ -3,7 +3,7 @@
 Every forward, backward (activation-gradient) and weight-gradient GEMM of
 :data:`sim.bench_sat_resnet18.LAYERS` (batch 32, 224x224) runs on a 32x32 array in SCALE-Sim
 (weight-stationary, the STCE dataflow, plus output-stationary for reference) and in our cycle
-model :func:`sim.stce_cycles.gemm_cycles` (``mul_latency`` 2, ``add_latency`` 3).
+model :func:`sim.sat.cycles.gemm_cycles` (``mul_latency`` 2, ``add_latency`` 3).
 
 Shape mapping: our GEMM is ``(T x K) * (K x Cout)``; SCALE-Sim's GEMM topology row is
 ``M, N, K`` with ``M`` the rows of the input operand (streamed through a WS array), ``K`` the
@@ -34,7 +34,7 @@ from math import ceil
 from pathlib import Path
 
 from sim.bench_sat_resnet18 import LAYERS, layer_gemms
-from sim.stce_cycles import gemm_cycles
+from sim.sat.cycles import gemm_cycles
 from hw.progress import note
 
 __all__ = ["scalesim_run", "scalesim_cycles", "stce_cycles", "run", "main", "CHECKS"]
@@ -241,7 +241,7 @@ def _markdown(rows, summary, checks, seconds):
              f"{s['array']} array", "",
              "M = T (activation rows, streamed), K = reduction (array rows), N = Cout (array "
              "columns). Cycles: SCALE-Sim \"Total Cycles\" (no stalls) and our model "
-             f"(`sim/stce_cycles.py`, mul_latency {s['mul_latency']}, add_latency "
+             f"(`sim/sat/cycles.py`, mul_latency {s['mul_latency']}, add_latency "
              f"{s['add_latency']}). Utilization = M*K*N / (cycles * R * C). ratio = ours / "
              "SCALE-Sim WS. * = SCALE-Sim run on a sample and scaled (exact, see below).", "",
              "| layer | step | M | K | N | SCALE-Sim WS | ours | ratio | util WS | util ours "

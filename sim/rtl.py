@@ -7,7 +7,7 @@ back and returns them as NumPy arrays (bit patterns) with the measured cycles::
     from sim.rtl import spartann_conv, sat_gemm, bdwp_step
 
 * :func:`spartann_conv`: a conv layer's BP (``GI``) and/or WU (``GW``) on a SparTANN core,
-  planned by :mod:`sim.spartann_driver`;
+  planned by :mod:`sim.spartann.driver`;
 * :func:`sat_gemm`: ``Y = X * W`` (dense or N:M-pruned ``W``) on a SAT core;
 * :func:`bdwp_step`: one BDWP training step (digits MLP) on the SAT engines.
 
@@ -70,7 +70,7 @@ class ConvResult:
     cycles: dict = field(default_factory=dict)        #: phase -> cycles of all its commands
     model_cycles: dict = field(default_factory=dict)  #: phase -> cycle model (no stalls)
     runs: dict = field(default_factory=dict)   #: phase -> per job ``run_cycles``, ``run_macs``
-    plans: dict = field(default_factory=dict)  #: phase -> :class:`sim.spartann_driver.Plan`
+    plans: dict = field(default_factory=dict)  #: phase -> :class:`sim.spartann.driver.Plan`
     params: dict = None              #: the core's parameters
     waves: Path = None               #: waveform file, when traced
 
@@ -79,19 +79,19 @@ def spartann_conv(layer, go, w=None, ia=None, *, core=None, contexts=True, sim="
                   waves=None, gap_prob=0.0, seed=1, check=True, quiet=True, workdir=None):
     """A conv layer's backward pass on the SparTANN RTL.
 
-    ``layer``: :class:`sim.spartann_driver.ConvLayer`; ``go`` (``layer.go_shape``) the output
+    ``layer``: :class:`sim.spartann.driver.ConvLayer`; ``go`` (``layer.go_shape``) the output
     gradient, ``w`` (``layer.w_shape``) the weights and ``ia`` (``layer.ia_shape``) the input
     activations, all bit patterns of the core's format. With ``w`` the BP (``GI``) runs, with
     ``ia`` the WU (``GW``); both run one after the other on the same core. ``core``:
-    :class:`hw.spartann.presets.CoreParams` fields overriding :data:`SPARTANN_SMALL` (a dict,
+    :class:`hw.spartann.config.CoreParams` fields overriding :data:`SPARTANN_SMALL` (a dict,
     or a ``CoreParams``). ``contexts``: plan the BP for the core's column contexts (auto
     m-tile). ``gap_prob``: probability of an idle cycle on the inputs and a stall on the output
     (``0``: the cycles must equal the cycle model).
     """
-    from hw.spartann.presets import CoreParams
-    from sim.spartann_cycles import command_cycles
-    from sim.spartann_driver import CoreConfig, plan_bp, plan_wu
-    from sim.tb.spartann_core import run_on_rtl
+    from hw.spartann.config import CoreParams
+    from sim.spartann.cycles import command_cycles
+    from sim.spartann.driver import CoreConfig, plan_bp, plan_wu
+    from sim.spartann.tb_core import run_on_rtl
 
     if w is None and ia is None:
         raise ValueError("give w (BP), ia (WU) or both")
@@ -157,16 +157,16 @@ def sat_gemm(x, w, *, n=None, core="small", sim="verilator", waves=None, gap_pro
 
     ``x``: ``(T, K)`` activations, ``w``: ``(K, Cout)`` dense weights, both FP16 bit patterns
     (the core's ``in_fmt``). ``n``: keep the ``n`` largest-magnitude weights of every group of
-    ``m`` consecutive K (the core's ``m``; BDWP's N:M pruning, :func:`sim.golden.nm.nm_prune`)
+    ``m`` consecutive K (the core's ``m``; BDWP's N:M pruning, :func:`sim.sat.osre.nm_prune`)
     and run the sparse GEMM; ``None`` or ``m``: dense. ``core``: a preset of
-    :mod:`hw.sat.presets` (``"small"``: a 2 x 3 array, m = 4), ``overrides`` its parameters.
+    :mod:`hw.sat.config` (``"small"``: a 2 x 3 array, m = 4), ``overrides`` its parameters.
     ``K`` must be a multiple of ``m``; ``T``, ``K`` and ``Cout`` must fit the buffers.
     """
     from hw.sat.core import Buf, Op, SatCore
-    from hw.sat.presets import resolve
-    from sim.golden.gemm import gemm_chain
-    from sim.golden.nm import nm_prune
-    from sim.golden.sat_core import Program, SatCoreModel, gemm_result, stage_gemm
+    from hw.sat.config import resolve
+    from sim.sat.stce import gemm_chain
+    from sim.sat.osre import nm_prune
+    from sim.sat.model import Program, SatCoreModel, gemm_result, stage_gemm
     from sim.runner import run
 
     params = resolve(core, **overrides)
@@ -200,7 +200,7 @@ def sat_gemm(x, w, *, n=None, core="small", sim="verilator", waves=None, gap_pro
         top = f"sat_core_{core}"
         if params != resolve(core):
             top += "_" + hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
-        ran = run(component, top, "sim.tb.sat_core", config, sim=sim, waves=waves,
+        ran = run(component, top, "sim.sat.tb_core", config, sim=sim, waves=waves,
                   quiet=quiet)
         got = json.loads(measured.read_text())[0]
     finally:
@@ -227,9 +227,9 @@ def sat_gemm(x, w, *, n=None, core="small", sim="verilator", waves=None, gap_pro
 
 @dataclass
 class BdwpResult:
-    """What :func:`bdwp_step` measured (see :func:`sim.tb.bdwp_step.run_step_rtl`)."""
+    """What :func:`bdwp_step` measured (see :func:`sim.sat.tb_bdwp.run_step_rtl`)."""
     rtl: dict                        #: every RTL intermediate: ``stce``, ``wuve``, ``osre``
-    state: object                    #: the new state (:class:`sim.bdwp.State`) from the RTL
+    state: object                    #: the new state (:class:`sim.sat.bdwp.State`) from the RTL
     golden_state: object             #: the golden step's new state
     cycles: dict                     #: engine -> measured cycles (first phase)
     model_cycles: dict               #: engine -> cycle model
@@ -244,12 +244,12 @@ def bdwp_step(config=None, *, state=None, x16=None, labels=None, rows=4, cols=4,
     """One BDWP training step on the SAT engine RTL: the step's GEMMs on an ``rows x cols``
     STCE array, the SGD update on the WUVE lanes, the N:M re-pruning on the OSRE lanes.
 
-    ``config``: :class:`sim.bdwp.Config` (default: 2:8, hidden 16, batch 8); ``state`` the
-    model to train (default: :func:`sim.bdwp.init_state`); ``x16`` / ``labels`` a batch (default:
+    ``config``: :class:`sim.sat.bdwp.Config` (default: 2:8, hidden 16, batch 8); ``state`` the
+    model to train (default: :func:`sim.sat.bdwp.init_state`); ``x16`` / ``labels`` a batch (default:
     the first batch of the digits training set, FP16 bit patterns).
     """
-    from sim import bdwp
-    from sim.tb.bdwp_step import check_step, run_step_rtl
+    from sim.sat import bdwp
+    from sim.sat.tb_bdwp import check_step, run_step_rtl
 
     cfg = config or bdwp.Config(n=2, m=8, hidden=16, batch=8)
     state = bdwp.init_state(cfg) if state is None else state
@@ -292,8 +292,8 @@ def bdwp_step(config=None, *, state=None, x16=None, labels=None, rows=4, cols=4,
 def _state_from_rtl(rtl, golden, cfg):
     """The new training state assembled from the RTL's WUVE and OSRE outputs."""
     from dataclasses import replace
-    from sim.bdwp import LAYERS, Operand
-    from sim.tb.bdwp_step import OSRE_JOBS
+    from sim.sat.bdwp import LAYERS, Operand
+    from sim.sat.tb_bdwp import OSRE_JOBS
 
     ops = dict(golden.ops)
     for name, _, _ in OSRE_JOBS:

@@ -11,7 +11,7 @@ import pytest
 from hw import cli
 from hw.cli import main
 from hw.designs import DESIGNS
-from hw.sat.presets import resolve
+from hw.sat.config import resolve
 from sim.runner import ROOT
 
 

@@ -12,10 +12,10 @@ import pytest
 from hw.cli import main
 from hw.designs import DESIGNS, build
 from hw.generate import STREAM_PROTOCOL, manifest
-from hw.sat import commands as sat_commands
-from hw.sat.presets import PAPER as SAT_PAPER, SMALL as SAT_SMALL
+from hw.sat import isa as sat_commands
+from hw.sat.config import PAPER as SAT_PAPER, SMALL as SAT_SMALL
 from hw.spartann import commands as spartann_commands
-from hw.spartann.presets import PRESETS as SPARTANN_PRESETS
+from hw.spartann.config import PRESETS as SPARTANN_PRESETS
 from sim.runner import ROOT
 
 
@@ -92,7 +92,7 @@ def test_sat_core_command_table(preset):
     ports = {p["name"]: p for p in info["ports"]}
     table = info["commands"]
     _check_table(table, ports["cmd__payload"], list(sat_commands.Op))
-    assert table["source"] == "hw.sat.commands" and table["rejected"]
+    assert table["source"] == "hw.sat.isa" and table["rejected"]
     assert list(table["fields"]) == list(sat_commands.FIELD_NAMES)
     by_name = {c["name"]: c for c in table["commands"]}
     assert by_name["LOAD"]["stream"] == "din" and by_name["DRAIN"]["stream"] == "dout"
@@ -125,7 +125,7 @@ def test_spartann_core_command_table():
 
 def test_command_modules_need_no_amaranth():
     code = ("import sys; sys.modules['amaranth'] = None\n"
-            "from hw.sat import commands as s; from hw.spartann import commands as p\n"
+            "from hw.sat import isa as s; from hw.spartann import commands as p\n"
             "assert s.table(9, 10, 32)['commands'] and p.table()['commands']\n"
             "assert p.addr_bits(288, 256) == 9 and p.row_bits(1) == 1")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
@@ -173,8 +173,8 @@ def test_stream_section_spartann_core_and_always_ready_units():
 
 
 # -- timing -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("design,model", [("sat_core", "sim.golden.sat_core"),
-                                          ("spartann_core", "sim.spartann_cycles")])
+@pytest.mark.parametrize("design,model", [("sat_core", "sim.sat.model"),
+                                          ("spartann_core", "sim.spartann.cycles")])
 def test_core_timing_is_not_empty(design, model):
     _, info = _manifest(design, preset="small")
     timing = info["timing"]
@@ -186,8 +186,8 @@ def test_core_timing_is_not_empty(design, model):
 
 @pytest.mark.parametrize("preset", ["small", "paper"])
 def test_sat_cycle_formulas_match_the_model(preset):
-    from hw.sat.commands import Buf, Op
-    from sim.golden.sat_core import CYCLE_MODEL, Command, SatCoreModel
+    from hw.sat.isa import Buf, Op
+    from sim.sat.model import CYCLE_MODEL, Command, SatCoreModel
     component, _ = build("sat_core", preset=preset)
     timing = component.timing
     model = SatCoreModel(component.built_parameters, timing)
@@ -207,9 +207,9 @@ def test_sat_cycle_formulas_match_the_model(preset):
 
 
 def test_spartann_cycle_formulas_match_the_model():
-    from hw.spartann.presets import SMALL
-    from sim.golden.csc import Entry
-    from sim.spartann_cycles import CYCLE_MODEL, command_cycles, schedule
+    from hw.spartann.config import SMALL
+    from sim.spartann.csc import Entry
+    from sim.spartann.cycles import CYCLE_MODEL, command_cycles, schedule
     component, _ = build("spartann_core", preset="small")
     entries = [Entry(1, 0, 0, 0), Entry(1, 2, 0, 1), Entry(0, 0, 1, 1), Entry(3, 1, 0, 1)]
     program = [{"op": "run_bp"}, {"op": "load_a", "vectors": [[0] * SMALL.T] * 3},

@@ -18,7 +18,7 @@ from hw.generate import manifest
 from sim import manifest_io
 from sim.golden import fp
 from sim.layout import pack as layout_pack
-from sim.spartann_driver import ConvLayer
+from sim.spartann.driver import ConvLayer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"
@@ -85,8 +85,8 @@ def test_sat_gemm(sim):
     """Dense and 2:4 GEMMs on the small SAT core: Y equals gemm_chain bit for bit; the
     GEMM's cycles are the STCE cycle model + 3."""
     from sim.rtl import sat_gemm
-    from sim.golden.gemm import gemm_chain
-    from sim.stce_cycles import gemm_cycles
+    from sim.sat.stce import gemm_chain
+    from sim.sat.cycles import gemm_cycles
     rng = np.random.default_rng(4)
     x = fp.from_float64(FP16, rng.normal(size=(7, 16)))
     w = fp.from_float64(FP16, rng.normal(size=(16, 5)))
@@ -127,7 +127,7 @@ def test_bdwp_step():
 # -- sim/manifest_io.py ---------------------------------------------------------------------------
 def test_manifest_io_matches_the_layouts():
     """pack/unpack from the manifest agree with the Amaranth layouts (struct and array)."""
-    from hw.sat.topk import TopKLanes
+    from hw.sat.osre import TopKLanes
     unit, used = build("fp_mac", ab_fmt="fp16", c_fmt="fp32", tag_width=3)
     info = manifest(unit, "mac", used)
     layout = manifest_io.port(info, "i__payload")

@@ -21,7 +21,7 @@ write port (1R1W, block-RAM friendly); the command in progress owns them. Comman
 * ``GEMM  a=W row b=X row c=O row n0=T n1=folds n2=tiles flag=accumulate``: pass
   ``p = tile * folds + fold`` streams W rows ``a + p*R ...`` and X rows ``b + fold*T + t``
   through the array, partial sums from O rows ``c + tile*T + t`` (zero for fold 0 unless
-  ``flag``) and results back to them, so folds chain exactly as :mod:`sim.stce_driver`;
+  ``flag``) and results back to them, so folds chain exactly as :mod:`sim.sat.driver`;
 * ``SGD   a=M/V/G row b=D row n0=rows``: one WUVE step per element, ``w'`` and ``v'`` back to
   M and V, the ``in_fmt`` copy to D;
 * ``PRUNE a=D row b=W row c=stride n0=groups n1=column block flag=backward``: N:M top-K of
@@ -46,11 +46,11 @@ from amaranth.lib.wiring import In, Out
 from ..fp.unit import check_format, check_int
 from ..generate import ports, require_module
 from ..params import Design, Param, _bool, _fmt
-from .commands import Buf, Op, Reg, address_widths, field_widths, table as command_table
-from .presets import PAPER, resolve
-from .sgd import MAX_LATENCY as SGD_MAX_LATENCY, SGDLanes
-from .systolic import SystolicArray
-from .topk import MAX_LANES, MAX_M, TopKLanes, index_width
+from .isa import Buf, Op, Reg, address_widths, field_widths, table as command_table
+from .config import PAPER, resolve
+from .wuve import MAX_LATENCY as SGD_MAX_LATENCY, SGDLanes
+from .stce import SystolicArray
+from .osre import MAX_LANES, MAX_M, TopKLanes, index_width
 
 __all__ = ["SatCore", "Transposer", "Op", "Buf", "Reg", "command_layout", "DESIGNS"]
 
@@ -71,7 +71,7 @@ class _S(IntEnum):
 
 
 def command_layout(addr_width, count_width, value_width):
-    """Payload of the ``cmd`` stream (fields: :func:`hw.sat.commands.field_widths`)."""
+    """Payload of the ``cmd`` stream (fields: :func:`hw.sat.isa.field_widths`)."""
     return data.StructLayout(field_widths(addr_width, count_width, value_width))
 
 
@@ -155,7 +155,7 @@ class Transposer(wiring.Component):
 
 
 class SatCore(wiring.Component):
-    """The SAT core (see the module docstring). Parameters as in :data:`hw.sat.presets.PAPER`.
+    """The SAT core (see the module docstring). Parameters as in :data:`hw.sat.config.PAPER`.
 
     Ports: ``cmd`` (in, :func:`command_layout`), ``din`` (in, ``data_width`` bits), ``dout``
     (out, ``{data, last}``), status outputs ``busy``, ``error`` and ``cycles`` (cycles from
@@ -239,7 +239,7 @@ class SatCore(wiring.Component):
             "busy": Out(1), "error": Out(1), "cycles": Out(CYCLE_WIDTH),
         })
 
-    # -- queryable timing (the cycle model in sim/golden/sat_core.py reads these) ---------
+    # -- queryable timing (the cycle model in sim/sat/model.py reads these) ---------
     @property
     def timing(self):
         """Latencies the command cycle counts depend on."""
@@ -250,7 +250,7 @@ class SatCore(wiring.Component):
 
     # -- what the manifest records (hw.generate.manifest) -----------------------------------
     #: Module of the command cycle model (its ``CYCLE_MODEL``: formulas over :attr:`timing`).
-    cycle_model = "sim.golden.sat_core"
+    cycle_model = "sim.sat.model"
 
     @property
     def timing_properties(self):
@@ -271,7 +271,7 @@ class SatCore(wiring.Component):
 
     @property
     def command_set(self):
-        """:func:`hw.sat.commands.table` for this core, each buffer with its depth and row
+        """:func:`hw.sat.isa.table` for this core, each buffer with its depth and row
         layout (element ``k`` of a row at bit ``k * element_width``; rows travel on din/dout
         as ``beats`` beats, LSB first)."""
         info = command_table(self.addr_width, self.count_width, self.master_fmt.width)

@@ -1,9 +1,9 @@
-"""One BDWP training step (``sim/bdwp.py``) on the RTL engines, checked bit for bit.
+"""One BDWP training step (``sim/sat/bdwp.py``) on the RTL engines, checked bit for bit.
 
 :func:`run_step_rtl` runs three simulations, each fed by the previous one's RTL results:
 
-1. STCE (``SystolicArray``): :func:`sim.bdwp.step_schedule` runs inside the cocotb test,
-   every GEMM on the array (tiled with :func:`sim.stce_driver.plan_gemm`; folds chain their
+1. STCE (``SystolicArray``): :func:`sim.sat.bdwp.step_schedule` runs inside the cocotb test,
+   every GEMM on the array (tiled with :func:`sim.sat.driver.plan_gemm`; folds chain their
    partial sums through the array's ``acc`` input) and the host operations in between;
 2. WUVE (``SGDLanes``): the FP16 gradients of step 1 update the FP32 master weights/momenta;
 3. OSRE (``TopKLanes``): the new FP16 weights are re-pruned (``fc1`` forward, ``fc2`` forward
@@ -13,7 +13,7 @@ One cocotb test (:func:`bdwp_engine_job`) serves all three: ``$SIM_CONFIG`` name
 its parameters, an ``.npz`` job and the ``.npz``/JSON files to write. Each engine does its
 work once per phase in one simulation (default: back to back, then with 30% input gaps and
 output stalls; every phase must give the same bits). In a phase without gaps or stalls the
-cycles are checked exactly (STCE: ``sim.stce_cycles.gemm_cycles`` per GEMM; WUVE: back to
+cycles are checked exactly (STCE: ``sim.sat.cycles.gemm_cycles`` per GEMM; WUVE: back to
 back, ``latency`` per transfer; OSRE: ``groups * m + latency``). :func:`check_step` compares
 everything with the golden step.
 """
@@ -28,14 +28,14 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 
-from hw.sat.sgd import SGDLanes
-from hw.sat.systolic import SystolicArray
-from hw.sat.topk import TopKLanes
-from sim.bdwp import LAYERS, Config, Operand, pad_cols, step_schedule
-from sim.golden.sgd import config_bits
+from hw.sat.wuve import SGDLanes
+from hw.sat.stce import SystolicArray
+from hw.sat.osre import TopKLanes
+from sim.sat.bdwp import LAYERS, Config, Operand, pad_cols, step_schedule
+from sim.sat.wuve import config_bits
 from sim.layout import pack, unpack
-from sim.stce_cycles import gemm_cycles
-from sim.stce_driver import plan_gemm
+from sim.sat.cycles import gemm_cycles
+from sim.sat.driver import plan_gemm
 from sim.tb.stream import StreamSink, StreamSource, port, start_clock_and_reset
 
 __all__ = ["run_step_rtl", "check_step", "OSRE_JOBS", "bdwp_engine_job"]
@@ -282,7 +282,7 @@ def _simulate(engine, component, top, params, job, workdir, sim, extra, waves=No
     config = {"engine": engine, "params": params, "job": str(paths["job.npz"]),
               "out": str(paths["out.npz"]), "measured": str(paths["measured.json"]), **extra}
     tag = hashlib.sha256(str(workdir.resolve()).encode()).hexdigest()[:10]
-    ran = run(component, top, "sim.tb.bdwp_step", config, sim=sim,
+    ran = run(component, top, "sim.sat.tb_bdwp", config, sim=sim,
               test_name=f"bdwp_{engine}_{tag}", waves=waves, quiet=quiet)
     with np.load(paths["out.npz"]) as f:
         return dict(f), json.loads(paths["measured.json"].read_text()), ran.waves

@@ -9,12 +9,12 @@ import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from hw.fp.format import parse_format
-from hw.sat.systolic import SystolicArray
+from hw.sat.stce import SystolicArray
 from sim import vectors
-from sim.golden.gemm import gemm_chain
+from sim.sat.stce import gemm_chain
 from sim.layout import pack, unpack
-from sim.stce_cycles import gemm_cycles
-from sim.stce_driver import plan_gemm
+from sim.sat.cycles import gemm_cycles
+from sim.sat.driver import plan_gemm
 from sim.tb.stream import StreamSink, StreamSource, start_clock_and_reset
 
 

@@ -1,4 +1,4 @@
-"""cocotb testbench of the WUVE momentum-SGD lanes (``hw/sat/sgd.py``).
+"""cocotb testbench of the WUVE momentum-SGD lanes (``hw/sat/wuve.py``).
 
 The configuration (``$SIM_CONFIG``) names the lane parameters and a list of cases, each with
 its own ``lr``, ``mu``, ``wd``, operands (element ``k`` goes to lane ``k % lanes`` of transfer
@@ -7,7 +7,7 @@ its own ``lr``, ``mu``, ``wd``, operands (element ``k`` goes to lane ``k % lanes
 checks the stream rules) serve all cases, their probabilities set per case. A *timed* case has
 neither: its transfers must be accepted on consecutive cycles and every result must appear
 exactly ``latency`` cycles after its input. Every result is compared bit for bit with
-:func:`sim.golden.sgd.sgd_step`. Configuration ports change only between cases, when the
+:func:`sim.sat.wuve.sgd_step`. Configuration ports change only between cases, when the
 pipeline is empty.
 """
 
@@ -19,8 +19,8 @@ import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from hw.fp.format import parse_format
-from hw.sat.sgd import lane_layouts
-from sim.golden.sgd import config_bits, decay_bits, sgd_step
+from hw.sat.wuve import lane_layouts
+from sim.sat.wuve import config_bits, decay_bits, sgd_step
 from sim.tb.stream import StreamSink, StreamSource, start_clock_and_reset
 
 IN_FIELDS, OUT_FIELDS = ("g", "w", "v"), ("w", "v", "w_lp")

@@ -1,15 +1,15 @@
 """The STCE systolic array on the RTL: tiled dense and N:M GEMMs, bit-exact, with stalls;
-without stalls the measured cycles must match ``sim.stce_cycles`` within 2%."""
+without stalls the measured cycles must match ``sim.sat.cycles`` within 2%."""
 
 import json
 
 import numpy as np
 import pytest
 
-from hw.sat.systolic import SystolicArray
+from hw.sat.stce import SystolicArray
 from sim import vectors
 from sim.golden import fp
-from sim.golden.gemm import gemm_chain
+from sim.sat.stce import gemm_chain
 from sim.runner import run
 from hw.fp.format import BF16, FP16, FP32
 
@@ -37,7 +37,7 @@ def test_systolic_gemm(rows, cols, group, t, k, cout, n, p, hier, sim):
     config = {"array": array_cfg, "t": t, "k": k, "cout": cout, "n": n, "group": group,
               "seed": rows * 100 + n, "gap_prob": p, "stall_prob": p}
     top = f"stce_{rows}x{cols}_g{group}" + ("" if hier else "_flat")
-    tests, failed = run(SystolicArray(**array_cfg), top, "sim.tb.systolic", config, sim=sim,
+    tests, failed = run(SystolicArray(**array_cfg), top, "sim.sat.tb_stce", config, sim=sim,
                         test_name=f"{top}_{n}_{p}")
     assert tests == 1 and failed == 0
 

@@ -2,7 +2,7 @@
 what each command does (the instruction set of :class:`hw.sat.core.SatCore`).
 
 Shared by the RTL (:func:`hw.sat.core.command_layout`), the golden model
-(:mod:`sim.golden.sat_core`) and the JSON manifest (:func:`table`); imports nothing but the
+(:mod:`sim.sat.model`) and the JSON manifest (:func:`table`); imports nothing but the
 standard library, so hosts and tools can use it without Amaranth.
 
 The ``cmd`` payload is, LSB first: ``op`` 3, ``sel`` 3, ``flag`` 1, ``a``, ``b``, ``c``

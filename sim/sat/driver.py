@@ -4,7 +4,7 @@
 kept rows, each with an in-group index) or dense (``N = M``, index ``k mod M``). Output
 columns are split into tiles of ``cols``; the kept rows into folds of ``rows``. Fold ``f``
 of a tile receives the previous fold's results as its partial sums, so the whole reduction
-is one sequential chain (see :mod:`sim.golden.gemm`). Padding contributes exactly nothing:
+is one sequential chain (see :mod:`sim.sat.stce`). Padding contributes exactly nothing:
 padded weights are -0 and padded activations +0, so their product is -0 and ``s + (-0) == s``.
 """
 

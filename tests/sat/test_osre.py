@@ -12,8 +12,8 @@ import pytest
 
 from hw.fp.format import BF16, FP16, FP32, parse_format
 from hw.generate import to_verilog
-from hw.sat.topk import DESIGNS, LATENCY, TopKLanes, TopKSorter
-from sim.golden.nm import (magnitude_key, nm_decompress, nm_prune, random_weight_bits,
+from hw.sat.osre import DESIGNS, LATENCY, TopKLanes, TopKSorter
+from sim.sat.osre import (magnitude_key, nm_decompress, nm_prune, random_weight_bits,
                            topk_group)
 from sim.runner import run, tool_env
 
@@ -142,7 +142,7 @@ def _run(design, params, phases, sim, seed, out_dir):
     measured_path = out_dir / "measured.json"
     config = {"design": design, "params": used, "phases": phases, "seed": seed,
               "measured": str(measured_path)}
-    run(component, top, "sim.tb.topk", config, sim=sim)
+    run(component, top, "sim.sat.tb_osre", config, sim=sim)
     measured = json.loads(measured_path.read_text())
     timed = [v for v in measured.values() if "latency" in v]
     assert timed and all(v["latency"] == component.latency for v in timed)

@@ -1,4 +1,4 @@
-"""WUVE momentum-SGD lanes (hw/sat/sgd.py) and their golden model (sim/golden/sgd.py).
+"""WUVE momentum-SGD lanes (hw/sat/wuve.py) and their golden model (sim/sat/wuve.py).
 
 Golden model: bit-exact against numpy float32 arithmetic in the same order, within 2 ulps
 (of the terms' magnitudes) of ``torch.optim.SGD`` step by step (skipped when torch is not
@@ -20,10 +20,10 @@ import pytest
 from hw.fp.add import FloatAdd
 from hw.fp.format import FP16, FP32
 from hw.generate import to_verilog
-from hw.sat.sgd import DESIGNS, SGDLanes, default_latency
+from hw.sat.wuve import DESIGNS, SGDLanes, default_latency
 from sim import vectors
 from sim.golden import fp
-from sim.golden.sgd import config_bits, decay_bits, first_step_v, sgd_step
+from sim.sat.wuve import config_bits, decay_bits, first_step_v, sgd_step
 from sim.runner import run, tool_env
 
 GAP_PROB = STALL_PROB = 0.3
@@ -303,7 +303,7 @@ def _run_rtl(params, plan, sim, seed):
              for i, (c, n, g, s) in enumerate(plan)]
     top = "sat_wuve_" + "_".join(f"{k.replace('_', '')}{v}" for k, v in params.items()).lower()
     config = {"params": full, "latency": component.latency, "seed": seed, "cases": cases}
-    tests, failed = run(component, top, "sim.tb.sgd", config, sim=sim)
+    tests, failed = run(component, top, "sim.sat.tb_wuve", config, sim=sim)
     assert tests >= 1 and failed == 0
 
 

@@ -11,7 +11,7 @@ all. The measured numbers are written to the file the configuration names (``mea
 ``sat_osre`` phases stream a weight matrix in BDWP order: ``layout: forward`` sends
 ``W[lanes, K]`` column by column (lane l = output channel l, groups along input channels);
 ``backward`` sends ``W[K, lanes]`` row by row (lane l = input channel l, groups along output
-channels). The golden result is :func:`sim.golden.nm.nm_prune` along the matching axis.
+channels). The golden result is :func:`sim.sat.osre.nm_prune` along the matching axis.
 
 A phase may name a data format (``fmt``) other than the design's, of the same width: the
 hardware ranks magnitude bits only, so e.g. one fp16 build also checks bf16 data.
@@ -28,8 +28,8 @@ from amaranth.lib import data
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from hw.fp.format import parse_format
-from hw.sat.topk import DESIGNS
-from sim.golden.nm import nm_prune, random_weight_bits, topk_group
+from hw.sat.osre import DESIGNS
+from sim.sat.osre import nm_prune, random_weight_bits, topk_group
 from sim.tb.stream import StreamSink, StreamSource, port, start_clock_and_reset
 
 

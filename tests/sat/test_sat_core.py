@@ -1,5 +1,5 @@
 """SAT core (hw/sat/core.py): command programs on the RTL against the core model
-(sim/golden/sat_core.py), the model against the engines' golden models, cycle counts,
+(sim/sat/model.py), the model against the engines' golden models, cycle counts,
 parameter validation, Verilog lint and the latch check.
 
 Every RTL program runs on one core with no gaps and no back-pressure (every command's
@@ -18,20 +18,20 @@ import pytest
 
 from hw.fp.format import FP16
 from hw.generate import to_verilog
-from hw.sat.commands import Buf, Op, Reg
+from hw.sat.isa import Buf, Op, Reg
 from hw.sat.core import DESIGNS, SatCore
-from hw.sat.presets import PAPER, SMALL, resolve
+from hw.sat.config import PAPER, SMALL, resolve
 from hw.synth import latch_check
 from sim import vectors
 from sim.golden import fp
-from sim.golden.gemm import gemm_chain
-from sim.golden.nm import nm_prune, random_weight_bits
-from sim.golden.sat_core import (Command, Program, SatCoreModel, gemm_cycles, gemm_result,
+from sim.sat.stce import gemm_chain
+from sim.sat.osre import nm_prune, random_weight_bits
+from sim.sat.model import (Command, Program, SatCoreModel, gemm_cycles, gemm_result,
                                  stage_gemm)
-from sim.golden.sgd import config_bits, decay_bits, first_step_v, sgd_step
+from sim.sat.wuve import config_bits, decay_bits, first_step_v, sgd_step
 from sim.runner import run, tool_env
-from sim.stce_cycles import gemm_cycles as stce_gemm_cycles
-from sim.stce_driver import plan_gemm
+from sim.sat.cycles import gemm_cycles as stce_gemm_cycles
+from sim.sat.driver import plan_gemm
 
 GAP_PROB = STALL_PROB = 0.3
 slow = pytest.mark.skipif(os.environ.get("RUN_SLOW") != "1",
@@ -189,7 +189,7 @@ def prune_sets(prog, w, d_addr, w_addr, backward):
 
 def compressed_of(model, w, backward):
     """The expected W rows (tiles stacked, ``(rows, cols)`` values and indices) of
-    :func:`prune_sets`, from :func:`sim.golden.nm.nm_prune`."""
+    :func:`prune_sets`, from :func:`sim.sat.osre.nm_prune`."""
     _, values, indices = nm_prune(w, model.n, model.m, 0 if backward else 1, model.in_fmt)
     channels, groups, n = values.shape
     kc = groups * n
@@ -207,7 +207,7 @@ def compressed_of(model, w, backward):
 
 def prune_program(model, rng):
     """Forward and backward sets of a dense ``W[2m, 2m]`` with ties, +-0, infinities and NaNs
-    (:func:`sim.golden.nm.random_weight_bits`); drains the W rows. On the 2x3 core (3 lanes)
+    (:func:`sim.sat.osre.random_weight_bits`); drains the W rows. On the 2x3 core (3 lanes)
     the last lane block is padded and the backward transposer's last block is partial."""
     prog, checks = Program(model), []
     cout = cin = 2 * model.m
@@ -371,7 +371,7 @@ def test_core_rtl_runs_programs(core, sim, tmp_path):
                           stalled=ICARUS_STALLED if sim == "icarus" else tuple(PROGRAMS))
     measured_path = tmp_path / "measured.json"
     config = {"kind": "core", "seed": 3, "phases": phases, "measured": str(measured_path)}
-    run(component, f"sat_core_{core}", "sim.tb.sat_core", config, sim=sim)
+    run(component, f"sat_core_{core}", "sim.sat.tb_core", config, sim=sim)
     measured = json.loads(measured_path.read_text())
     assert [p["name"] for p in measured] == [p["name"] for p in phases]
 
@@ -383,7 +383,7 @@ def test_transposer_rtl(lanes, sim):
     cases = [{"columns": c, "gap_prob": p, "stall_prob": p}
              for p in (0.0, GAP_PROB, 0.6) for c in (1, lanes, 2 * lanes + 1, 4 * lanes)]
     config = {"kind": "transposer", "lanes": lanes, "width": 5, "seed": lanes, "cases": cases}
-    run(Transposer(lanes, 5, 8), f"sat_transposer_{lanes}", "sim.tb.sat_core", config, sim=sim)
+    run(Transposer(lanes, 5, 8), f"sat_transposer_{lanes}", "sim.sat.tb_core", config, sim=sim)
 
 
 # -- model details ----------------------------------------------------------------------------
@@ -399,7 +399,7 @@ def test_command_encoding_matches_rtl_layout():
 
 @pytest.mark.parametrize("core", CORES)
 def test_gemm_cycles_are_the_stce_model_plus_3(core):
-    """The core's GEMM command costs the validated STCE cycle model (sim/stce_cycles.py,
+    """The core's GEMM command costs the validated STCE cycle model (sim/sat/cycles.py,
     equal to the array testbench's measurements) plus 3 cycles: acceptance, range check,
     the buffers' read register. The RTL matches this model exactly (timed phases)."""
     params = CORES[core]

@@ -3,8 +3,8 @@
 Network: ``x (64) -> fc1 -> ReLU -> fc2 -> 10 logits``, no biases; ``W[out, in]`` per layer.
 Weights live as FP32 master copies with FP32 momenta (WUVE) and an FP16 copy for the array.
 One step on a mini-batch ``X (B, 64)`` (all GEMMs as the STCE array computes them: FP16 x FP16
-products, FP32 chain accumulation in array order, :func:`sim.golden.gemm.gemm_chain`; weights
-in the compressed N:M operand format of :mod:`sim.stce_driver`)::
+products, FP32 chain accumulation in array order, :func:`sim.sat.stce.gemm_chain`; weights
+in the compressed N:M operand format of :mod:`sim.sat.driver`)::
 
     fwd1  Y1 = X  * W1~^T         W1~: W1 pruned N:M along input channels (forward set)
     host  H  = fp16(relu(Y1))
@@ -20,7 +20,7 @@ in the compressed N:M operand format of :mod:`sim.stce_driver`)::
 ``fc1`` has no backward-data GEMM (nothing upstream needs the input gradient), so only its
 forward set is pruned. The step is written once, as a generator (:func:`step_schedule`) that
 yields each GEMM and receives its result, so the same host code runs with the golden GEMM here
-and with the RTL array in ``sim/tb/bdwp_step.py``. ``N = M`` is dense training on the same path.
+and with the RTL array in ``sim/sat/tb_bdwp.py``. ``N = M`` is dense training on the same path.
 """
 
 from dataclasses import dataclass, field, replace
@@ -29,9 +29,9 @@ import numpy as np
 
 from hw.fp.format import FP16, FP32
 from sim.golden import fp
-from sim.golden.gemm import gemm_chain
-from sim.golden.nm import nm_prune
-from sim.golden.sgd import first_step_v, sgd_step
+from sim.sat.stce import gemm_chain
+from sim.sat.osre import nm_prune
+from sim.sat.wuve import first_step_v, sgd_step
 
 __all__ = ["Config", "Operand", "GemmJob", "State", "load_data", "init_state", "prune_state",
            "forward_operand", "backward_operand", "dense_operand", "pad_cols", "to_fp16",

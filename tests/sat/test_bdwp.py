@@ -1,5 +1,5 @@
-"""BDWP training step (sim/bdwp.py) on digits: golden checks, a short training run, and one
-full step on the RTL engines (sim/tb/bdwp_step.py) bit for bit.
+"""BDWP training step (sim/sat/bdwp.py) on digits: golden checks, a short training run, and one
+full step on the RTL engines (sim/sat/tb_bdwp.py) bit for bit.
 
 Thresholds of the 100-step run (batch 32, hidden 64, seed 0; measured 97.5% dense, 95.0%
 2:8): dense >= 93%, 2:8 >= 90% and within 5 points of dense (chance is 10%), and the
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from hw.fp.format import FP16, FP32
-from sim import bdwp
+from sim.sat import bdwp
 from sim.golden import fp
-from sim.golden.nm import magnitude_key, nm_prune
-from sim.golden.sgd import sgd_step
+from sim.sat.osre import magnitude_key, nm_prune
+from sim.sat.wuve import sgd_step
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +152,8 @@ def test_rtl_step_bit_exact(n, m, rows, cols, sim, data, tmp_path):
     """A whole step (batch 8, hidden 16, after 3 golden steps so momenta are live) on the
     STCE array, the WUVE and the OSRE lanes, each engine twice: back to back with exact
     cycle counts, then with 30% input gaps and output stalls (same results required)."""
-    from sim.stce_cycles import gemm_cycles
-    from sim.tb.bdwp_step import check_step, run_step_rtl
+    from sim.sat.cycles import gemm_cycles
+    from sim.sat.tb_bdwp import check_step, run_step_rtl
     cfg = bdwp.Config(n=n, m=m, hidden=16, batch=8)
     (state, x16, y, new, record), = _steps(cfg, data, 1, start=3)
     rtl = run_step_rtl(state, x16, y, cfg, tmp_path, sim=sim, rows=rows, cols=cols,

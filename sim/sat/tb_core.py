@@ -1,7 +1,7 @@
 """cocotb testbench of the SAT core (``hw/sat/core.py``): runs command programs.
 
 ``$SIM_CONFIG`` lists phases; each has the ``cmd`` words, the ``din`` beats, the expected
-``dout`` words (``data | last << data_width``, from :mod:`sim.golden.sat_core`; ``None``: not
+``dout`` words (``data | last << data_width``, from :mod:`sim.sat.model`; ``None``: not
 compared here, the host compares the recorded words), the expected
 ``error`` flag of every command, optionally the expected ``cycles`` of every command (stall-free
 phases), and the stream behaviour (``gap_prob`` on ``cmd`` and ``din``, ``stall_prob`` on

@@ -1,7 +1,7 @@
 """Python model of the SAT core (``hw/sat/core.py``) executing a command program.
 
 The model keeps every buffer as an array of elements (bit patterns), executes commands with the
-engines' golden models (:func:`sim.golden.gemm.systolic_fold`, :func:`sim.golden.nm.topk_group`,
+engines' golden models (:func:`sim.sat.stce.systolic_fold`, :func:`sim.sat.osre.topk_group`,
 the WUVE lane in :func:`sgd_lane`), packs rows into stream beats exactly as the RTL does, and
 predicts each command's cycle count when the streams never stall (:meth:`SatCoreModel.cycles`).
 
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.fp.format import parse_format
-from hw.sat.commands import FIELD_NAMES, Buf, Op, Reg, address_widths, field_widths
-from hw.sat.presets import resolve
+from hw.sat.isa import FIELD_NAMES, Buf, Op, Reg, address_widths, field_widths
+from hw.sat.config import resolve
 from sim.golden import fp
-from sim.golden.gemm import systolic_fold
-from sim.golden.nm import topk_group
-from sim.stce_driver import plan_gemm
+from sim.sat.stce import systolic_fold
+from sim.sat.osre import topk_group
+from sim.sat.driver import plan_gemm
 
 __all__ = ["Command", "SatCoreModel", "Program", "sgd_lane", "gemm_cycles", "stage_gemm",
            "gemm_result", "CYCLE_MODEL"]
@@ -29,7 +29,7 @@ __all__ = ["Command", "SatCoreModel", "Program", "sgd_lane", "gemm_cycles", "sta
 
 @dataclass(frozen=True)
 class Command:
-    """One ``cmd`` word (field meaning per op: :data:`hw.sat.commands.COMMANDS`)."""
+    """One ``cmd`` word (field meaning per op: :data:`hw.sat.isa.COMMANDS`)."""
     op: int
     sel: int = 0
     flag: int = 0
@@ -48,7 +48,7 @@ FIELDS = FIELD_NAMES
 #: the core's :attr:`~hw.sat.core.SatCore.timing`; the JSON manifest records them, and
 #: tests/test_manifest.py checks them against the model. Bump ``version`` when they change.
 CYCLE_MODEL = {
-    "function": "sim.golden.sat_core.SatCoreModel.cycles",
+    "function": "sim.sat.model.SatCoreModel.cycles",
     "version": 1,
     "measures": "cycles from a command's acceptance to its completion, + 1 (the cycles "
                 "status: back to back, the next command is accepted that many cycles after "
@@ -79,7 +79,7 @@ CYCLE_MODEL = {
 
 def sgd_lane(g, w, v, lr, mu, third, grad_fmt, master_fmt, out_fmt, decoupled):
     """The WUVE lane on bit patterns; ``third`` is ``wd`` (or ``decay`` when decoupled).
-    Same operation order as :func:`sim.golden.sgd.sgd_step`."""
+    Same operation order as :func:`sim.sat.wuve.sgd_step`."""
     g32 = fp.convert(g, grad_fmt, master_fmt)
     mu_v = fp.mul(mu, v, master_fmt)
     if decoupled:
@@ -94,7 +94,7 @@ def sgd_lane(g, w, v, lr, mu, third, grad_fmt, master_fmt, out_fmt, decoupled):
 
 
 def gemm_cycles(t, folds, tiles, timing):
-    """Stall-free cycles of a GEMM command: :func:`sim.stce_cycles.gemm_cycles` (the array's
+    """Stall-free cycles of a GEMM command: :func:`sim.sat.cycles.gemm_cycles` (the array's
     own schedule) plus 3 (acceptance, the range check, the buffers' read register). The
     partial-sum read port is transparent, so a chained row enters one cycle after the result
     it continues is written, as in the testbench that model was validated on."""
@@ -377,7 +377,7 @@ class Program:
 def stage_gemm(prog, x, w_values, w_indices, n, w_addr=0, x_addr=0, o_addr=0,
                accumulate=False):
     """Host side of ``x (T, K) * W`` (``W`` compressed ``(Kc, Cout)``, ``n`` kept per ``m``):
-    tile and fold it with :func:`sim.stce_driver.plan_gemm`, load W and X, run the GEMM.
+    tile and fold it with :func:`sim.sat.driver.plan_gemm`, load W and X, run the GEMM.
     Returns the plan (the results are O rows ``o_addr + tile * T + t``)."""
     model = prog.model
     plan = plan_gemm(x, w_values, w_indices, n, model.m, model.rows, model.cols,

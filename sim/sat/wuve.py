@@ -1,4 +1,4 @@
-"""Bit-exact golden model of the WUVE momentum-SGD lane (``hw/sat/sgd.py``).
+"""Bit-exact golden model of the WUVE momentum-SGD lane (``hw/sat/wuve.py``).
 
 Built from the FP golden operators in the hardware's order; every operation after the
 gradient conversion is rounded to nearest even in ``master_fmt``::
