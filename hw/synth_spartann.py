@@ -27,13 +27,13 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .fp.muladd import FloatMulAdd
-from .spartann.commands import col_layout, dense_layout, entry_layout
+from .spartann.isa import col_layout, dense_layout, entry_layout
 from .generate import to_verilog
 from .progress import collect
 from .spartann.core import SparTANNCore
 from .spartann.decoder import IndexDecoder
 from .spartann.encoder import SparsifierEncoder
-from .spartann.presets import PAPER
+from .spartann.config import PAPER
 from .synth import SynthError, _version, latch_check, run_yosys, synth_ecp5
 from .synth_sat import ECP5_MAP_LUTS, XILINX_MAP_LUTS
 

@@ -1,5 +1,5 @@
 """Sparsity tracking of DTS against the paper's two baselines (Fig. 8a), on the synthetic
-drifting, non-Gaussian gradient sequence of :func:`sim.golden.dts.gradient_sequence`.
+drifting, non-Gaussian gradient sequence of :func:`sim.spartann.dts.gradient_sequence`.
 
     python -m sim.bench_dts -o build/reports [--plot PATH]
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.spartann.dts import DTSUnit
-from sim.golden.dts import WARM_UP, gradient_sequence, run_dts, run_gaussian, run_static
+from sim.spartann.dts import WARM_UP, gradient_sequence, run_dts, run_gaussian, run_static
 from hw.progress import note
 
 __all__ = ["measure", "main"]

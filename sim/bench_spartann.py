@@ -5,7 +5,7 @@
 
 For each density a job of ``cols`` GO columns of ``rows`` output channels (uniformly random
 nonzeros) runs as RUN_BP and as RUN_WU on one core; the core's own ``run_cycles`` counter is
-read back and compared with the cycle model (``sim/spartann_cycles.py``) and with the ideal
+read back and compared with the cycle model (``sim/spartann/cycles.py``) and with the ideal
 (one nonzero per cycle). Speedup over the same hardware fed dense = cycles of the 100%-dense
 job / cycles of the sparse job (the target: close to 1/density). The drained buffers are
 checked bit for bit against the core model. Loading costs (LOAD_* command cycles measured on
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.spartann.presets import CoreParams
-from sim.golden import csc
-from sim.golden.spartann_core import CoreModel
-from sim.spartann_cycles import ideal_cycles, schedule
-from sim.tb.spartann_core import run_on_rtl
+from hw.spartann.config import CoreParams
+from sim.spartann import csc
+from sim.spartann.model import CoreModel
+from sim.spartann.cycles import ideal_cycles, schedule
+from sim.spartann.tb_core import run_on_rtl
 from hw.progress import note
 
 DENSITIES = (0.05, 0.10, 0.25, 0.50, 0.75, 1.00)

@@ -1,5 +1,5 @@
 """SparTANN whole-layer estimate: BP of a conv layer planned by the driver and timed by the
-validated cycle model (``sim/spartann_cycles.py``, equal to the RTL's cycles), with and
+validated cycle model (``sim/spartann/cycles.py``, equal to the RTL's cycles), with and
 without the planner knowing the core's column contexts (auto m-tile, full-round jobs).
 
 ``python -m sim.bench_spartann_layer -o build/reports`` writes ``spartann_layer.{md,json}``.
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.spartann.presets import PAPER
-from sim.spartann_cycles import command_cycles
-from sim.spartann_driver import ConvLayer, CoreConfig, plan_bp
+from hw.spartann.config import PAPER
+from sim.spartann.cycles import command_cycles
+from sim.spartann.driver import ConvLayer, CoreConfig, plan_bp
 from hw.progress import note
 
 DENSITIES = (0.05, 0.1, 0.3, 0.5, 1.0)
@@ -59,7 +59,7 @@ def markdown(rows, seconds):
     lines = [f"# SparTANN conv-layer BP on the PAPER core (cycle model; {seconds} s)", "",
              f"Layer: batch {L.batch}, M {L.m}, Z {L.z}, {L.h}x{L.w}, k {L.k}, stride "
              f"{L.stride}, pad {L.pad}. The m-tile and the job cuts change no result (tested "
-             "bit for bit in tests/test_spartann_driver.py).", "",
+             "bit for bit in tests/spartann/test_spartann_driver.py).", "",
              "| GO density | planner | m-tile | jobs | updates | RUN cycles | util | all cycles |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -15,7 +15,7 @@ from hw.fp.itof import DESIGNS, IntToFloat
 from hw.generate import to_verilog
 from sim.golden.fp import from_int
 from sim.runner import run, tool_env
-from sim.tb.dts import itof_vectors
+from sim.fp.tb_itof import itof_vectors
 
 NUMPY = {FP32: (np.float32, np.uint32), FP16: (np.float16, np.uint16),
          BF16: (ml_dtypes.bfloat16, np.uint16)}
@@ -117,10 +117,10 @@ def test_rtl_matches_golden(params, n, sim, tmp_path):
     then again with 30% random gaps in ``valid`` (garbage payload in the gaps)."""
     unit = IntToFloat(**params)
     top = "itof_" + "_".join(f"{k}{v}" for k, v in params.items())
-    config = {"kind": "itof", "params": params, "seed": unit.width,
+    config = {"params": params, "seed": unit.width,
               "phases": [{"n": n, "gap_prob": 0.0}, {"n": n // 2, "gap_prob": 0.3}],
               "measured": str(tmp_path / "measured.json")}
-    run(unit, top, "sim.tb.dts", config, sim=sim)
+    run(unit, top, "sim.fp.tb_itof", config, sim=sim)
     measured = json.loads((tmp_path / "measured.json").read_text())
     assert [v["latency"] for v in measured.values()] == [unit.latency] * 2
     assert min(v["vectors"] for v in measured.values()) > n // 2

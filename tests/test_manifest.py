@@ -14,7 +14,7 @@ from hw.designs import DESIGNS, build
 from hw.generate import STREAM_PROTOCOL, manifest
 from hw.sat import isa as sat_commands
 from hw.sat.config import PAPER as SAT_PAPER, SMALL as SAT_SMALL
-from hw.spartann import commands as spartann_commands
+from hw.spartann import isa as spartann_commands
 from hw.spartann.config import PRESETS as SPARTANN_PRESETS
 from sim.runner import ROOT
 
@@ -125,7 +125,7 @@ def test_spartann_core_command_table():
 
 def test_command_modules_need_no_amaranth():
     code = ("import sys; sys.modules['amaranth'] = None\n"
-            "from hw.sat import isa as s; from hw.spartann import commands as p\n"
+            "from hw.sat import isa as s; from hw.spartann import isa as p\n"
             "assert s.table(9, 10, 32)['commands'] and p.table()['commands']\n"
             "assert p.addr_bits(288, 256) == 9 and p.row_bits(1) == 1")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

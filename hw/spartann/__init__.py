@@ -1,1 +1,1 @@
-"""SparTANN: sparse-serial, dense-parallel training datapath (docs/spartann.md)."""
+"""SparTANN: sparse-serial, dense-parallel training datapath (docs/spartann/index.md)."""

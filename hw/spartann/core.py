@@ -1,9 +1,9 @@
 """SparTANN core: buffers, MAC lanes, BP/WU schedulers, sparsifier, DTS and command port.
 
-The host sends commands on ``cmd`` (:mod:`hw.spartann.commands`); the core executes one at a
+The host sends commands on ``cmd`` (:mod:`hw.spartann.isa`); the core executes one at a
 time (``cmd.ready`` while idle) and holds ``busy`` while a command runs. Data streams accept
 only while their load command runs; ``out`` carries drained T-vectors (``last`` on the final
-vector of a drain). Everything follows docs/spartann.md; the scheduling is in
+vector of a drain). Everything follows docs/spartann/index.md; the scheduling is in
 :mod:`hw.spartann.engine`.
 
 Buffers (``amaranth.lib.memory``, one sync read and one write port each, all +0 at reset):
@@ -30,11 +30,11 @@ from amaranth.lib.wiring import In, Out
 from ..fp.convert import FloatConvert
 from ..fp.format import FP32
 from ..params import Design, Param
-from .commands import (ARG_BITS, TARGET_BITS, Op, cmd_layout, col_layout, dense_layout,
+from .isa import (ARG_BITS, TARGET_BITS, Op, cmd_layout, col_layout, dense_layout,
                        entry_layout, out_layout, table as command_table)
 from .dts import DTSUnit
 from .engine import MacLanes, Scheduler, embed, module_name, tag_layout
-from .presets import PRESETS, resolve
+from .config import PRESETS, resolve
 from .threshold import COUNT_BITS, ThresholdLanes
 
 __all__ = ["SparTANNCore", "DESIGNS"]
@@ -43,7 +43,7 @@ IDLE, LOAD, RUN, DRAIN, DTS = range(5)
 
 
 class SparTANNCore(wiring.Component):
-    """The SparTANN core of ``preset`` (:mod:`hw.spartann.presets`) with parameter overrides
+    """The SparTANN core of ``preset`` (:mod:`hw.spartann.config`) with parameter overrides
     (``None`` keeps the preset's). Sub-blocks (scheduler, lanes, threshold lanes, DTS) are
     emitted as their own Verilog modules (:func:`~hw.spartann.engine.embed`)."""
 
@@ -102,7 +102,7 @@ class SparTANNCore(wiring.Component):
     def port_doc(self):
         p, fmt = self.params, self.fmt.name
         return {
-            "cmd__payload": f"op (4 bits, opcodes: hw.spartann.commands.Op) and arg "
+            "cmd__payload": f"op (4 bits, opcodes: hw.spartann.isa.Op) and arg "
                             f"({ARG_BITS} bits)",
             "cmd__ready": "the core is idle and takes the command",
             "dense_in__payload": f"{p.T} x {fmt} (lane l at bit l*{self.fmt.width}); "
@@ -122,7 +122,7 @@ class SparTANNCore(wiring.Component):
 
     # -- what the manifest records (hw.generate.manifest) -------------------------------------
     #: Module of the command cycle model (its ``CYCLE_MODEL``: formulas over the parameters).
-    cycle_model = "sim.spartann_cycles"
+    cycle_model = "sim.spartann.cycles"
     #: AXI4-Stream TLAST per stream where it is not the payload's ``last`` field: sparse_in's
     #: ``last`` marks a column's final entry (data), not the end of a transfer.
     tlast = {"sparse_in": None}

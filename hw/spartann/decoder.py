@@ -1,7 +1,7 @@
 """SparTANN relative-index decoder: CSC entries in, entries with absolute rows out.
 
 Each entry's row is ``row = prev + delta + 1`` (one adder), ``prev = -1`` at the start of a
-column and after an entry with ``last = 1`` (docs/spartann.md); fillers occupy their row
+column and after an entry with ``last = 1`` (docs/spartann/index.md); fillers occupy their row
 like any entry. Rows are ``row_bits`` wide (they wrap beyond ``2**row_bits - 1``).
 """
 

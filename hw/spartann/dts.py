@@ -1,4 +1,4 @@
-"""SparTANN Dynamic Threshold Scaling: the per-tensor threshold update (docs/spartann_dts.md).
+"""SparTANN Dynamic Threshold Scaling: the per-tensor threshold update (docs/spartann/dts.md).
 
 Once per training iteration, from the sparsifier's statistics of the iteration just finished
 (FP32, every operation rounded to nearest even)::
@@ -35,7 +35,7 @@ __all__ = ["DTSUnit", "input_layout", "output_layout", "schedule", "ONE", "HI", 
 
 #: FP32 constants: 1.0, the clamp bounds 1.2f and 0.8f (nearest FP32) and 100.0.
 ONE, HI, LO, HUNDRED = 0x3F800000, 0x3F99999A, 0x3F4CCCCD, 0x42C80000
-#: The statistics counters are at most 32 bits (docs/spartann.md).
+#: The statistics counters are at most 32 bits (docs/spartann/index.md).
 MAX_COUNTER_WIDTH = 32
 
 _LATENCIES = {"itof_latency": IntToFloat.DEFAULT_LATENCY, "mul_latency": FloatMul.DEFAULT_LATENCY,

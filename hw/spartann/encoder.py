@@ -3,9 +3,9 @@
 Input ``i``: one element per transfer, :func:`dense_layout` (``value`` and
 ``last_in_column``), the rows of a column in ascending order, columns one after the other.
 Each element is thresholded with ``theta`` (:func:`hw.spartann.threshold.drop_flag`) and the
-kept ones are encoded as in docs/spartann.md (:func:`entry_layout`: ``value``, ``delta``,
-``filler``, ``last``), bit for bit :func:`sim.golden.csc.encode`. ``stats`` are the running
-statistics of every element accepted (:func:`sim.golden.csc.stats`), emptied by ``clear``.
+kept ones are encoded as in docs/spartann/index.md (:func:`entry_layout`: ``value``, ``delta``,
+``filler``, ``last``), bit for bit :func:`sim.spartann.csc.encode`. ``stats`` are the running
+statistics of every element accepted (:func:`sim.spartann.csc.stats`), emptied by ``clear``.
 
 Microarchitecture. A zero run is counted as ``pending`` whole fillers plus a remainder
 ``rem`` (``run = pending * 2**idx_bits + rem``), so no filler is made for trailing zeros.
@@ -52,7 +52,7 @@ def dense_layout(fmt):
 
 
 def entry_layout(fmt, idx_bits):
-    """One CSC entry (docs/spartann.md): ``value``, ``delta``, ``filler``, ``last``."""
+    """One CSC entry (docs/spartann/index.md): ``value``, ``delta``, ``filler``, ``last``."""
     return data.StructLayout({"value": fmt.width, "delta": idx_bits, "filler": 1, "last": 1})
 
 

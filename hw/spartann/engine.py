@@ -1,6 +1,6 @@
 """SparTANN run engine: the job scheduler and the T ``alpha*x + y`` MAC lanes.
 
-Pipeline of one update (docs/spartann.md, *Scheduling*), ``loop_latency = mac_latency + 2``
+Pipeline of one update (docs/spartann/index.md, *Scheduling*), ``loop_latency = mac_latency + 2``
 (cycles from the dense-buffer read of an update to the read that may see its write-back):
 
 * **S0** (slot ``t``): the scheduler picks the entry to read and reads the Sparse Buf;
@@ -29,7 +29,7 @@ overtake a blocked one. When the S2 entry can neither issue nor enter the window
 S2 hold (``stall``): a bubble per cycle. ``window = 0`` is in-order issue.
 
 Skipped columns cost one slot (the one that takes them); fillers cost their slot, like any
-entry. The cycle model :mod:`sim.spartann_cycles` replays both schedules.
+entry. The cycle model :mod:`sim.spartann.cycles` replays both schedules.
 """
 
 import hashlib
@@ -40,7 +40,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..fp.muladd import FloatMulAdd
 from ..generate import require_module
-from .commands import addr_bits, col_layout, entry_layout, row_bits
+from .isa import addr_bits, col_layout, entry_layout, row_bits
 
 __all__ = ["Scheduler", "MacLanes", "issue_layout", "tag_layout", "embed", "module_name"]
 

@@ -1,14 +1,14 @@
-"""SparTANN sparsifier: threshold lanes and the DTS statistics (docs/spartann.md).
+"""SparTANN sparsifier: threshold lanes and the DTS statistics (docs/spartann/index.md).
 
 An element ``x`` is *dropped* (written as +0) when it is +-0 or ``|x| < theta`` under IEEE
-rules, exactly as :func:`sim.golden.csc.drop_mask`: a NaN ``x`` is never dropped; a
+rules, exactly as :func:`sim.spartann.csc.drop_mask`: a NaN ``x`` is never dropped; a
 negative (-0 included) or NaN ``theta`` drops nothing but zeros; otherwise, for a non-NaN
 ``x``, ``|x| < theta`` is an unsigned compare of the magnitude bits (all bits but the sign),
 so ``theta = +inf`` drops every finite value and keeps +-inf.
 
 Statistics (``elements``, ``zeros``: 32-bit saturating counters; ``max_abs``: largest
-``|x|`` over the finite elements, from +0) follow :func:`sim.golden.csc.stats` /
-:func:`~sim.golden.csc.merge_stats`: the max of non-negative finite patterns is the
+``|x|`` over the finite elements, from +0) follow :func:`sim.spartann.csc.stats` /
+:func:`~sim.spartann.csc.merge_stats`: the max of non-negative finite patterns is the
 unsigned max of their bits.
 
 Building blocks for other modules: :func:`drop_flag`, :func:`finite_magnitude`,
@@ -140,7 +140,7 @@ class StatsAccumulator(wiring.Component):
     and ``stats`` (:func:`stats_layout`, registered: it shows the batches counted up to the
     previous cycle). ``clear`` empties the statistics; a batch added in the same cycle is
     counted into the fresh ones. Counters saturate at ``2**count_bits - 1``, as
-    :func:`sim.golden.csc.merge_stats` (``count_bits`` other than 32 is for tests).
+    :func:`sim.spartann.csc.merge_stats` (``count_bits`` other than 32 is for tests).
     """
 
     def __init__(self, fmt="fp32", *, batch=1, count_bits=COUNT_BITS):

@@ -27,7 +27,7 @@ acceptance of the next command, back to back).
 
 from typing import NamedTuple
 
-from sim.golden.spartann import PHASES, columns_of
+from sim.spartann.model import PHASES, columns_of
 
 __all__ = ["Schedule", "schedule", "job_cycles", "mac_count", "ideal_cycles", "utilization",
            "command_cycles", "CYCLE_MODEL"]
@@ -37,7 +37,7 @@ __all__ = ["Schedule", "schedule", "job_cycles", "mac_count", "ideal_cycles", "u
 #: tests/test_manifest.py checks them against :func:`command_cycles`. Bump ``version`` when
 #: they change.
 CYCLE_MODEL = {
-    "function": "sim.spartann_cycles.command_cycles",
+    "function": "sim.spartann.cycles.command_cycles",
     "version": 1,
     "measures": "cycles from a command's acceptance to the first cycle the core takes the "
                 "next command, with no input gaps or output back-pressure",
@@ -47,7 +47,7 @@ CYCLE_MODEL = {
         "dts_cycles": "DTS unit cycles from request to result (timing property)",
         "done": "schedule(phase, entries, skip, loop_latency, wu_window).done: the first "
                 "cycle after slot 0 with nothing left to do, for the loaded entries and "
-                "column skip bits (sim.spartann_cycles.schedule replays the core's schedule)",
+                "column skip bits (sim.spartann.cycles.schedule replays the core's schedule)",
     },
     "commands": {
         "LOAD_A": "arg + 2", "LOAD_B": "arg + 2", "LOAD_SPARSE": "arg + 2",
@@ -146,7 +146,7 @@ def _wu(columns, skip, L, window):
 
 
 def schedule(phase, entries, skip, loop_latency, window=0):
-    """The :class:`Schedule` of one job (``entries``: :class:`sim.golden.csc.Entry` list,
+    """The :class:`Schedule` of one job (``entries``: :class:`sim.spartann.csc.Entry` list,
     ``skip``: one bit per column, ``window``: WU issue-window entries)."""
     columns, skip = _check(phase, entries, skip, loop_latency)
     if not isinstance(window, int) or window < 0:
@@ -188,7 +188,7 @@ def utilization(phase, entries, skip, loop_latency, window=0):
 
 def command_cycles(program, params):
     """Cycles of every command of ``program`` on a core of ``params``
-    (:class:`hw.spartann.presets.CoreParams`) without input gaps or output back-pressure: from
+    (:class:`hw.spartann.config.CoreParams`) without input gaps or output back-pressure: from
     its acceptance to the first cycle the core takes the next command."""
     from hw.spartann.dts import DTSUnit
 

@@ -1,9 +1,9 @@
 """Host driver of a SparTANN core: splits the BP / WU of a conv layer into core programs.
 
-A plan's ``program`` (commands of :mod:`sim.golden.spartann_core`) runs on one core;
+A plan's ``program`` (commands of :mod:`sim.spartann.model`) runs on one core;
 ``assemble`` turns the drained rows back into ``GI (B, Z, H, W)`` or ``GW (M, Z, K, K)``
 bit patterns.  Loop order, tiling and the resulting accumulation order of every element
-are documented in docs/spartann_driver.md::
+are documented in docs/spartann/driver.md::
 
     BP: for z-tile: for GI-pixel tile (out_rows): for (kh, kw): for m-tile: jobs; DRAIN_OUT
     WU: LOAD_B zeros; for z-tile: for m-tile: for (kh, kw): for A group (a_rows): jobs;
@@ -19,9 +19,9 @@ from typing import NamedTuple
 import numpy as np
 
 from hw.fp.unit import check_format, check_int
-from sim.golden import csc
-from sim.golden.conv import out_size
-from sim.golden.spartann_core import CoreModel
+from sim.spartann import csc
+from sim.spartann.conv import out_size
+from sim.spartann.model import CoreModel
 
 __all__ = ["ConvLayer", "CoreConfig", "PlanStats", "Plan", "plan_bp", "plan_wu", "tap_map",
            "auto_m_tile", "A_MODES"]

@@ -1,4 +1,4 @@
-"""Golden model of SparTANN's sparsifier and sparse format (docs/spartann.md).
+"""Golden model of SparTANN's sparsifier and sparse format (docs/spartann/index.md).
 
 Values are bit patterns of a float format. An element is *dropped* when it is +-0 or
 ``|x| < theta`` (IEEE: NaN compares false and is kept); dropped elements become +0.
@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from hw.fp.format import parse_format
-from . import fp
+from sim.golden import fp
 
 __all__ = ["Entry", "Stats", "drop_mask", "sparsify", "stats", "merge_stats",
            "encode_column", "encode", "decode", "entry_count", "COUNTER_MAX"]

@@ -69,7 +69,7 @@ class CoreParams:
         return asdict(self)
 
     def golden_kwargs(self):
-        """Arguments of :class:`sim.golden.spartann_core.CoreModel`."""
+        """Arguments of :class:`sim.spartann.model.CoreModel`."""
         return {"T": self.T, "fmt": self.fmt, "a_rows": self.a_rows, "b_rows": self.b_rows,
                 "out_rows": self.out_rows, "sparse_depth": self.sparse_depth,
                 "max_cols": self.max_cols, "idx_bits": self.idx_bits}

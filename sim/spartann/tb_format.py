@@ -1,6 +1,6 @@
 """cocotb testbench of SparTANN's sparse-format units: ``spartann_encoder``
 (:class:`hw.spartann.encoder.SparsifierEncoder`), ``spartann_decoder`` (``IndexDecoder``) and
-``spartann_threshold`` (``ThresholdLanes``), against :mod:`sim.golden.csc` bit for bit.
+``spartann_threshold`` (``ThresholdLanes``), against :mod:`sim.spartann.csc` bit for bit.
 
 The configuration (``$SIM_CONFIG``) names the design, its parameters, a seed and a list of
 phases; a phase sets ``theta`` (bit pattern), the data (``rows`` x ``cols`` with ``density``,
@@ -21,7 +21,7 @@ from cocotb.triggers import FallingEdge, ReadOnly
 
 from hw.fp.format import parse_format
 from hw.spartann import decoder, encoder, threshold
-from sim.golden import csc
+from sim.spartann import csc
 from sim.layout import pack, unpack
 from sim.tb.stream import StreamSink, StreamSource, port, start_clock_and_reset
 

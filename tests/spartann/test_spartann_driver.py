@@ -1,7 +1,7 @@
 """SparTANN driver: conv reference, core model and BP/WU plans (pure Python, no RTL).
 
 Every plan is checked (1) bit for bit against a direct loop in the documented accumulation
-order (docs/spartann_driver.md) and (2) against the float64 reference within the standard
+order (docs/spartann/driver.md) and (2) against the float64 reference within the standard
 bound for a recursive sum of ``n`` rounded products, ``|fl - exact| <= gamma_{n+1} *
 sum |terms|`` with ``gamma_j = j*u / (1 - j*u)``, ``u = 2**-(man_bits + 1)`` and ``n`` the
 longest accumulation (``M*K*K`` terms per GI element, ``B*OH*OW`` per GW element); the
@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from hw.fp.format import parse_format
-from sim.golden import conv, csc, fp
-from sim.golden.spartann_core import CoreModel
-from sim.spartann_driver import ConvLayer, CoreConfig, plan_bp, plan_wu, tap_map
+from sim.golden import fp
+from sim.spartann import conv, csc
+from sim.spartann.model import CoreModel
+from sim.spartann.driver import ConvLayer, CoreConfig, plan_bp, plan_wu, tap_map
 
 
 # -- float64 reference ---------------------------------------------------------------------
@@ -254,9 +255,9 @@ def test_bp_contexts_auto_m_tile_and_full_rounds(density):
     """With ``contexts``, plan_bp picks the m-tile (auto_m_tile) and cuts full jobs at a
     multiple of ``contexts`` columns: same GI bit for bit, fewer cycles on the cycle model."""
     from dataclasses import replace
-    from hw.spartann.presets import CoreParams
-    from sim.spartann_cycles import command_cycles
-    from sim.spartann_driver import COLUMNS_PER_CONTEXT, auto_m_tile
+    from hw.spartann.config import CoreParams
+    from sim.spartann.cycles import command_cycles
+    from sim.spartann.driver import COLUMNS_PER_CONTEXT, auto_m_tile
     L = ConvLayer(1, 24, 4, 6, 6, 3, 1, 1)
     cfg = CoreConfig(T=4, a_rows=16, b_rows=24, out_rows=36, sparse_depth=48, max_cols=40)
     fmt = parse_format("fp32")
@@ -353,7 +354,7 @@ def test_core_commands():
 @pytest.mark.parametrize("fmt_name", ["fp32", "bf16"])
 def test_dts_update(fmt_name):
     """DTS runs in FP32: bf16 theta / max_abs widened exactly, the new theta rounded back."""
-    dts = pytest.importorskip("sim.golden.dts")
+    from sim.spartann import dts
     fmt, f32 = parse_format(fmt_name), parse_format("fp32")
     core = CoreModel(4, fmt_name, a_rows=1, b_rows=1, out_rows=2, sparse_depth=1, max_cols=1)
     rng = np.random.default_rng(5)

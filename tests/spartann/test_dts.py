@@ -15,8 +15,9 @@ import pytest
 
 from hw.generate import to_verilog
 from hw.spartann.dts import DESIGNS, HI, LO, DTSUnit, schedule
-from sim.golden import csc, fp
-from sim.golden.dts import (HUNDRED, ONE, WARM_UP, bits_to_float, dts_update, float_to_bits,
+from sim.golden import fp
+from sim.spartann import csc
+from sim.spartann.dts import (HUNDRED, ONE, WARM_UP, bits_to_float, dts_update, float_to_bits,
                             gaussian_z, gradient_sequence, run_dts, run_gaussian, run_static,
                             target_bits)
 from hw.fp.format import FP32
@@ -186,9 +187,9 @@ def _requests(counter_width, count, seed):
 def _run_rtl(params, phases, sim, tmp_path, seed=1):
     unit = DTSUnit(**params)
     top = "dts_" + ("_".join(f"{k.split('_')[0]}{v}" for k, v in params.items()) or "default")
-    config = {"kind": "dts", "params": params, "seed": seed, "phases": phases,
+    config = {"params": params, "seed": seed, "phases": phases,
               "measured": str(tmp_path / "measured.json")}
-    run(unit, top, "sim.tb.dts", config, sim=sim)
+    run(unit, top, "sim.spartann.tb_dts", config, sim=sim)
     return unit, json.loads((tmp_path / "measured.json").read_text())
 
 

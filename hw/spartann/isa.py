@@ -6,7 +6,7 @@ the core executes one command at a time. Load commands take their data from ``de
 (:func:`col_layout`); drains send T-vectors on ``out`` (:func:`out_layout`, ``last`` on the
 final vector of a drain).
 
-A *program* (shared with :mod:`sim.golden.spartann_core`) is a list of dicts, one per
+A *program* (shared with :mod:`sim.spartann.model`) is a list of dicts, one per
 command; :func:`transfers` turns it into the words each stream carries.
 
 Everything but the ``*_layout`` functions (which import ``amaranth.lib.data`` when called) is
@@ -92,7 +92,7 @@ def dense_layout(T, fmt):
 
 
 def entry_layout(fmt, idx_bits):
-    """One CSC entry (docs/spartann.md): ``value``, ``delta``, ``filler``, ``last``."""
+    """One CSC entry (docs/spartann/index.md): ``value``, ``delta``, ``filler``, ``last``."""
     from amaranth.lib import data
     return data.StructLayout({"value": fmt.width, "delta": idx_bits, "filler": 1, "last": 1})
 

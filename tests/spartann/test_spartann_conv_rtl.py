@@ -7,10 +7,11 @@ conv gradients within the accumulation-length bound."""
 import numpy as np
 import pytest
 
-from hw.spartann.presets import CoreParams
-from sim.golden import conv, fp
-from sim.spartann_driver import ConvLayer, CoreConfig, plan_bp, plan_wu
-from sim.tb.spartann_core import run_on_rtl
+from hw.spartann.config import CoreParams
+from sim.golden import fp
+from sim.spartann import conv
+from sim.spartann.driver import ConvLayer, CoreConfig, plan_bp, plan_wu
+from sim.spartann.tb_core import run_on_rtl
 from test_spartann_driver import check_close, make_data
 
 # (layer: batch, m, z, h, w, k, stride, pad), core (T, a_rows, b_rows, out_rows, depth, cols,

@@ -10,18 +10,17 @@ import numpy as np
 import pytest
 
 from hw.generate import to_verilog
-from hw.spartann.commands import Op, transfers
+from hw.spartann.isa import Op, transfers
 from hw.spartann.core import DESIGNS, SparTANNCore
-from hw.spartann.presets import PAPER, SMALL, CoreParams, resolve
+from hw.spartann.config import PAPER, SMALL, CoreParams, resolve
 from hw.synth import latch_check
-from sim.golden import csc
-from sim.golden.csc import Entry
-from sim.golden.spartann import run_job
-from sim.golden.spartann_core import CoreModel
+from sim.spartann import csc
+from sim.spartann.csc import Entry
+from sim.spartann.model import CoreModel, run_job
 from sim.runner import tool_env
-from sim.spartann_cycles import (command_cycles, ideal_cycles, job_cycles, mac_count, schedule,
+from sim.spartann.cycles import (command_cycles, ideal_cycles, job_cycles, mac_count, schedule,
                                  utilization)
-from sim.tb.spartann_core import run_on_rtl
+from sim.spartann.tb_core import run_on_rtl
 from sim.vectors import special_values
 
 GAP_PROB, STALL_PROB = 0.3, 0.3

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.spartann.commands import Op, out_layout, transfers
-from hw.spartann.presets import CoreParams
-from sim.golden.csc import Entry
+from hw.spartann.isa import Op, out_layout, transfers
+from hw.spartann.config import CoreParams
+from sim.spartann.csc import Entry
 from sim.layout import unpack
 
 __all__ = ["program_to_json", "program_from_json"]
@@ -188,6 +188,6 @@ def run_on_rtl(params, segments, *, sim="verilator", seed=1, out_dir, toplevel=N
     results = Path(out_dir) / "results.json"
     config = {"params": params, "seed": seed, "results": str(results),
               "segments": [{**s, "program": program_to_json(s["program"])} for s in segments]}
-    ran = run(core, toplevel, "sim.tb.spartann_core", config, sim=sim, waves=waves,
+    ran = run(core, toplevel, "sim.spartann.tb_core", config, sim=sim, waves=waves,
               quiet=quiet)
     return {**json.loads(results.read_text()), "waves": ran.waves}

@@ -19,9 +19,9 @@ from hw.spartann import decoder, encoder, threshold
 from hw.spartann.decoder import IndexDecoder
 from hw.spartann.encoder import SparsifierEncoder
 from hw.spartann.threshold import COUNT_BITS, StatsAccumulator, ThresholdLanes
-from sim.golden import csc
+from sim.spartann import csc
 from sim.runner import run, tool_env
-from sim.tb.spartann_format import DESIGNS, phase_matrix, random_matrix, random_values
+from sim.spartann.tb_format import DESIGNS, phase_matrix, random_matrix, random_values
 
 GAP_PROB, STALL_PROB = 0.3, 0.3
 
@@ -170,7 +170,7 @@ def _run(design, params, phases, sim, seed, tmp_path):
     measured_path = tmp_path / "measured.json"
     config = {"design": design, "params": used, "phases": phases, "seed": seed,
               "measured": str(measured_path)}
-    run(component, top, "sim.tb.spartann_format", config, sim=sim)
+    run(component, top, "sim.spartann.tb_format", config, sim=sim)
     measured = json.loads(measured_path.read_text())
     timed = [v for v in measured.values() if "latency" in v]
     assert timed and all(v["latency"] == component.latency for v in timed)

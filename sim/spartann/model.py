@@ -1,14 +1,14 @@
-"""Golden model of one SparTANN core executing a *program* (docs/spartann.md).
+"""Golden model of one SparTANN core executing a *program* (docs/spartann/index.md).
 
 A program is a list of commands (dicts), executed in order:
 
 =========================================  ==================================================
 ``{"op": "load_a", "vectors": V}``         ``V`` (n, T) bit patterns into Dense Buf A rows 0..n-1
 ``{"op": "load_b", "vectors": V}``         likewise into Dense Buf B
-``{"op": "load_sparse", "entries": E}``    CSC entries (:class:`sim.golden.csc.Entry`) of a job
+``{"op": "load_sparse", "entries": E}``    CSC entries (:class:`sim.spartann.csc.Entry`) of a job
 ``{"op": "load_cols", "addr": A,           per-column address and skip bit of the job
 "skip": S}``
-``{"op": "run_bp"}`` / ``{"op": "run_wu"}``  one job (:func:`sim.golden.spartann.run_job`)
+``{"op": "run_bp"}`` / ``{"op": "run_wu"}``  one job (:func:`run_job`)
 ``{"op": "drain_out", "count": n}``        Out Buf rows 0..n-1 thresholded with ``theta``
                                            (:func:`csc.sparsify`), statistics merged, rows
                                            cleared to +0; the (n, T) result is drained
@@ -24,18 +24,28 @@ A program is a list of commands (dicts), executed in order:
 
 :meth:`CoreModel.execute` returns the drained arrays in command order.  Capacity and
 range violations raise ``ValueError`` naming the buffer and the sizes.
-"""
 
-import importlib
+One job (:func:`run_job`) in the hardware's accumulation order: for every non-filler entry
+``(v, row m)`` of column ``c`` (columns whose skip bit is set are passed over), all lanes at
+once, unfused and each operation rounded in ``fmt``::
+
+    BP:  out[addr[c]] = round(out[addr[c]] + round(v * b[m]))
+    WU:  b[m]         = round(b[m]         + round(v * a[addr[c]]))
+
+Entries are applied in stream order (columns in job order, rows ascending); the hardware
+never reorders two updates of the same accumulator row, so this loop is exact.
+"""
 
 import numpy as np
 
 from hw.fp.format import parse_format
 from hw.fp.unit import check_format, check_int
-from . import csc, fp
-from .spartann import run_job, columns_of
+from sim.golden import fp
+from . import csc, dts
 
-__all__ = ["CoreModel", "OPS"]
+__all__ = ["CoreModel", "OPS", "run_job", "columns_of", "PHASES"]
+
+PHASES = ("bp", "wu")
 
 OPS = ("load_a", "load_b", "load_sparse", "load_cols", "run_bp", "run_wu", "drain_out",
        "drain_b", "set_theta", "set_target", "clear_stats", "dts_update", "set_pad_lanes")
@@ -43,13 +53,48 @@ OPS = ("load_a", "load_b", "load_sparse", "load_cols", "run_bp", "run_wu", "drai
 _FP32 = parse_format("fp32")
 
 
-def _dts_module():
-    try:
-        return importlib.import_module("sim.golden.dts")
-    except ModuleNotFoundError as error:
-        if error.name != "sim.golden.dts":
-            raise
-        return None
+def columns_of(entries):
+    """Split decoded entries into columns: a list of ``[(row, value, filler), ...]``."""
+    columns, col, prev = [], [], -1
+    for e in entries:
+        row = prev + e.delta + 1
+        col.append((row, e.value, e.filler))
+        prev = row
+        if e.last:
+            columns.append(col)
+            col, prev = [], -1
+    if col:
+        raise ValueError("the last column has no entry with last = 1")
+    return columns
+
+
+def run_job(phase, entries, addr, skip, a, b, out, fmt="fp32"):
+    """Apply one job; returns the updated ``(b, out)`` (uint64 arrays, copies).
+
+    ``entries``: CSC entries (:class:`sim.spartann.csc.Entry`), ``addr``/``skip``: per column,
+    ``a``/``b``/``out``: ``(rows, T)`` bit-pattern arrays of Dense Buf A, B and Out Buf.
+    """
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {PHASES}, not {phase!r}")
+    fmt = parse_format(fmt)
+    a = np.asarray(a, dtype=np.uint64)
+    b = np.array(b, dtype=np.uint64)
+    out = np.array(out, dtype=np.uint64)
+    columns = columns_of(entries)
+    if len(columns) != len(addr) or len(addr) != len(skip):
+        raise ValueError(f"{len(columns)} columns in the entries, {len(addr)} addresses, "
+                         f"{len(skip)} skip bits")
+    for col, c_addr, c_skip in zip(columns, addr, skip):
+        if c_skip:
+            continue
+        for row, value, filler in col:
+            if filler:
+                continue
+            if phase == "bp":
+                out[c_addr] = fp.axpy(np.uint64(value), b[row], out[c_addr], fmt)
+            else:
+                b[row] = fp.axpy(np.uint64(value), a[c_addr], b[row], fmt)
+    return b, out
 
 
 class CoreModel:
@@ -172,15 +217,13 @@ class CoreModel:
         return rows
 
     def _dts_update(self):
-        dts = _dts_module()
-        if dts is not None:
-            if self.fmt == _FP32:
-                self.theta = int(dts.dts_update(self.theta, self.target, self.stats))
-            else:
-                widen = lambda x: int(fp.convert(np.uint64(x), self.fmt, _FP32))
-                wide = self.stats._replace(max_abs=widen(self.stats.max_abs))
-                new = dts.dts_update(widen(self.theta), self.target, wide)
-                self.theta = int(fp.convert(np.uint64(int(new)), _FP32, self.fmt))
+        if self.fmt == _FP32:
+            self.theta = int(dts.dts_update(self.theta, self.target, self.stats))
+        else:
+            widen = lambda x: int(fp.convert(np.uint64(x), self.fmt, _FP32))
+            wide = self.stats._replace(max_abs=widen(self.stats.max_abs))
+            new = dts.dts_update(widen(self.theta), self.target, wide)
+            self.theta = int(fp.convert(np.uint64(int(new)), _FP32, self.fmt))
         self.stats = csc.Stats(0, 0, 0)
 
     def step(self, cmd):

@@ -1,4 +1,4 @@
-"""Golden model of SparTANN's Dynamic Threshold Scaling (docs/spartann_dts.md).
+"""Golden model of SparTANN's Dynamic Threshold Scaling (docs/spartann/dts.md).
 
 One update per training iteration, every operation FP32 rounded to nearest even::
 
@@ -20,7 +20,8 @@ from typing import NamedTuple
 import numpy as np
 
 from hw.fp.format import FP32
-from . import csc, fp
+from sim.golden import fp
+from . import csc
 
 __all__ = ["WARM_UP", "ONE", "HI", "LO", "HUNDRED", "dts_update", "Run", "run_dts", "run_gaussian",
            "run_static", "gaussian_z", "gradient_sequence", "target_bits", "bits_to_float",
@@ -56,7 +57,7 @@ def target_bits(target):
 
 def dts_update(theta, target, stats):
     """``theta'`` (FP32 bits) from ``theta`` and target ``s*`` (FP32 bits) and the
-    :class:`~sim.golden.csc.Stats` of the iteration just finished."""
+    :class:`~sim.spartann.csc.Stats` of the iteration just finished."""
     theta, target = int(theta), int(target)
     if stats.elements == 0:
         return theta

@@ -1,0 +1,1 @@
+"""FP library: golden models, vectors and testbenches."""
