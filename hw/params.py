@@ -6,7 +6,8 @@ from typing import Callable
 
 from .fp.format import PRESETS, parse_format
 
-__all__ = ["Param", "Design", "FORMAT_HELP", "LATENCY", "TAG", "_bool", "_fmt", "_latency"]
+__all__ = ["Param", "Design", "FORMAT_HELP", "LATENCY", "TAG", "optional", "check_int",
+           "check_format", "_bool", "_fmt", "_latency"]
 
 FORMAT_HELP = f"float format: {', '.join(PRESETS)} or eXmY"
 
@@ -32,8 +33,40 @@ def _fmt(text):
     return parse_format(text).name
 
 
-def _latency(text):
-    return None if text in (None, "default") else int(text)
+#: What a command-line value of an :func:`optional` parameter may be to mean "not given".
+NOT_GIVEN = (None, "", "default", "preset")
+
+
+def optional(kind):
+    """Converter for a parameter that may be left out: ``None``, ``""``, ``"default"`` and
+    ``"preset"`` give ``None`` (the design then takes its own or its preset's value); any
+    other value goes through ``kind`` (e.g. ``optional(int)``, ``optional(_fmt)``)."""
+    def convert(text):
+        return None if text in NOT_GIVEN else kind(text)
+    convert.__name__ = f"optional_{getattr(kind, '__name__', 'value').lstrip('_')}"
+    return convert
+
+
+_latency = optional(int)
+
+
+def check_int(name, value, lo, hi=None):
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is an int in ``[lo, hi]``."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= lo
+    ok = ok and (hi is None or value <= hi)
+    if not ok:
+        upper = "" if hi is None else f", at most {hi}"
+        raise ValueError(f"{name} must be an integer >= {lo}{upper}, not {value!r}")
+    return value
+
+
+def check_format(name, value):
+    """``value`` as a :class:`~hw.fp.format.FloatFormat` (a format or its name); the
+    ``ValueError`` names ``name``."""
+    try:
+        return parse_format(value)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
 
 
 LATENCY = Param(None, _latency, "pipeline register stages (default: the unit's own)")

@@ -13,11 +13,11 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from .checks import latch_check  # re-exported for one release: use hw.checks
 from .designs import build
 from .generate import to_verilog
 from .progress import collect
@@ -31,7 +31,6 @@ TARGET_MHZ = 150
 #: nextpnr-ecp5 arguments (device, package, constraint); the JSON netlist and report are added.
 NEXTPNR_ARGS = ["--85k", "--package", "CABGA381", "--freq", "200", "--out-of-context",
                 "--timing-allow-fail"]
-LATCH_TYPES = "t:$dlatch t:$adlatch t:$dlatchsr t:$_DLATCH* t:$_DLATCHSR*"
 LOG_TAIL_LINES = 30
 
 DEFAULT_DESIGNS = [
@@ -100,19 +99,6 @@ def _read_cells(path):
 def _count(cells, *types):
     """Total number of cells of the given types."""
     return sum(cells.get(t, 0) for t in types)
-
-
-def latch_check(verilog_text, top, workdir=None):
-    """Names of the latch cells Yosys infers in ``verilog_text`` (an empty list: no latches)."""
-    if workdir is None:
-        with tempfile.TemporaryDirectory(prefix="latch_") as tmp:
-            return latch_check(verilog_text, top, tmp)
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / f"{top}.v").write_text(verilog_text)
-    run_yosys(f"read_verilog {top}.v\nhierarchy -top {top}\nproc\nopt\n"
-              f"select -write latches.txt {LATCH_TYPES}\n", workdir, "latch")
-    return (workdir / "latches.txt").read_text().split()
 
 
 def _register(cell):

@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -227,14 +228,15 @@ class RunResult(tuple):
 
 
 def run(component, toplevel, test_module, config, *, sim="verilator", test_name=None,
-        waves=None, quiet=False):
+        waves=None, quiet=False, testcase=None):
     """Build ``component`` and run cocotb ``test_module`` on it. ``config`` (JSON-able) is
     handed to the test through the file named by ``$SIM_CONFIG``; the run directory
     (``<build dir>/runs/<test_name>/``) is in ``$SIM_RUN_DIR``. ``waves``: see
     :func:`waves_format` (default: ``$WAVES``). ``quiet``: the build's and the simulation's
-    output go to ``build.log`` and ``<run dir>/sim.log`` instead of stdout. Raises if any
-    cocotb test failed or none ran; returns a :class:`RunResult` (unpacks as
-    ``(tests, failures)``)."""
+    output go to ``build.log`` and ``<run dir>/sim.log`` instead of stdout. ``testcase``: the
+    name (or a list of names) of the cocotb test(s) in ``test_module`` to run, exactly
+    (cocotb's test filter); default all of them. Raises if any cocotb test failed or none
+    ran; returns a :class:`RunResult` (unpacks as ``(tests, failures)``)."""
     runner, build_dir, fmt = _build(component, toplevel, sim, waves_format(waves), quiet)
     test_name = test_name or toplevel
     test_dir = build_dir / "runs" / test_name
@@ -252,9 +254,14 @@ def run(component, toplevel, test_module, config, *, sim="verilator", test_name=
             test_args = ["--trace-file", str(wave_file)]
         else:
             plusargs = [f"+dumpfile_path={wave_file}"]
+    test_filter = None
+    if testcase is not None:
+        names = [testcase] if isinstance(testcase, str) else list(testcase)
+        test_filter = r"\.(" + "|".join(re.escape(name) for name in names) + r")$"
     with _cocotb_waves(fmt):
         runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
-                    test_dir=test_dir, extra_env=env, results_xml=str(results),
+                    test_filter=test_filter, test_dir=test_dir, extra_env=env,
+                    results_xml=str(results),
                     timescale=TIMESCALE if sim == "icarus" else None, waves=bool(fmt),
                     test_args=test_args, plusargs=plusargs,
                     log_file=test_dir / "sim.log" if quiet else None)
@@ -262,7 +269,8 @@ def run(component, toplevel, test_module, config, *, sim="verilator", test_name=
         print(f"waveform: {wave_file}", file=sys.stderr)
     tests, failed = get_results(results)
     if tests == 0:
-        raise AssertionError(f"cocotb ran no test from {test_module} on {toplevel}")
+        raise AssertionError(f"cocotb ran no test from {test_module} on {toplevel}"
+                             + (f" (testcase {testcase!r})" if testcase is not None else ""))
     if failed:
         raise AssertionError(f"{failed} of {tests} cocotb tests failed on {toplevel} ({sim}); "
                              f"log under {test_dir}" + (f"; waveform {wave_file}"

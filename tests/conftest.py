@@ -14,7 +14,8 @@ import os
 
 import pytest
 
-from sim.runner import simulators
+from hw.checks import lint_verilog
+from sim.runner import simulators, tool_env
 
 FULL = os.environ.get("TEST_FULL") == "1"
 
@@ -53,3 +54,19 @@ def vectors(request):
     quick tier, else ``full``."""
     sim = request.getfixturevalue("sim") if "sim" in request.fixturenames else None
     return lambda full, quick: quick if (sim == "icarus" and not FULL) else full
+
+
+@pytest.fixture
+def lint(tmp_path):
+    """``lint(verilog_text, top=None)``: Verilator ``--lint-only -Wall`` on the text (written
+    to ``<top>.v``; ``top`` defaults to its first module) must print no warning or error.
+    Returns the text."""
+    env = {**os.environ, **tool_env()}
+    calls = []
+
+    def check(text, top=None):
+        calls.append(top)
+        problems = lint_verilog(text, tmp_path / f"lint{len(calls)}", env, top)
+        assert not problems, "\n".join(problems)[-3000:]
+        return text
+    return check

@@ -11,30 +11,13 @@ from amaranth.hdl import Cat, ClockSignal, Module, ResetSignal, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .format import FloatFormat, parse_format
+from ..params import check_format, check_int
 from .pipeline import build_pipeline, place_registers
 
 __all__ = ["FloatUnit", "check_int", "check_format"]
 
 MAX_LATENCY = 64
 MAX_TAG_WIDTH = 64
-
-
-def check_int(name, value, lo, hi=None):
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is an int in ``[lo, hi]``."""
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= lo
-    ok = ok and (hi is None or value <= hi)
-    if not ok:
-        upper = "" if hi is None else f", at most {hi}"
-        raise ValueError(f"{name} must be an integer >= {lo}{upper}, not {value!r}")
-    return value
-
-
-def check_format(name, value):
-    try:
-        return parse_format(value)
-    except ValueError as error:
-        raise ValueError(f"{name}: {error}") from None
 
 
 class FloatUnit(wiring.Component):
