@@ -1,15 +1,12 @@
 """Verilog generation, manifests, lint and parameter validation (the command line:
 tests/test_cli.py)."""
 
-import subprocess
-
 import pytest
 
 from hw.designs import DESIGNS, build
 from hw.fp.format import BF16, FP16, FP32, FloatFormat, parse_format
 from hw.fp.pipeline import place_registers
 from hw.generate import LINT_WAIVERS, manifest, to_verilog
-from sim.runner import tool_env
 
 #: Every design at its test parameters plus a spread of other sizes, formats, latencies and
 #: N:M ratios (edge sizes too: 1 lane, n = 1, 1x1 arrays, 1-bit counters), so that lint holds
@@ -70,15 +67,9 @@ LINT_CASES = [(key, spec.test_params) for key, spec in DESIGNS.items()] + [
 @pytest.mark.parametrize("design,params", LINT_CASES,
                          ids=[f"{d}-{'-'.join(f'{k}{v}' for k, v in p.items())}"
                               for d, p in LINT_CASES])
-def test_verilator_lint_wall_clean(design, params, tmp_path):
+def test_verilator_lint_wall_clean(design, params, lint):
     component, _ = build(design, **params)
-    path = tmp_path / f"{design}.v"
-    path.write_text(to_verilog(component, design))
-    env = {**__import__("os").environ, **tool_env()}
-    result = subprocess.run(["verilator", "--lint-only", "-Wall", str(path)],
-                            capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "%Warning" not in result.stderr and "%Error" not in result.stderr, result.stderr
+    lint(to_verilog(component, design))
 
 
 def test_lint_cases_cover_every_design_beyond_its_test_parameters():

@@ -16,7 +16,7 @@ from hw.designs import build, design_name
 from hw.fp.format import FP16, FP32
 from hw.generate import manifest
 from sim import manifest_io
-from sim.golden import fp
+from sim.fp import golden as fp
 from sim.layout import pack as layout_pack
 from sim.spartann.driver import ConvLayer
 
@@ -38,7 +38,7 @@ def _fp_add_run(sim, **kwargs):
     component, used = build("fp_add", fmt="fp16")
     config = {"design": "fp_add", "params": used, "n": 40, "n_gaps": 20, "gap_prob": 0.3,
               "seed": 1, "exhaustive": False}
-    return runner.run(component, design_name("fp_add", used), "sim.tb.fp_unit", config,
+    return runner.run(component, design_name("fp_add", used), "sim.fp.tb_unit", config,
                       sim=sim, quiet=True, **kwargs)
 
 

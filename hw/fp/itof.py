@@ -10,7 +10,7 @@ from .unit import FloatUnit, check_format, check_int
 
 __all__ = ["IntToFloat", "itof_steps", "MAX_WIDTH", "DESIGNS"]
 
-#: Widest integer accepted (the golden model ``sim.golden.fp.from_int`` takes 64 bits).
+#: Widest integer accepted (the golden model ``sim.fp.golden.from_int`` takes 64 bits).
 MAX_WIDTH = 64
 
 

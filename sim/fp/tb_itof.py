@@ -3,7 +3,7 @@
 The configuration (``$SIM_CONFIG``) names the unit's parameters, a seed and a list of phases;
 the measured numbers go to the file it names (``measured``). Each phase streams vectors
 (:func:`itof_vectors`) back to back or with random gaps in ``valid`` (the unit is always
-ready); every result is compared bit for bit with ``sim.golden.fp.from_int`` and every
+ready); every result is compared bit for bit with ``sim.fp.golden.from_int`` and every
 measured latency with ``unit.latency``.
 """
 
@@ -18,7 +18,7 @@ from cocotb.triggers import FallingEdge, ReadOnly
 
 from hw.fp.format import parse_format
 from hw.fp.itof import IntToFloat
-from sim.golden import fp
+from sim.fp import golden as fp
 from sim.tb.stream import idle_payload, resolved, start_clock_and_reset
 
 __all__ = ["itof_vectors"]

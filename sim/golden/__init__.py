@@ -1,5 +1,1 @@
 """Bit-exact golden models that the generated hardware is checked against."""
-
-from . import fp
-
-__all__ = ["fp"]

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from hw.fp.format import FP16, FP32
-from sim.golden import fp
+from sim.fp import golden as fp
 from sim.sat.stce import gemm_chain
 from sim.sat.osre import nm_prune
 from sim.sat.wuve import first_step_v, sgd_step

@@ -13,7 +13,7 @@ Formats (``in_fmt``, ``acc_fmt``) are :class:`~hw.fp.format.FloatFormat` objects
 import numpy as np
 
 from hw.fp.format import format_args
-from sim.golden import fp
+from sim.fp import golden as fp
 
 __all__ = ["gemm_chain", "systolic_fold"]
 

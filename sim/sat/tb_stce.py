@@ -10,7 +10,7 @@ from cocotb.triggers import FallingEdge, ReadOnly
 
 from hw.fp.format import parse_format
 from hw.sat.stce import SystolicArray
-from sim import vectors
+from sim.fp import vectors
 from sim.sat.stce import gemm_chain
 from sim.layout import pack, unpack
 from sim.sat.cycles import gemm_cycles

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from hw.fp.format import parse_format
-from sim.golden import fp
+from sim.fp import golden as fp
 
 __all__ = ["Entry", "Stats", "drop_mask", "sparsify", "stats", "merge_stats",
            "encode_column", "encode", "decode", "entry_count", "COUNTER_MAX"]

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from hw.fp.format import FP32
-from sim.golden import fp
+from sim.fp import golden as fp
 from . import csc
 
 __all__ = ["WARM_UP", "ONE", "HI", "LO", "HUNDRED", "dts_update", "Run", "run_dts", "run_gaussian",

@@ -11,7 +11,7 @@ import pytest
 
 from hw.fp.format import FP16, FP32
 from sim.sat import bdwp
-from sim.golden import fp
+from sim.fp import golden as fp
 from sim.sat.osre import magnitude_key, nm_prune
 from sim.sat.wuve import sgd_step
 

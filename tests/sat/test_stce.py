@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from hw.sat.stce import SystolicArray
-from sim import vectors
-from sim.golden import fp
+from sim.fp import vectors
+from sim.fp import golden as fp
 from sim.sat.stce import gemm_chain
 from sim.runner import run
 from hw.fp.format import BF16, FP16, FP32

@@ -21,8 +21,8 @@ from hw.fp.add import FloatAdd
 from hw.fp.format import FP16, FP32
 from hw.generate import to_verilog
 from hw.sat.wuve import DESIGNS, SGDLanes, default_latency
-from sim import vectors
-from sim.golden import fp
+from sim.fp import vectors
+from sim.fp import golden as fp
 from sim.sat.wuve import config_bits, decay_bits, first_step_v, sgd_step
 from sim.runner import run, tool_env
 

@@ -10,8 +10,8 @@ from cocotb.triggers import FallingEdge, ReadOnly
 
 from hw.designs import build
 from hw.generate import manifest
-from sim.fp_cases import make_case
-from sim.golden import fp as golden
+from sim.fp import golden
+from sim.fp.cases import make_case
 from sim.streams import pack, unpack
 from sim.tb.stream import idle_payload, resolved, start_clock_and_reset
 from hw.fp.format import parse_format

@@ -1,4 +1,4 @@
-"""The golden FP model (sim/golden/fp.py) against independent references.
+"""The golden FP model (sim/fp/golden.py) against independent references.
 
 References: numpy float32/float16 and ml_dtypes.bfloat16 arithmetic (for FP16/BF16 numpy
 computes in float32 and rounds once, which is correctly rounded for + - * / since
@@ -16,8 +16,7 @@ import pytest
 import softfloatpy as softfloat
 
 from hw.fp.format import BF16, FP16, FP32, FloatFormat, parse_format
-from sim import vectors
-from sim.golden import fp
+from sim.fp import golden as fp, vectors
 
 N = 50_000
 N_SOFTFLOAT = 5_000

@@ -10,7 +10,7 @@ datapath steps, and non-preset formats: fewer vectors, with and without gaps.
 import pytest
 
 from hw.designs import build, design_name
-from sim.fp_cases import exhaustive_size
+from sim.fp.cases import exhaustive_size
 from sim.runner import run
 
 FULL_VECTORS, GAP_VECTORS, GAP_PROB = 50_000, 10_000, 0.3
@@ -60,7 +60,7 @@ def _run(design, params, sim, n, n_gaps, seed, name=None, exhaustive=True):
     config = {"design": design, "params": used, "n": n, "n_gaps": n_gaps,
               "gap_prob": GAP_PROB, "seed": seed, "exhaustive": exhaustive}
     top = design_name(design, used)
-    tests, failed = run(component, top, "sim.tb.fp_unit", config, sim=sim, test_name=name or top)
+    tests, failed = run(component, top, "sim.fp.tb_unit", config, sim=sim, test_name=name or top)
     assert tests >= 1 and failed == 0
 
 

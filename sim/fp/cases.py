@@ -1,11 +1,10 @@
-"""Test cases for the floating-point units: operands from :mod:`sim.vectors` and the
+"""Test cases for the floating-point units: operands from :mod:`sim.fp.vectors` and the
 expected outputs from the golden model, keyed by the unit's payload field names."""
 
 import numpy as np
 
 from hw.fp.format import parse_format
-from sim import vectors
-from sim.golden import fp as golden
+from sim.fp import golden, vectors
 
 __all__ = ["make_case", "exhaustive_size"]
 
