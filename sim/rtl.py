@@ -166,11 +166,12 @@ def sat_gemm(x, w, *, n=None, core="small", sim="verilator", waves=None, gap_pro
     from hw.sat.config import resolve
     from sim.sat.stce import gemm_chain
     from sim.sat.osre import nm_prune
-    from sim.sat.model import Program, SatCoreModel, gemm_result, stage_gemm
+    from sim.sat.driver import Program, gemm_result, stage_gemm
+    from sim.sat.model import SatCoreModel
     from sim.runner import run
 
     params = resolve(core, **overrides)
-    component = SatCore(**params)
+    component = SatCore(params)
     model = SatCoreModel(params, component.timing)
     m = model.m
     n = m if n is None else int(n)
@@ -196,12 +197,13 @@ def sat_gemm(x, w, *, n=None, core="small", sim="verilator", waves=None, gap_pro
     path, tmp = _workdir(None)
     try:
         measured = path / "measured.json"
-        config = {"kind": "core", "seed": seed, "phases": [phase], "measured": str(measured)}
+        config = {"seed": seed, "phases": [phase], "measured": str(measured)}
         top = f"sat_core_{core}"
         if params != resolve(core):
-            top += "_" + hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
+            top += "_" + hashlib.sha256(json.dumps(params.as_dict(), sort_keys=True)
+                                        .encode()).hexdigest()[:8]
         ran = run(component, top, "sim.sat.tb_core", config, sim=sim, waves=waves,
-                  quiet=quiet)
+                  quiet=quiet, testcase="sat_core_runs_programs")
         got = json.loads(measured.read_text())[0]
     finally:
         tmp.cleanup()
@@ -212,7 +214,7 @@ def sat_gemm(x, w, *, n=None, core="small", sim="verilator", waves=None, gap_pro
     result = GemmResult(y=y, w_values=w_values, w_indices=w_indices,
                         cycles=got["cycles"][gemm_at], model_cycles=model_cycles[gemm_at],
                         total_cycles=sum(got["cycles"]), model_total_cycles=sum(model_cycles),
-                        n=n, m=m, params=params, waves=ran.waves)
+                        n=n, m=m, params=params.as_dict(), waves=ran.waves)
     if check:
         if beats != want_beats:
             _same("Y", y, gemm_result(model, plan, want_beats))

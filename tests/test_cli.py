@@ -122,14 +122,15 @@ def test_cli_errors_from_the_command_line_have_no_traceback():
 
 def test_sat_core_lanes_follow_cols():
     """Shrinking cols without --lanes takes the largest divisor of cols up to the preset's
-    lanes; a given lanes is kept (and checked by the core)."""
-    assert resolve("paper", cols=8)["lanes"] == 8
-    assert resolve("paper", cols=24)["lanes"] == 24
-    assert resolve("paper", cols=48)["lanes"] == 24
-    assert resolve("paper", cols=64)["lanes"] == 32
-    assert resolve("small", cols=8)["lanes"] == 2
-    assert resolve("paper", cols=8, lanes=4)["lanes"] == 4
-    assert resolve("paper", cols=8, lanes=5)["lanes"] == 5
+    lanes; a given lanes is kept (and checked: it must divide cols)."""
+    assert resolve("paper", cols=8).lanes == 8
+    assert resolve("paper", cols=24).lanes == 24
+    assert resolve("paper", cols=48).lanes == 24
+    assert resolve("paper", cols=64).lanes == 32
+    assert resolve("small", cols=8).lanes == 2
+    assert resolve("paper", cols=8, lanes=4).lanes == 4
+    with pytest.raises(ValueError, match="^lanes must divide cols = 8"):
+        resolve("paper", cols=8, lanes=5)
 
 
 def test_cli_sat_core_smaller_cols_generate(tmp_path):

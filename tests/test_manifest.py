@@ -41,7 +41,7 @@ def test_sat_core_parameters_resolved_from_the_preset(preset, values):
     component, info = _manifest("sat_core", preset=preset)
     params = info["parameters"]
     assert params["preset"] == preset
-    for key, value in values.items():
+    for key, value in values.as_dict().items():
         assert params[key] == (component.wuve.latency if value is None else value), key
     assert params["sgd_latency"] == component.wuve.latency
 
@@ -173,7 +173,7 @@ def test_stream_section_spartann_core_and_always_ready_units():
 
 
 # -- timing -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("design,model", [("sat_core", "sim.sat.model"),
+@pytest.mark.parametrize("design,model", [("sat_core", "sim.sat.cycles"),
                                           ("spartann_core", "sim.spartann.cycles")])
 def test_core_timing_is_not_empty(design, model):
     _, info = _manifest(design, preset="small")
@@ -187,7 +187,8 @@ def test_core_timing_is_not_empty(design, model):
 @pytest.mark.parametrize("preset", ["small", "paper"])
 def test_sat_cycle_formulas_match_the_model(preset):
     from hw.sat.isa import Buf, Op
-    from sim.sat.model import CYCLE_MODEL, Command, SatCoreModel
+    from sim.sat.cycles import CYCLE_MODEL
+    from sim.sat.model import Command, SatCoreModel
     component, _ = build("sat_core", preset=preset)
     timing = component.timing
     model = SatCoreModel(component.built_parameters, timing)

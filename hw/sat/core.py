@@ -35,27 +35,27 @@ A command whose ranges do not fit its buffers (or with a zero count, an unknown 
 register) is rejected: nothing is read or written and ``error`` is set until the next command.
 """
 
+from contextlib import contextmanager
+from dataclasses import replace
 from enum import IntEnum
+from typing import NamedTuple
 
-from amaranth.hdl import (Cat, ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal,
-                          unsigned)
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..fp.unit import check_format, check_int
-from ..generate import ports, require_module
-from ..params import Design, Param, _bool, _fmt
-from .isa import Buf, Op, Reg, address_widths, field_widths, table as command_table
-from .config import PAPER, resolve
-from .wuve import MAX_LATENCY as SGD_MAX_LATENCY, SGDLanes
+from ..hier import instantiate, part
+from ..params import Design, Param, _bool, _fmt, optional
+from .config import MAX_LANES, MAX_M, PAPER, SatConfig, resolve
+from .isa import Buf, Op, Reg, field_widths, table as command_table
+from .osre import TopKLanes
 from .stce import SystolicArray
-from .osre import MAX_LANES, MAX_M, TopKLanes, index_width
+from .transposer import Transposer
+from .wuve import SGDLanes
 
 __all__ = ["SatCore", "Transposer", "Op", "Buf", "Reg", "command_layout", "DESIGNS"]
 
-#: Largest buffer depth accepted (rows).
-MAX_DEPTH = 1 << 16
 #: Width of the ``cycles`` status output.
 CYCLE_WIDTH = 32
 
@@ -75,16 +75,6 @@ def command_layout(addr_width, count_width, value_width):
     return data.StructLayout(field_widths(addr_width, count_width, value_width))
 
 
-def _instantiate(m, name, component, module_name):
-    """Instantiate ``component`` as the Verilog module ``module_name`` (emitted once after
-    the core by :func:`hw.generate.to_verilog`), wired to the component's own port signals."""
-    kwargs = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
-    for port_name, direction, _, signal, _ in ports(component):
-        kwargs[("i_" if direction == "input" else "o_") + port_name] = signal
-    m.submodules[name] = Instance(module_name, **kwargs)
-    require_module(module_name, component)
-
-
 def _pick(sel, choices):
     """``choices[sel]`` (a dict of int keys to values) as a chain of multiplexers; 0 for
     other keys."""
@@ -94,68 +84,67 @@ def _pick(sel, choices):
     return result
 
 
-class Transposer(wiring.Component):
-    """``L x L`` corner turn: rows in on ``i``, columns out on ``o`` (``o[l] = block[l][s]``).
+class _RowReader:
+    """The read side of a command, written once: ``issued`` rows requested of a buffer's
+    read port, ``valid`` while the requested row is held on it. A row is requested
+    (``issue``) when the held one is taken (``advance``: none held or ``ready``), the
+    command is ``active`` and rows remain (``issued != total``, and not ``stall``).
 
-    A ``start`` pulse arms it for ``columns`` output columns: it takes ``ceil(columns / L)``
-    blocks of ``L`` rows and emits ``L`` columns of each (fewer of the last). One register
-    array serves both directions alternately: while a block stored as rows is read out by
-    columns, the next block's row ``k`` is written into column ``k`` once that column has been
-    read (and vice versa), so one row in and one column out per cycle is sustained.
-    """
+    ``gated``: ``advance`` includes ``active`` (the port is enabled only while active).
+    ``names``: the Verilog names of ``valid`` and ``issued`` (``"$signal"`` is Amaranth's
+    name for an anonymous signal; the names are fixed so the generated Verilog does not
+    change)."""
 
-    def __init__(self, lanes, width, count_width):
-        self.lanes, self.width = lanes, width
-        layout = data.ArrayLayout(width, lanes)
-        super().__init__({"start": In(1), "columns": In(count_width),
-                          "i": In(stream.Signature(layout)),
-                          "o": Out(stream.Signature(layout))})
+    def __init__(self, active, ready, total, width, *, names=("$signal", "$signal"),
+                 stall=None, gated=False):
+        self.active, self.gated = active, gated
+        self.valid = Signal(name=names[0])
+        self.issued = Signal(width, name=names[1])
+        if gated:
+            self.advance = active & (~self.valid | ready)
+            self.issue = self.advance & (self.issued != total)
+        else:
+            self.advance = ~self.valid | ready
+            self.issue = active & self.advance & (self.issued != total)
+        if stall is not None:
+            self.issue = self.issue & ~stall
 
-    def elaborate(self, platform):
-        m = Module()
-        n = self.lanes
-        cell = [[Signal(self.width, name=f"cell{r}_{c}", reset_less=True) for c in range(n)]
-                for r in range(n)]
-        by_cols = Signal()                      # lines are columns (else rows)
-        fill = Signal(range(n + 1))             # next line to write
-        emit = Signal(range(n + 1))             # next line to read
-        resident = Signal(range(n + 1))         # columns to emit of the stored block
-        to_fill = Signal(len(self.columns))     # columns not yet stored
+    def read(self, port, addr):
+        """Drive read ``port`` at ``addr`` (enabled when the held row advances)."""
+        return [port.addr.eq(addr), port.en.eq(self.advance)]
 
-        m.d.comb += self.o.valid.eq(emit < resident)
-        for lane in range(n):
-            m.d.comb += self.o.payload[lane].eq(Mux(
-                by_cols, Cat(*(cell[lane][c] for c in range(n))).word_select(emit, self.width),
-                Cat(*(cell[r][lane] for r in range(n))).word_select(emit, self.width)))
-        emitted = self.o.valid & self.o.ready
-        free = (resident == 0) | (fill < emit) | ((fill == emit) & emitted)
-        m.d.comb += self.i.ready.eq((to_fill != 0) & (fill < n) & free)
-        written = self.i.valid & self.i.ready
-        with m.If(written):
-            for k in range(n):
-                for y in range(n):
-                    with m.If(by_cols & (fill == k)):
-                        m.d.sync += cell[y][k].eq(self.i.payload[y])
-                    with m.If(~by_cols & (fill == k)):
-                        m.d.sync += cell[k][y].eq(self.i.payload[y])
+    def restart(self):
+        return [self.valid.eq(0), self.issued.eq(0)]
 
-        emit_next, fill_next = emit + emitted, fill + written
-        with m.If(self.start):
-            m.d.sync += [by_cols.eq(0), fill.eq(0), emit.eq(0), resident.eq(0),
-                         to_fill.eq(self.columns)]
-        with m.Elif((emit_next >= resident) & ((fill_next == n) | (to_fill == 0))):
-            m.d.sync += [fill.eq(0), emit.eq(0), resident.eq(0)]
-            with m.If(fill_next == n):          # a block is complete: it becomes resident
-                chunk = Mux(to_fill > n, n, to_fill)
-                m.d.sync += [by_cols.eq(~by_cols), resident.eq(chunk),
-                             to_fill.eq(to_fill - chunk)]
-        with m.Else():
-            m.d.sync += [emit.eq(emit_next), fill.eq(fill_next)]
-        return m
+    def hold(self, m, *also):
+        """The read register: a row is held after an issue (``also``: other registers that
+        advance with it)."""
+        with m.If(self.advance if self.gated else self.active & self.advance):
+            m.d.sync += [self.valid.eq(self.issue), *also]
+
+    @contextmanager
+    def count(self, m):
+        """Count an issued row (the ``with`` block adds updates on the same issue)."""
+        with m.If(self.issue):
+            m.d.sync += self.issued.eq(self.issued + 1)
+            yield
+
+
+class _Run(NamedTuple):
+    """What the command datapaths share while elaborating (see :meth:`SatCore._check`)."""
+    state: Signal            # controller state (_S)
+    cur: Signal              # the command in progress
+    done: Signal             # it completes this cycle
+    starts: dict             # {Op: its start pulse}
+    total: Signal            # rows written / beats the command counts to
+    total_in: Signal         # rows it reads
+    registers: dict          # {Reg: configuration register}
 
 
 class SatCore(wiring.Component):
-    """The SAT core (see the module docstring). Parameters as in :data:`hw.sat.config.PAPER`.
+    """The SAT core (see the module docstring), built from one :class:`SatConfig` (default
+    :data:`SatConfig.PAPER <hw.sat.config.SatConfig>`); keyword ``overrides`` replace its
+    fields (``SatCore(SatConfig.SMALL, rows=4)``).
 
     Ports: ``cmd`` (in, :func:`command_layout`), ``din`` (in, ``data_width`` bits), ``dout``
     (out, ``{data, last}``), status outputs ``busy``, ``error`` and ``cycles`` (cycles from
@@ -163,83 +152,57 @@ class SatCore(wiring.Component):
     accepted that many cycles after it).
     """
 
-    def __init__(self, *, rows, cols, n, m, in_fmt, acc_fmt, grad_fmt, master_fmt, lanes,
-                 mul_latency, add_latency, sgd_latency, decoupled_wd, data_width,
-                 wbuf_depth, xbuf_depth, obuf_depth, sgd_depth, dbuf_depth):
-        if not isinstance(decoupled_wd, bool):
-            raise ValueError(f"decoupled_wd must be a bool, not {decoupled_wd!r}")
-        self.rows = check_int("rows", rows, 1, 256)
-        self.cols = check_int("cols", cols, 1, 256)
-        self.m = check_int("m", m, 2, MAX_M)
-        self.n = check_int("n", n, 1, self.m)
-        self.lanes = check_int("lanes", lanes, 1, MAX_LANES)
-        if cols % lanes:
-            divisors = [d for d in range(1, min(cols, MAX_LANES) + 1) if cols % d == 0]
-            raise ValueError(f"lanes must divide cols = {cols} (an OSRE result fills whole "
-                             f"column blocks of a W row), not {lanes}; use one of "
-                             f"{', '.join(map(str, divisors))}")
-        self.in_fmt = check_format("in_fmt", in_fmt)
-        self.acc_fmt = check_format("acc_fmt", acc_fmt)
-        self.grad_fmt = check_format("grad_fmt", grad_fmt)
-        self.master_fmt = check_format("master_fmt", master_fmt)
-        self.data_width = check_int("data_width", data_width, 8, 8192)
-        if data_width % 8:
-            raise ValueError(f"data_width must be a multiple of 8 (AXI4-Stream bytes), "
-                             f"not {data_width}")
-        self.decoupled_wd = decoupled_wd
-        depths = {Buf.W: ("wbuf_depth", wbuf_depth), Buf.X: ("xbuf_depth", xbuf_depth),
-                  Buf.O: ("obuf_depth", obuf_depth), Buf.M: ("sgd_depth", sgd_depth),
-                  Buf.V: ("sgd_depth", sgd_depth), Buf.G: ("sgd_depth", sgd_depth),
-                  Buf.D: ("dbuf_depth", dbuf_depth)}
-        self.depth = {b: check_int(name, d, 2, MAX_DEPTH) for b, (name, d) in depths.items()}
-        check_int("mul_latency", mul_latency, 0, 16)
-        check_int("add_latency", add_latency, 0, 16)
-        if sgd_latency is not None:
-            check_int("sgd_latency", sgd_latency, 1, SGD_MAX_LATENCY)
+    def __init__(self, config=PAPER, /, **overrides):
+        if not isinstance(config, SatConfig):
+            raise TypeError(f"config must be a SatConfig, not {config!r}")
+        self.config = config = replace(config, **overrides) if overrides else config
+        self.rows, self.cols, self.n, self.m = config.rows, config.cols, config.n, config.m
+        self.lanes, self.data_width = config.lanes, config.data_width
+        self.decoupled_wd = config.decoupled_wd
+        self.in_fmt, self.acc_fmt = config.in_format, config.acc_format
+        self.grad_fmt, self.master_fmt = config.grad_format, config.master_format
+        self.depth = config.depth
+        self.index_width = config.index_width
+        self.elem_width = config.element_width[Buf.W]               # one W column
+        self.row_width, self.beats = config.row_width, config.beats
+        self.col_blocks = config.col_blocks
+        self.addr_width, self.count_width = config.addr_width, config.count_width
 
-        self.array = SystolicArray(rows=rows, cols=cols, group=m, in_fmt=self.in_fmt,
-                                   acc_fmt=self.acc_fmt, mul_latency=mul_latency,
-                                   add_latency=add_latency)
-        self.wuve = SGDLanes(lanes=lanes, grad_fmt=self.grad_fmt, master_fmt=self.master_fmt,
-                             weight_out_fmt=self.in_fmt, latency=sgd_latency,
-                             decoupled_wd=decoupled_wd)
-        self.osre = TopKLanes(lanes=lanes, n=n, m=m, fmt=self.in_fmt)
-        self.index_width = index_width(m)
-        self.elem_width = self.in_fmt.width + self.index_width       # one W column
-        self.row_width = {
-            Buf.W: cols * self.elem_width, Buf.X: rows * m * self.in_fmt.width,
-            Buf.O: cols * self.acc_fmt.width, Buf.M: lanes * self.master_fmt.width,
-            Buf.V: lanes * self.master_fmt.width, Buf.G: lanes * self.grad_fmt.width,
-            Buf.D: lanes * self.in_fmt.width}
-        self.beats = {b: -(-w // data_width) for b, w in self.row_width.items()}
-        self.col_blocks = cols // lanes
-        max_depth = max(self.depth.values())
-        self.addr_width, self.count_width = address_widths(max_depth)
-        self.transposer = Transposer(lanes, self.in_fmt.width, self.count_width + 8)
+        # The engines are emitted once each as their own Verilog module (hw.hier).
+        self.array = part(SystolicArray, rows=config.rows, cols=config.cols, group=config.m,
+                          in_fmt=self.in_fmt, acc_fmt=self.acc_fmt,
+                          mul_latency=config.mul_latency, add_latency=config.add_latency)
+        self.wuve = part(SGDLanes, lanes=config.lanes, grad_fmt=self.grad_fmt,
+                         master_fmt=self.master_fmt, weight_out_fmt=self.in_fmt,
+                         latency=config.sgd_latency, decoupled_wd=config.decoupled_wd)
+        self.osre = part(TopKLanes, lanes=config.lanes, n=config.n, m=config.m,
+                         fmt=self.in_fmt)
+        self.transposer = part(Transposer, lanes=config.lanes, width=self.in_fmt.width,
+                               count_width=self.count_width + 8)
         self.engines = {"stce": self.array, "wuve": self.wuve, "osre": self.osre,
                         "transposer": self.transposer}
+        rows, cols, lanes, n, m = config.rows, config.cols, config.lanes, config.n, config.m
         f = {k: getattr(self, k).name for k in ("in_fmt", "acc_fmt", "grad_fmt", "master_fmt")}
         self.module_names = {
             "stce": f"sat_stce_{rows}x{cols}_g{m}_{f['in_fmt']}_{f['acc_fmt']}"
-                    f"_m{mul_latency}_a{add_latency}",
+                    f"_m{config.mul_latency}_a{config.add_latency}",
             "wuve": f"sat_wuve_l{lanes}_{f['grad_fmt']}_{f['master_fmt']}_{f['in_fmt']}"
-                    f"_lat{self.wuve.latency}" + ("_sgdw" if decoupled_wd else ""),
+                    f"_lat{self.wuve.latency}" + ("_sgdw" if config.decoupled_wd else ""),
             "osre": f"sat_osre_l{lanes}_n{n}_m{m}_w{self.in_fmt.width}",
             "transposer": f"sat_transposer_l{lanes}_w{self.in_fmt.width}"
                           f"_c{self.count_width + 8}",
         }
-        for engine in self.engines.values():
-            engine._MustUse__silence = True     # elaborated as its own Verilog module
         self.cmd_layout = command_layout(self.addr_width, self.count_width,
                                          self.master_fmt.width)
         super().__init__({
             "cmd": In(stream.Signature(self.cmd_layout)),
-            "din": In(stream.Signature(data_width)),
-            "dout": Out(stream.Signature(data.StructLayout({"data": data_width, "last": 1}))),
+            "din": In(stream.Signature(config.data_width)),
+            "dout": Out(stream.Signature(data.StructLayout({"data": config.data_width,
+                                                            "last": 1}))),
             "busy": Out(1), "error": Out(1), "cycles": Out(CYCLE_WIDTH),
         })
 
-    # -- queryable timing (the cycle model in sim/sat/model.py reads these) ---------
+    # -- queryable timing (the cycle model in sim/sat/cycles.py reads these) --------
     @property
     def timing(self):
         """Latencies the command cycle counts depend on."""
@@ -250,7 +213,7 @@ class SatCore(wiring.Component):
 
     # -- what the manifest records (hw.generate.manifest) -----------------------------------
     #: Module of the command cycle model (its ``CYCLE_MODEL``: formulas over :attr:`timing`).
-    cycle_model = "sim.sat.model"
+    cycle_model = "sim.sat.cycles"
 
     @property
     def timing_properties(self):
@@ -259,15 +222,7 @@ class SatCore(wiring.Component):
     @property
     def built_parameters(self):
         """Every parameter as built (``sgd_latency``: the WUVE lanes' own when ``None``)."""
-        d = self.depth
-        return {"rows": self.rows, "cols": self.cols, "n": self.n, "m": self.m,
-                **{k: getattr(self, k).name for k in ("in_fmt", "acc_fmt", "grad_fmt",
-                                                      "master_fmt")},
-                "lanes": self.lanes, "mul_latency": self.array.mul_latency,
-                "add_latency": self.array.add_latency, "sgd_latency": self.wuve.latency,
-                "decoupled_wd": self.decoupled_wd, "data_width": self.data_width,
-                "wbuf_depth": d[Buf.W], "xbuf_depth": d[Buf.X], "obuf_depth": d[Buf.O],
-                "sgd_depth": d[Buf.M], "dbuf_depth": d[Buf.D]}
+        return {**self.config.as_dict(), "sgd_latency": self.wuve.latency}
 
     @property
     def command_set(self):
@@ -307,7 +262,7 @@ class SatCore(wiring.Component):
         m = Module()
         array, wuve, osre, tr = self.array, self.wuve, self.osre, self.transposer
         for name, engine in self.engines.items():
-            _instantiate(m, name, engine, self.module_names[name])
+            instantiate(m, name, engine, self.module_names[name])
         rd, wr = {}, {}
         for buf in Buf:
             mem = Memory(shape=unsigned(self.row_width[buf]), depth=self.depth[buf], init=[])
@@ -328,17 +283,18 @@ class SatCore(wiring.Component):
         with m.If(done):
             m.d.sync += [state.eq(_S.IDLE), self.cycles.eq(counter + 1)]
 
-        starts = self._check(m, state, cur, done)
-        self._load(m, state, cur, starts, done, wr)
-        self._drain(m, state, cur, starts, done, rd)
-        self._gemm(m, state, cur, starts, done, array, rd, wr)
-        self._sgd(m, state, cur, starts, done, wuve, rd, wr)
-        self._prune(m, state, cur, starts, done, osre, tr, rd, wr)
+        k = self._check(m, state, cur, done)
+        self._load(m, k, wr)
+        self._drain(m, k, rd)
+        self._gemm(m, k, array, rd, wr)
+        self._sgd(m, k, wuve, rd, wr)
+        self._prune(m, k, osre, tr, rd, wr)
         return m
 
     def _check(self, m, state, cur, done):
-        """CHECK state: validate ``cur``; run SET; start the command (returns the start
-        pulse of each op) or reject it."""
+        """CHECK state: validate ``cur``; run SET; start the command or reject it. Returns
+        what the commands share (:class:`_Run`: the start pulse of each op, the totals they
+        count to, the configuration registers)."""
         depth = self.depth
         op_ok = {}
         sel_depth = _pick(cur.sel, {buf: depth[buf] for buf in Buf})
@@ -359,11 +315,11 @@ class SatCore(wiring.Component):
                            & (cur.b + cur.n0 * self.n <= depth[Buf.W]))
         op_ok[Op.SET] = cur.sel < len(Reg)
 
-        self.config = {r: Signal(self.master_fmt.width, name=f"cfg_{r.name.lower()}")
-                       for r in Reg}
+        registers = {r: Signal(self.master_fmt.width, name=f"cfg_{r.name.lower()}")
+                     for r in Reg}
         # Totals the running command counts to, set when it starts.
-        self.total = Signal(2 * self.count_width + 16)       # rows written / beats / ...
-        self.total_in = Signal(2 * self.count_width + 16)    # rows read
+        total = Signal(2 * self.count_width + 16)       # rows written / beats / ...
+        total_in = Signal(2 * self.count_width + 16)    # rows read
         starts = {op: Signal(name=f"start_{op.name.lower()}") for op in Op}
         targets = {Op.LOAD: _S.LOAD, Op.DRAIN: _S.DRAIN, Op.GEMM: _S.GEMM, Op.SGD: _S.SGD,
                    Op.PRUNE: _S.PRUNE}
@@ -380,26 +336,27 @@ class SatCore(wiring.Component):
                         if op == Op.SET:
                             for r in Reg:
                                 with m.If(cur.sel == r):
-                                    m.d.sync += self.config[r].eq(cur.value)
+                                    m.d.sync += registers[r].eq(cur.value)
                             m.d.comb += done.eq(1)
                         else:
                             m.d.comb += starts[op].eq(1)
-                            m.d.sync += [state.eq(targets[op]), self.total.eq(totals[op][0]),
-                                         self.total_in.eq(totals[op][1])]
+                            m.d.sync += [state.eq(targets[op]), total.eq(totals[op][0]),
+                                         total_in.eq(totals[op][1])]
             with m.Else():
                 m.d.sync += self.error.eq(1)
                 m.d.comb += done.eq(1)
-        return starts
+        return _Run(state, cur, done, starts, total, total_in, registers)
 
-    def _load(self, m, state, cur, starts, done, wr):
+    def _load(self, m, k, wr):
         """LOAD: assemble rows from ``din`` beats (LSB first) and write them."""
+        cur, starts, done = k.cur, k.starts, k.done
         dw, beats = self.data_width, self.beats
         most = max(beats.values())
         beat = Signal(range(max(most, 2)))      # >= 1 bit: no zero-width wire when most == 1
         row = Signal(self.count_width)
         stash = [Signal(dw, name=f"load_beat{b}") for b in range(most - 1)]
         last_beat = _pick(cur.sel, {buf: beats[buf] - 1 for buf in Buf})
-        active = state == _S.LOAD
+        active = k.state == _S.LOAD
         m.d.comb += self.din.ready.eq(active)
         take = self.din.valid & active
         word = Cat(*(Mux(beat == b, self.din.payload, stash[b]) for b in range(most - 1)),
@@ -412,7 +369,7 @@ class SatCore(wiring.Component):
                     m.d.sync += stash[b].eq(self.din.payload)
             with m.If(beat == last_beat):
                 m.d.sync += [beat.eq(0), row.eq(row + 1)]
-                with m.If(row + 1 == self.total):
+                with m.If(row + 1 == k.total):
                     m.d.comb += done.eq(1)
             with m.Else():
                 m.d.sync += beat.eq(beat + 1)
@@ -421,72 +378,69 @@ class SatCore(wiring.Component):
                 m.d.comb += [wr[buf].addr.eq(cur.a + row), wr[buf].data.eq(word),
                              wr[buf].en.eq(-1)]
 
-    def _drain(self, m, state, cur, starts, done, rd):
+    def _drain(self, m, k, rd):
         """DRAIN: read rows and send them as beats (``last`` on the command's final beat)."""
+        cur, done = k.cur, k.done
         dw, beats = self.data_width, self.beats
         most = max(beats.values())
         beat = Signal(range(max(most, 2)))      # >= 1 bit (stays 0 when most == 1)
-        issued = Signal(self.count_width)       # rows read
         sent = Signal(self.count_width)         # rows fully sent
-        valid = Signal()                        # a row is held on the read port
         last_beat = _pick(cur.sel, {buf: beats[buf] - 1 for buf in Buf})
         row = Signal(most * dw)
         m.d.comb += row.eq(_pick(cur.sel, {buf: rd[buf].data for buf in Buf}))
-        active = state == _S.DRAIN
+        active = k.state == _S.DRAIN
         end_of_row = beat == last_beat
-        m.d.comb += [self.dout.valid.eq(valid),
-                     self.dout.payload.data.eq(row.word_select(beat, dw) if most > 1 else row),
-                     self.dout.payload.last.eq(end_of_row & (sent + 1 == self.total))]
         take = self.dout.valid & self.dout.ready
-        advance = active & (~valid | (take & end_of_row))
-        issue = advance & (issued != self.total)
+        reader = _RowReader(active, take & end_of_row, k.total, self.count_width,
+                            names=("valid", "issued"), gated=True)
+        m.d.comb += [self.dout.valid.eq(reader.valid),
+                     self.dout.payload.data.eq(row.word_select(beat, dw) if most > 1 else row),
+                     self.dout.payload.last.eq(end_of_row & (sent + 1 == k.total))]
         for buf in Buf:
             with m.If(active & (cur.sel == buf)):
-                m.d.comb += [rd[buf].addr.eq(cur.a + issued), rd[buf].en.eq(advance)]
-        with m.If(starts[Op.DRAIN]):
-            m.d.sync += [beat.eq(0), issued.eq(0), sent.eq(0), valid.eq(0)]
+                m.d.comb += reader.read(rd[buf], cur.a + reader.issued)
+        with m.If(k.starts[Op.DRAIN]):
+            m.d.sync += [beat.eq(0), reader.issued.eq(0), sent.eq(0), reader.valid.eq(0)]
         with m.Else():
-            with m.If(advance):
-                m.d.sync += valid.eq(issue)
-            with m.If(issue):
-                m.d.sync += issued.eq(issued + 1)
+            reader.hold(m)
+            with reader.count(m):
+                pass
             with m.If(take):
                 m.d.sync += beat.eq(Mux(end_of_row, 0, beat + 1))
                 with m.If(end_of_row):
                     m.d.sync += sent.eq(sent + 1)
-                    with m.If(sent + 1 == self.total):
+                    with m.If(sent + 1 == k.total):
                         m.d.comb += done.eq(1)
 
-    def _gemm(self, m, state, cur, starts, done, array, rd, wr):
+    def _gemm(self, m, k, array, rd, wr):
         """GEMM: feed W rows and X rows (with partial sums from O) to the array; write its
         results to O. A chained row waits until the previous fold's result for it is written
         (the O read port is transparent, so it may read in the very cycle of that write)."""
+        cur, done = k.cur, k.done
         cw = self.count_width
-        active = state == _S.GEMM
+        active = k.state == _S.GEMM
         t_last, f_last = cur.n0 - 1, cur.n1 - 1
         # -- weights: total_in rows from W, in order
-        w_valid, w_issued = Signal(), Signal(len(self.total_in))
-        w_adv = ~w_valid | array.w.ready
-        w_issue = active & w_adv & (w_issued != self.total_in)
+        w = _RowReader(active, array.w.ready, k.total_in, len(k.total_in),
+                       names=("$signal", "w_issued"))
         w_row = data.ArrayLayout(data.StructLayout({"value": self.in_fmt.width,
                                                     "index": self.index_width}), self.cols)
         w_view = w_row(rd[Buf.W].data)
-        m.d.comb += [array.w.valid.eq(w_valid)]
+        m.d.comb += [array.w.valid.eq(w.valid)]
         for c in range(self.cols):
             m.d.comb += [array.w.payload.values[c].eq(w_view[c].value),
                          array.w.payload.indices[c].eq(w_view[c].index)]
         # -- activations and partial sums
-        x_valid, x_first, x_zero = Signal(), Signal(), Signal()
+        x_first, x_zero = Signal(), Signal()
         x_t, x_f = Signal(cw), Signal(cw)
-        x_issued = Signal(len(self.total))
         x_ptr, o_ptr, o_base = Signal(cw + 1), Signal(cw + 1), Signal(cw + 1)
         inflight = Signal(cw + 8)
         y_write = array.y.valid & active
         chained = (x_f != 0) | cur.flag
         hazard = (x_f != 0) & (inflight - y_write >= cur.n0)
-        x_adv = ~x_valid | array.x.ready
-        x_issue = active & x_adv & (x_issued != self.total) & ~hazard
-        m.d.comb += [array.x.valid.eq(x_valid), array.x.payload.first.eq(x_first),
+        x = _RowReader(active, array.x.ready, k.total, len(k.total),
+                       names=("$signal", "x_issued"), stall=hazard)
+        m.d.comb += [array.x.valid.eq(x.valid), array.x.payload.first.eq(x_first),
                      array.x.payload.groups.eq(rd[Buf.X].data)]
         for c in range(self.cols):
             acc_w = self.acc_fmt.width
@@ -494,31 +448,26 @@ class SatCore(wiring.Component):
                 Mux(x_zero, 0, rd[Buf.O].data[c * acc_w:(c + 1) * acc_w]))
         # -- results
         y_t, y_f = Signal(cw), Signal(cw)
-        y_ptr, y_base, y_count = Signal(cw + 1), Signal(cw + 1), Signal(len(self.total))
+        y_ptr, y_base, y_count = Signal(cw + 1), Signal(cw + 1), Signal(len(k.total))
         m.d.comb += array.y.ready.eq(1)
 
         with m.If(active):
-            m.d.comb += [rd[Buf.W].addr.eq(cur.a + w_issued), rd[Buf.W].en.eq(w_adv),
-                         rd[Buf.X].addr.eq(x_ptr), rd[Buf.X].en.eq(x_adv),
-                         rd[Buf.O].addr.eq(o_ptr), rd[Buf.O].en.eq(x_adv),
+            m.d.comb += [*w.read(rd[Buf.W], cur.a + w.issued),
+                         *x.read(rd[Buf.X], x_ptr), *x.read(rd[Buf.O], o_ptr),
                          wr[Buf.O].addr.eq(y_ptr), wr[Buf.O].data.eq(array.y.payload),
                          wr[Buf.O].en.eq(y_write)]
-        with m.If(starts[Op.GEMM]):
-            m.d.sync += [w_valid.eq(0), w_issued.eq(0), x_valid.eq(0), x_t.eq(0), x_f.eq(0),
-                         x_issued.eq(0), x_ptr.eq(cur.b), o_ptr.eq(cur.c), o_base.eq(cur.c),
+        with m.If(k.starts[Op.GEMM]):
+            m.d.sync += [*w.restart(), x.valid.eq(0), x_t.eq(0), x_f.eq(0),
+                         x.issued.eq(0), x_ptr.eq(cur.b), o_ptr.eq(cur.c), o_base.eq(cur.c),
                          inflight.eq(0), y_t.eq(0), y_f.eq(0), y_ptr.eq(cur.c),
                          y_base.eq(cur.c), y_count.eq(0)]
         with m.Else():
-            with m.If(active & w_adv):
-                m.d.sync += w_valid.eq(w_issue)
-            with m.If(w_issue):
-                m.d.sync += w_issued.eq(w_issued + 1)
-            with m.If(active & x_adv):
-                m.d.sync += [x_valid.eq(x_issue), x_first.eq(x_t == 0),
-                             x_zero.eq(~chained)]
-            m.d.sync += inflight.eq(inflight + x_issue - y_write)
-            with m.If(x_issue):
-                m.d.sync += x_issued.eq(x_issued + 1)
+            w.hold(m)
+            with w.count(m):
+                pass
+            x.hold(m, x_first.eq(x_t == 0), x_zero.eq(~chained))
+            m.d.sync += inflight.eq(inflight + x.issue - y_write)
+            with x.count(m):
                 with m.If(x_t != t_last):
                     m.d.sync += [x_t.eq(x_t + 1), x_ptr.eq(x_ptr + 1), o_ptr.eq(o_ptr + 1)]
                 with m.Else():
@@ -530,7 +479,7 @@ class SatCore(wiring.Component):
                                      o_base.eq(o_base + cur.n0)]
             with m.If(y_write):
                 m.d.sync += y_count.eq(y_count + 1)
-                with m.If(y_count + 1 == self.total):
+                with m.If(y_count + 1 == k.total):
                     m.d.comb += done.eq(1)
                 with m.If(y_t != t_last):
                     m.d.sync += [y_t.eq(y_t + 1), y_ptr.eq(y_ptr + 1)]
@@ -542,17 +491,17 @@ class SatCore(wiring.Component):
                         m.d.sync += [y_f.eq(0), y_ptr.eq(y_base + cur.n0),
                                      y_base.eq(y_base + cur.n0)]
 
-    def _sgd(self, m, state, cur, starts, done, wuve, rd, wr):
+    def _sgd(self, m, k, wuve, rd, wr):
         """SGD: stream M/V/G rows through the WUVE lanes; write w', v' back and w_lp to D."""
-        active = state == _S.SGD
-        valid, issued = Signal(), Signal(self.count_width)
+        cur, done = k.cur, k.done
+        active = k.state == _S.SGD
+        reader = _RowReader(active, wuve.i.ready, k.total, self.count_width,
+                            names=("$signal", "issued"))
         written = Signal(self.count_width)
-        adv = ~valid | wuve.i.ready
-        issue = active & adv & (issued != self.total)
         for name, reg in zip(wuve.config_names, Reg):
-            m.d.comb += getattr(wuve, name).eq(self.config[reg])
+            m.d.comb += getattr(wuve, name).eq(k.registers[reg])
         gw, mw = self.grad_fmt.width, self.master_fmt.width
-        m.d.comb += wuve.i.valid.eq(valid)
+        m.d.comb += wuve.i.valid.eq(reader.valid)
         for lane in range(self.lanes):
             m.d.comb += [wuve.i.payload[lane].g.eq(rd[Buf.G].data[lane * gw:(lane + 1) * gw]),
                          wuve.i.payload[lane].w.eq(rd[Buf.M].data[lane * mw:(lane + 1) * mw]),
@@ -562,7 +511,7 @@ class SatCore(wiring.Component):
         m.d.comb += wuve.o.ready.eq(1)
         with m.If(active):
             for buf in (Buf.M, Buf.V, Buf.G):
-                m.d.comb += [rd[buf].addr.eq(cur.a + issued), rd[buf].en.eq(adv)]
+                m.d.comb += reader.read(rd[buf], cur.a + reader.issued)
             m.d.comb += [wr[Buf.M].addr.eq(cur.a + written), wr[Buf.V].addr.eq(cur.a + written),
                          wr[Buf.D].addr.eq(cur.b + written),
                          wr[Buf.M].data.eq(Cat(*(out[l].w for l in range(self.lanes)))),
@@ -570,40 +519,39 @@ class SatCore(wiring.Component):
                          wr[Buf.D].data.eq(Cat(*(out[l].w_lp for l in range(self.lanes)))),
                          wr[Buf.M].en.eq(result), wr[Buf.V].en.eq(result),
                          wr[Buf.D].en.eq(result)]
-        with m.If(starts[Op.SGD]):
-            m.d.sync += [valid.eq(0), issued.eq(0), written.eq(0)]
+        with m.If(k.starts[Op.SGD]):
+            m.d.sync += [*reader.restart(), written.eq(0)]
         with m.Else():
-            with m.If(active & adv):
-                m.d.sync += valid.eq(issue)
-            with m.If(issue):
-                m.d.sync += issued.eq(issued + 1)
+            reader.hold(m)
+            with reader.count(m):
+                pass
             with m.If(result):
                 m.d.sync += written.eq(written + 1)
-                with m.If(written + 1 == self.total):
+                with m.If(written + 1 == k.total):
                     m.d.comb += done.eq(1)
 
-    def _prune(self, m, state, cur, starts, done, osre, tr, rd, wr):
+    def _prune(self, m, k, osre, tr, rd, wr):
         """PRUNE: D rows (forward) or D blocks through the transposer (backward) into the
         OSRE lanes; each group's ``n`` kept values and indices become ``n`` W rows, written
         into the column block ``n1`` (the W port writes one column per enable bit)."""
-        active = state == _S.PRUNE
+        cur, starts, done = k.cur, k.starts, k.done
+        active = k.state == _S.PRUNE
         lanes, backward = self.lanes, cur.flag
-        valid, issued = Signal(), Signal(len(self.total_in))
+        ready = Mux(backward, tr.i.ready, osre.i.ready)
+        reader = _RowReader(active, ready, k.total_in, len(k.total_in),
+                            names=("$signal", "issued"))
         in_block = Signal(range(max(lanes, 2)))  # >= 1 bit (stays 0 when lanes == 1)
         block_base = Signal(self.count_width + 1)
-        ready = Mux(backward, tr.i.ready, osre.i.ready)
-        adv = ~valid | ready
-        issue = active & adv & (issued != self.total_in)
-        addr = Mux(backward, block_base + in_block, cur.a + issued)
+        addr = Mux(backward, block_base + in_block, cur.a + reader.issued)
         m.d.comb += [tr.start.eq(starts[Op.PRUNE] & backward), tr.columns.eq(cur.n0 * self.m),
-                     tr.i.valid.eq(valid & backward), tr.i.payload.eq(rd[Buf.D].data),
+                     tr.i.valid.eq(reader.valid & backward), tr.i.payload.eq(rd[Buf.D].data),
                      tr.o.ready.eq(active & osre.i.ready),
-                     osre.i.valid.eq(active & Mux(backward, tr.o.valid, valid)),
+                     osre.i.valid.eq(active & Mux(backward, tr.o.valid, reader.valid)),
                      osre.i.payload.eq(Mux(backward, tr.o.payload.as_value(),
                                            rd[Buf.D].data))]
         # -- writer: n rows per group
         j = Signal(range(max(self.n, 2)))       # >= 1 bit (stays 0 when n == 1)
-        written = Signal(len(self.total))
+        written = Signal(len(k.total))
         write = active & osre.o.valid
         m.d.comb += osre.o.ready.eq(active & (j == self.n - 1))
         w_row = data.ArrayLayout(data.StructLayout({"value": self.in_fmt.width,
@@ -616,31 +564,26 @@ class SatCore(wiring.Component):
                          word[c].index.eq(lane_out.indices[pick])]
         enables = Cat(*(cur.n1 == c // lanes for c in range(self.cols)))
         with m.If(active):
-            m.d.comb += [rd[Buf.D].addr.eq(addr), rd[Buf.D].en.eq(adv),
+            m.d.comb += [*reader.read(rd[Buf.D], addr),
                          wr[Buf.W].addr.eq(cur.b + written), wr[Buf.W].data.eq(word),
                          wr[Buf.W].en.eq(Mux(write, enables, 0))]
         with m.If(starts[Op.PRUNE]):
-            m.d.sync += [valid.eq(0), issued.eq(0), in_block.eq(0), block_base.eq(cur.a),
+            m.d.sync += [*reader.restart(), in_block.eq(0), block_base.eq(cur.a),
                          j.eq(0), written.eq(0)]
         with m.Else():
-            with m.If(active & adv):
-                m.d.sync += valid.eq(issue)
-            with m.If(issue):
-                m.d.sync += [issued.eq(issued + 1), in_block.eq(in_block + 1)]
+            reader.hold(m)
+            with reader.count(m):
+                m.d.sync += in_block.eq(in_block + 1)
                 with m.If(in_block == lanes - 1):
                     m.d.sync += [in_block.eq(0), block_base.eq(block_base + cur.c)]
             with m.If(write):
                 m.d.sync += [written.eq(written + 1), j.eq(Mux(j == self.n - 1, 0, j + 1))]
-                with m.If(written + 1 == self.total):
+                with m.If(written + 1 == k.total):
                     m.d.comb += done.eq(1)
 
 
 def _build(preset="paper", **overrides):
-    return SatCore(**resolve(preset, **overrides))
-
-
-def _optional(kind):
-    return lambda text: None if text in (None, "default") else kind(text)
+    return SatCore(resolve(preset, **overrides))
 
 
 _HELP = {
@@ -671,8 +614,8 @@ DESIGNS = {
     "sat_core": Design(
         _build, "SAT core: STCE array, WUVE and OSRE lanes, on-chip buffers, command port",
         {"preset": Param("paper", str, "parameter set: paper or small"),
-         **{name: Param(None, _optional(_KINDS.get(name, int)),
-                        f"{_HELP[name]} (default: preset's, paper {PAPER[name]})")
-            for name in PAPER}},
+         **{name: Param(None, optional(_KINDS.get(name, int)),
+                        f"{_HELP[name]} (default: preset's, paper {value})")
+            for name, value in PAPER.as_dict().items()}},
         test_params={"preset": "small"}),
 }

@@ -22,26 +22,19 @@ handshake).
 from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
 from ..params import FORMAT_HELP, Design, Param, _fmt
 from ..fp.format import parse_format
-from ..fp.unit import check_format, check_int
+from ..params import check_format, check_int
+from .config import MAX_LANES, MAX_M, index_width
 
 __all__ = ["TopKSorter", "TopKLanes", "result_layout", "index_width", "DESIGNS",
            "LATENCY", "MAX_M", "MAX_LANES"]
 
 #: Cycles from the last value of a group accepted to its result valid (no back-pressure).
 LATENCY = 2
-#: Largest group size accepted.
-MAX_M = 64
-#: Largest number of lanes accepted by :class:`TopKLanes` (the paper uses 32).
-MAX_LANES = 256
-
-
-def index_width(m):
-    """Width of an in-group index for groups of ``m`` values."""
-    return ceil_log2(m) or 1
+# MAX_M (largest group size), MAX_LANES (largest number of lanes of TopKLanes) and
+# index_width (bits of an in-group index) come from hw.sat.config, shared with the core.
 
 
 def result_layout(n, m, fmt):

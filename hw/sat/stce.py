@@ -17,17 +17,16 @@ shadow copy (the first transfer lands in row 0), and an activation row flagged `
 switches each PE to it as the flag passes, so loading the next fold hides behind the current one.
 """
 
-from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
 from ..fp.add import add_steps
 from ..fp.mul import mul_steps
 from ..fp.pipeline import build_pipeline, delay
-from ..fp.unit import check_format, check_int
-from ..generate import require_module
-from ..params import Design, Param, _bool, _fmt
+from ..hier import instantiate, part
+from ..params import Design, Param, _bool, _fmt, check_format, check_int
+from .config import MAX_ARRAY_LATENCY, MAX_DIM, MAX_M, array_latency, index_width, swap_wave
 
 __all__ = ["SystolicArray"]
 
@@ -42,18 +41,18 @@ class SystolicArray(wiring.Component):
 
     def __init__(self, *, rows, cols, group=1, in_fmt="fp16", acc_fmt="fp32",
                  mul_latency=2, add_latency=3, hierarchical=True):
-        self.rows = check_int("rows", rows, 1, 256)
-        self.cols = check_int("cols", cols, 1, 256)
-        self.group = check_int("group", group, 1, 64)
+        self.rows = check_int("rows", rows, 1, MAX_DIM)
+        self.cols = check_int("cols", cols, 1, MAX_DIM)
+        self.group = check_int("group", group, 1, MAX_M)
         self.in_fmt = check_format("in_fmt", in_fmt)
         self.acc_fmt = check_format("acc_fmt", acc_fmt)
-        self.mul_latency = check_int("mul_latency", mul_latency, 0, 16)
-        self.add_latency = check_int("add_latency", add_latency, 0, 16)
-        self.index_width = max(1, ceil_log2(self.group))
+        self.mul_latency = check_int("mul_latency", mul_latency, 0, MAX_ARRAY_LATENCY)
+        self.add_latency = check_int("add_latency", add_latency, 0, MAX_ARRAY_LATENCY)
+        self.index_width = index_width(self.group)
         self.hierarchical = bool(hierarchical)
-        self.pe = SystolicPE(group=self.group, in_fmt=self.in_fmt, acc_fmt=self.acc_fmt,
-                             mul_latency=self.mul_latency, add_latency=self.add_latency)
-        self.pe._MustUse__silence = True        # only elaborated when instantiated
+        # only elaborated when instantiated (hierarchical) or used for its datapath (flat)
+        self.pe = part(SystolicPE, group=self.group, in_fmt=self.in_fmt, acc_fmt=self.acc_fmt,
+                       mul_latency=self.mul_latency, add_latency=self.add_latency)
         in_w, acc_w = self.in_fmt.width, self.acc_fmt.width
         x_layout = data.StructLayout({
             "groups": data.ArrayLayout(data.ArrayLayout(in_w, self.group), self.rows),
@@ -73,7 +72,7 @@ class SystolicArray(wiring.Component):
     @property
     def latency(self):
         """Cycles from an activation row accepted on ``x`` to its results valid on ``y``."""
-        return self.rows * self.add_latency + self.cols + self.mul_latency
+        return array_latency(self.rows, self.cols, self.mul_latency, self.add_latency)
 
     @property
     def throughput(self):
@@ -83,7 +82,7 @@ class SystolicArray(wiring.Component):
     @property
     def swap_wave(self):
         """Cycles during which the shadow weights are still being switched in."""
-        return (self.rows - 1) * self.add_latency + self.cols
+        return swap_wave(self.rows, self.cols, self.add_latency)
 
     def _weights(self, m):
         """Shadow weight rows, the load counter and the swap-wave counter."""
@@ -104,11 +103,9 @@ class SystolicArray(wiring.Component):
             return self.pe.datapath(m, enable, bus, weight, psum, name)
         bus_out = Signal(self.pe.bus_layout, name=f"{name}_bus")
         psum_out = Signal(self.acc_fmt.width, name=f"{name}_psum")
-        m.submodules[name] = Instance(
-            self.pe.module_name, i_clk=ClockSignal(), i_rst=ResetSignal(), i_enable=enable,
-            i_bus_in=bus.as_value(), i_weight=weight.as_value(), i_psum_in=psum,
-            o_bus_out=bus_out.as_value(), o_psum_out=psum_out)
-        require_module(self.pe.module_name, self.pe)
+        instantiate(m, name, self.pe, self.pe.module_name,
+                    {"enable": enable, "bus_in": bus, "weight": weight, "psum_in": psum,
+                     "bus_out": bus_out, "psum_out": psum_out})
         return bus_out, psum_out
 
     def elaborate(self, platform):
@@ -162,7 +159,7 @@ class SystolicPE(wiring.Component):
         self.bus_layout = data.StructLayout({
             "group": data.ArrayLayout(in_fmt.width, group), "first": 1})
         self.weight_layout = data.StructLayout({"value": in_fmt.width,
-                                                "index": max(1, ceil_log2(group))})
+                                                "index": index_width(group)})
         super().__init__({
             "enable": In(1), "bus_in": In(self.bus_layout), "weight": In(self.weight_layout),
             "psum_in": In(acc_fmt.width),

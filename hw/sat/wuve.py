@@ -33,22 +33,22 @@ is empty or being taken.
 
 from typing import NamedTuple
 
-from amaranth.hdl import ClockSignal, Const, Instance, Module, ResetSignal, Signal, Value
+from amaranth.hdl import Const, Module, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..params import LATENCY, Design, Param, _bool, _fmt
+from ..hier import instantiate, part
+from ..params import LATENCY, Design, Param, _bool, _fmt, check_format, check_int
 from ..fp.add import FloatAdd, add_steps
 from ..fp.convert import FloatConvert, convert_steps
 from ..fp.mul import FloatMul, mul_steps
 from ..fp.pipeline import Step, build_pipeline, delay, place_registers
-from ..fp.unit import check_format, check_int
-from ..generate import require_module
+from .config import MAX_SGD_LATENCY
 
 __all__ = ["SGDLanes", "lane_layouts", "default_latency", "MAX_LATENCY", "DESIGNS"]
 
-#: Largest ``latency`` accepted: a lane chains six FP operations, each deeply pipelined.
-MAX_LATENCY = 256
+#: Largest ``latency`` accepted (:data:`hw.sat.config.MAX_SGD_LATENCY`).
+MAX_LATENCY = MAX_SGD_LATENCY
 
 
 def lane_layouts(grad_fmt, master_fmt, weight_out_fmt):
@@ -273,14 +273,12 @@ class SGDLanes(wiring.Component):
         enable = Signal()
         m.d.comb += [enable.eq(~self.o.valid | self.o.ready), self.i.ready.eq(enable)]
         if self._hierarchical:
-            lane = SGDLane(self)
-            require_module(lane.module_name, lane)
+            lane = part(SGDLane, self)
             for index in range(self._lanes):
                 out = Signal(lane.y.shape(), name=f"lane{index}_y")
-                m.submodules[f"lane{index}"] = Instance(
-                    lane.module_name, i_clk=ClockSignal(), i_rst=ResetSignal(),
-                    i_enable=enable, i_a=self.i.payload[index].as_value(), o_y=out.as_value(),
-                    **{f"i_{name}": getattr(self, name) for name in self.config_names})
+                instantiate(m, f"lane{index}", lane, lane.module_name,
+                            {"enable": enable, "a": self.i.payload[index], "y": out,
+                             **{name: getattr(self, name) for name in self.config_names}})
                 m.d.comb += self.o.payload[index].eq(out)
             m.d.comb += self.o.valid.eq(delay(m, self.i.valid, self._latency, enable, "valid",
                                               reset_less=False))

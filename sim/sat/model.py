@@ -1,30 +1,25 @@
-"""Python model of the SAT core (``hw/sat/core.py``) executing a command program.
+"""Functional model of the SAT core (``hw/sat/core.py``) executing commands.
 
 The model keeps every buffer as an array of elements (bit patterns), executes commands with the
 engines' golden models (:func:`sim.sat.stce.systolic_fold`, :func:`sim.sat.osre.topk_group`,
-the WUVE lane in :func:`sgd_lane`), packs rows into stream beats exactly as the RTL does, and
-predicts each command's cycle count when the streams never stall (:meth:`SatCoreModel.cycles`).
-
-:class:`Program` is the host side: it builds the command words and input beats of a program,
-rejecting (``ValueError``) any command whose ranges do not fit the buffers, and runs it on the
-model to get the expected output beats. The RTL rejects such commands too (``error`` status,
-nothing written); :meth:`Program.raw` sends one anyway to test that.
+:func:`sim.sat.wuve.sgd_lane`), packs rows into stream beats exactly as the RTL does, and
+predicts each command's cycle count when the streams never stall (:meth:`SatCoreModel.cycles`,
+from :mod:`sim.sat.cycles`). The host side (command programs) is :mod:`sim.sat.driver`.
 """
 
 from dataclasses import dataclass
+from collections.abc import Mapping
 
 import numpy as np
 
-from hw.fp.format import parse_format
-from hw.sat.isa import FIELD_NAMES, Buf, Op, Reg, address_widths, field_widths
-from hw.sat.config import resolve
-from sim.golden import fp
-from sim.sat.stce import systolic_fold
+from hw.sat.config import SatConfig, resolve
+from hw.sat.isa import FIELD_NAMES, Buf, Op, Reg, field_widths
+from sim.sat.cycles import REJECTED_CYCLES, command_cycles
 from sim.sat.osre import topk_group
-from sim.sat.driver import plan_gemm
+from sim.sat.stce import systolic_fold
+from sim.sat.wuve import sgd_lane
 
-__all__ = ["Command", "SatCoreModel", "Program", "sgd_lane", "gemm_cycles", "stage_gemm",
-           "gemm_result", "CYCLE_MODEL"]
+__all__ = ["Command", "SatCoreModel"]
 
 
 @dataclass(frozen=True)
@@ -42,106 +37,41 @@ class Command:
     value: int = 0
 
 
-FIELDS = FIELD_NAMES
-
-#: :meth:`SatCoreModel.cycles` as formulas (Python expressions) over the command's fields and
-#: the core's :attr:`~hw.sat.core.SatCore.timing`; the JSON manifest records them, and
-#: tests/test_manifest.py checks them against the model. Bump ``version`` when they change.
-CYCLE_MODEL = {
-    "function": "sim.sat.model.SatCoreModel.cycles",
-    "version": 1,
-    "measures": "cycles from a command's acceptance to its completion, + 1 (the cycles "
-                "status: back to back, the next command is accepted that many cycles after "
-                "it), with din and dout never stalling",
-    "symbols": {
-        **{f: f"field {f} of the command" for f in ("sel", "flag", "n0", "n1", "n2")},
-        "beats": "beats per row of a buffer (timing.beats, by name; sel is the code, Buf)",
-        "rows": "array rows (timing.rows)", "lanes": "WUVE/OSRE lanes (timing.lanes)",
-        "n": "values kept per group (timing.n)", "m": "group size (timing.m)",
-        "array_latency": "STCE array latency (timing.array_latency)",
-        "swap_wave": "STCE weight-swap wave (timing.swap_wave)",
-        "wuve_latency": "WUVE lane pipeline stages (timing.wuve_latency)",
-        "osre_latency": "OSRE lane latency (timing.osre_latency)",
-    },
-    "commands": {
-        "LOAD": "2 + n0 * beats[sel]",
-        "DRAIN": "3 + n0 * beats[sel]",
-        "GEMM": "3 + rows + n0 + array_latency"
-                " + n2 * (n1 - 1) * max(n0, swap_wave + rows + 1, array_latency + 1)"
-                " + (n2 - 1) * max(n0, swap_wave + rows + 1)",
-        "SGD": "3 + n0 + wuve_latency",
-        "PRUNE": "2 + lanes * flag + n0 * m + osre_latency + n",
-        "SET": "2",
-        "rejected": "2",
-    },
-}
-
-
-def sgd_lane(g, w, v, lr, mu, third, grad_fmt, master_fmt, out_fmt, decoupled):
-    """The WUVE lane on bit patterns; ``third`` is ``wd`` (or ``decay`` when decoupled).
-    Same operation order as :func:`sim.sat.wuve.sgd_step`."""
-    g32 = fp.convert(g, grad_fmt, master_fmt)
-    mu_v = fp.mul(mu, v, master_fmt)
-    if decoupled:
-        v_new = fp.add(master_fmt, mu_v, g32)
-        w_new = fp.add(master_fmt, fp.mul(third, w, master_fmt),
-                       fp.mul(lr, v_new, master_fmt), sub=1)
-    else:
-        d = fp.add(master_fmt, g32, fp.mul(third, w, master_fmt))
-        v_new = fp.add(master_fmt, mu_v, d)
-        w_new = fp.add(master_fmt, w, fp.mul(lr, v_new, master_fmt), sub=1)
-    return w_new, v_new, fp.convert(w_new, master_fmt, out_fmt)
-
-
-def gemm_cycles(t, folds, tiles, timing):
-    """Stall-free cycles of a GEMM command: :func:`sim.sat.cycles.gemm_cycles` (the array's
-    own schedule) plus 3 (acceptance, the range check, the buffers' read register). The
-    partial-sum read port is transparent, so a chained row enters one cycle after the result
-    it continues is written, as in the testbench that model was validated on."""
-    rows, latency, wave = timing["rows"], timing["array_latency"], timing["swap_wave"]
-    start = rows + 1
-    passes = tiles * folds
-    for p in range(passes - 1):
-        dependent = (p + 1) % folds != 0
-        start += max(t, wave + rows + 1, latency + 1 if dependent else 0)
-    return 3 + start + t - 1 + latency
-
-
 class SatCoreModel:
     """Buffers, configuration registers and command semantics of one SAT core."""
 
-    def __init__(self, params=None, timing=None, **overrides):
-        p = dict(params) if params is not None else resolve(**overrides)
-        self.p, self.timing = p, timing
-        self.rows, self.cols, self.n, self.m, self.lanes = (p[k] for k in
-                                                            ("rows", "cols", "n", "m", "lanes"))
-        self.in_fmt, self.acc_fmt = parse_format(p["in_fmt"]), parse_format(p["acc_fmt"])
-        self.grad_fmt, self.master_fmt = parse_format(p["grad_fmt"]), parse_format(p["master_fmt"])
-        self.index_width = max(1, (self.m - 1).bit_length())
-        self.depth = {Buf.W: p["wbuf_depth"], Buf.X: p["xbuf_depth"], Buf.O: p["obuf_depth"],
-                      Buf.M: p["sgd_depth"], Buf.V: p["sgd_depth"], Buf.G: p["sgd_depth"],
-                      Buf.D: p["dbuf_depth"]}
+    def __init__(self, config=None, timing=None, **overrides):
+        """``config``: a :class:`~hw.sat.config.SatConfig`, a mapping of its fields (e.g. a
+        manifest's ``parameters``) or ``None`` (:func:`~hw.sat.config.resolve` of
+        ``overrides``); ``timing``: :attr:`hw.sat.core.SatCore.timing` (for :meth:`cycles`)."""
+        if config is None:
+            config = resolve(**overrides)
+        elif isinstance(config, Mapping):
+            config = SatConfig(**{k: v for k, v in config.items() if k != "preset"})
+        self.config, self.timing = config, timing
+        self.rows, self.cols, self.n, self.m, self.lanes = (
+            config.rows, config.cols, config.n, config.m, config.lanes)
+        self.in_fmt, self.acc_fmt = config.in_format, config.acc_format
+        self.grad_fmt, self.master_fmt = config.grad_format, config.master_format
+        self.index_width = config.index_width
+        self.depth = config.depth
         lanes = self.lanes
         self.shape = {Buf.W: (self.cols, 2), Buf.X: (self.rows, self.m), Buf.O: (self.cols,),
                       Buf.M: (lanes,), Buf.V: (lanes,), Buf.G: (lanes,), Buf.D: (lanes,)}
-        ew = self.in_fmt.width + self.index_width
-        self.elem_width = {Buf.W: ew, Buf.X: self.in_fmt.width, Buf.O: self.acc_fmt.width,
-                           Buf.M: self.master_fmt.width, Buf.V: self.master_fmt.width,
-                           Buf.G: self.grad_fmt.width, Buf.D: self.in_fmt.width}
-        self.row_width = {b: int(np.prod(self.shape[b][:1 if b == Buf.W else None]))
-                          * self.elem_width[b] for b in Buf}
-        self.data_width = p["data_width"]
-        self.beats = {b: -(-w // self.data_width) for b, w in self.row_width.items()}
+        self.elem_width = config.element_width
+        self.row_width = config.row_width
+        self.data_width = config.data_width
+        self.beats = config.beats
         self.mem = {b: np.zeros((self.depth[b], *self.shape[b]), np.uint64) for b in Buf}
-        self.config = {r: 0 for r in Reg}
-        self.widths = field_widths(*address_widths(max(self.depth.values())),
+        self.registers = {r: 0 for r in Reg}
+        self.widths = field_widths(config.addr_width, config.count_width,
                                    self.master_fmt.width)
 
     # -- encoding ----------------------------------------------------------------------------
     def encode(self, cmd):
         """The ``cmd`` payload bits of ``cmd``."""
         word, offset = 0, 0
-        for name in FIELDS:
+        for name in FIELD_NAMES:
             value, width = int(getattr(cmd, name)), self.widths[name]
             if not 0 <= value < 1 << width:
                 raise ValueError(f"command field {name}={value} does not fit {width} bits")
@@ -247,7 +177,7 @@ class SatCoreModel:
         elif op == Op.PRUNE:
             self._prune(cmd)
         elif op == Op.SET:
-            self.config[Reg(cmd.sel)] = cmd.value
+            self.registers[Reg(cmd.sel)] = cmd.value
         return out, 0
 
     def _gemm(self, cmd):
@@ -265,11 +195,11 @@ class SatCoreModel:
                                        self.in_fmt, self.acc_fmt)
 
     def _sgd(self, cmd):
-        rows, c = slice(cmd.a, cmd.a + cmd.n0), self.config
+        rows, c = slice(cmd.a, cmd.a + cmd.n0), self.registers
         w_new, v_new, w_lp = sgd_lane(
             self.mem[Buf.G][rows], self.mem[Buf.M][rows], self.mem[Buf.V][rows],
             c[Reg.LR], c[Reg.MU], c[Reg.WD], self.grad_fmt, self.master_fmt, self.in_fmt,
-            self.p["decoupled_wd"])
+            self.config.decoupled_wd)
         self.mem[Buf.M][rows], self.mem[Buf.V][rows] = w_new, v_new
         self.mem[Buf.D][cmd.b:cmd.b + cmd.n0] = w_lp
 
@@ -298,105 +228,10 @@ class SatCoreModel:
 
     # -- timing ------------------------------------------------------------------------------
     def cycles(self, cmd):
-        """Cycles from acceptance to completion + 1 (the ``cycles`` status), without stalls."""
+        """Cycles from acceptance to completion + 1 (the ``cycles`` status), without stalls
+        (:func:`sim.sat.cycles.command_cycles`; a rejected command takes 2)."""
         if self.timing is None:
             raise ValueError("cycles() needs the core's timing (SatCore.timing)")
-        tm, op = self.timing, cmd.op
-        if self.problem(cmd) is not None or op == Op.SET:
-            return 2
-        if op == Op.LOAD:
-            return 2 + cmd.n0 * self.beats[Buf(cmd.sel)]
-        if op == Op.DRAIN:
-            return 3 + cmd.n0 * self.beats[Buf(cmd.sel)]
-        if op == Op.GEMM:
-            return gemm_cycles(cmd.n0, cmd.n1, cmd.n2, tm)
-        if op == Op.SGD:
-            return 3 + cmd.n0 + tm["wuve_latency"]
-        columns = cmd.n0 * self.m
-        return 2 + (self.lanes if cmd.flag else 0) + columns + tm["osre_latency"] + self.n
-
-
-class Program:
-    """A host program: command words, ``din`` beats and the model's expected results."""
-
-    def __init__(self, model):
-        self.model = model
-        self.commands, self.din = [], []
-
-    def _add(self, cmd, din=()):
-        problem = self.model.problem(cmd)
-        if problem is not None:
-            raise ValueError(problem)
-        self.commands.append(cmd)
-        self.din += list(din)
-        return cmd
-
-    def raw(self, cmd):
-        """Append ``cmd`` without the host's checks (to see the core reject it)."""
-        self.commands.append(cmd)
-
-    def load(self, buf, addr, rows):
-        rows = np.asarray(rows, dtype=np.uint64).reshape(-1, *self.model.shape[buf])
-        beats = [b for row in rows for b in self.model.to_beats(buf, self.model.pack_row(buf, row))]
-        return self._add(Command(Op.LOAD, sel=buf, a=addr, n0=len(rows)), beats)
-
-    def drain(self, buf, addr, count):
-        return self._add(Command(Op.DRAIN, sel=buf, a=addr, n0=count))
-
-    def gemm(self, w_addr, x_addr, o_addr, t, folds, tiles, accumulate=False):
-        return self._add(Command(Op.GEMM, flag=int(accumulate), a=w_addr, b=x_addr, c=o_addr,
-                                 n0=t, n1=folds, n2=tiles))
-
-    def sgd(self, addr, d_addr, count):
-        return self._add(Command(Op.SGD, a=addr, b=d_addr, n0=count))
-
-    def prune(self, src, dst, groups, col_block=0, backward=False, stride=0):
-        return self._add(Command(Op.PRUNE, flag=int(backward), a=src, b=dst, c=stride,
-                                 n0=groups, n1=col_block))
-
-    def set(self, reg, bits):
-        return self._add(Command(Op.SET, sel=reg, value=int(bits)))
-
-    def run(self):
-        """Execute on the model. Returns ``(dout beats, errors, cycles)``: beats as
-        ``(data, last)`` pairs, and per command its error flag and stall-free cycle count
-        (``None`` without timing)."""
-        din, out, errors, cycles = iter(self.din), [], [], []
-        for cmd in self.commands:
-            if self.model.timing is not None:
-                cycles.append(self.model.cycles(cmd))
-            beats, error = self.model.execute(cmd, din)
-            out += beats
-            errors.append(error)
-        return out, errors, cycles or None
-
-    def words(self):
-        return [self.model.encode(c) for c in self.commands]
-
-
-def stage_gemm(prog, x, w_values, w_indices, n, w_addr=0, x_addr=0, o_addr=0,
-               accumulate=False):
-    """Host side of ``x (T, K) * W`` (``W`` compressed ``(Kc, Cout)``, ``n`` kept per ``m``):
-    tile and fold it with :func:`sim.sat.driver.plan_gemm`, load W and X, run the GEMM.
-    Returns the plan (the results are O rows ``o_addr + tile * T + t``)."""
-    model = prog.model
-    plan = plan_gemm(x, w_values, w_indices, n, model.m, model.rows, model.cols,
-                     model.in_fmt.width)
-    weights = [np.stack([vals, ids], axis=-1) for tile in plan.weights for vals, ids in tile]
-    prog.load(Buf.W, w_addr, np.concatenate(weights))
-    prog.load(Buf.X, x_addr, np.concatenate(plan.buses))
-    prog.gemm(w_addr, x_addr, o_addr, plan.t, plan.folds, len(plan.tiles), accumulate)
-    return plan
-
-
-def gemm_result(model, plan, beats):
-    """``Y (T, Cout)`` from the drained beats of the plan's O rows (``(data, last)`` pairs)."""
-    per_row = model.beats[Buf.O]
-    rows = [model.unpack_row(Buf.O, model.from_beats(Buf.O, [d for d, _ in
-                                                             beats[i:i + per_row]]))
-            for i in range(0, len(beats), per_row)]
-    cout = sum(nc for _, nc in plan.tiles)
-    y = np.zeros((plan.t, cout), np.uint64)
-    for j, (c0, nc) in enumerate(plan.tiles):
-        y[:, c0:c0 + nc] = np.array(rows[j * plan.t:(j + 1) * plan.t])[:, :nc]
-    return y
+        if self.problem(cmd) is not None:
+            return REJECTED_CYCLES
+        return command_cycles(cmd, self.timing)

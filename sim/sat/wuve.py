@@ -15,9 +15,9 @@ gradient conversion is rounded to nearest even in ``master_fmt``::
 """
 
 from hw.fp.format import parse_format
-from sim.golden import fp
+from sim.fp import golden as fp
 
-__all__ = ["sgd_step", "config_bits", "decay_bits", "first_step_v"]
+__all__ = ["sgd_step", "sgd_lane", "config_bits", "decay_bits", "first_step_v"]
 
 
 def config_bits(value, fmt):
@@ -42,16 +42,25 @@ def sgd_step(g_bits, w_bits, v_bits, lr, mu, wd, grad_fmt="fp16", master_fmt="fp
     """One momentum-SGD step per element. Returns ``(w_bits, v_bits, w_lp_bits)`` as
     ``np.uint64`` arrays (``master_fmt``, ``master_fmt``, ``out_fmt``); NaN results are the
     canonical quiet NaN of their format."""
+    mf = parse_format(master_fmt)
+    third = decay_bits(lr, wd, mf) if decoupled_wd else config_bits(wd, mf)
+    return sgd_lane(g_bits, w_bits, v_bits, config_bits(lr, mf), config_bits(mu, mf), third,
+                    grad_fmt, mf, out_fmt, decoupled_wd)
+
+
+def sgd_lane(g_bits, w_bits, v_bits, lr_bits, mu_bits, third_bits, grad_fmt, master_fmt,
+             out_fmt, decoupled_wd=False):
+    """The WUVE lane on bit patterns, configuration registers as the host wrote them:
+    ``lr_bits``, ``mu_bits`` and ``third_bits`` (``wd``, or ``decay`` when decoupled), all
+    ``master_fmt``. :func:`sgd_step` is this with the registers rounded from reals."""
     gf, mf, of = parse_format(grad_fmt), parse_format(master_fmt), parse_format(out_fmt)
-    lr_b, mu_b, wd_b = (config_bits(x, mf) for x in (lr, mu, wd))
     g32 = fp.convert(g_bits, gf, mf)
-    mu_v = fp.mul(mu_b, v_bits, mf)
+    mu_v = fp.mul(mu_bits, v_bits, mf)
     if decoupled_wd:
         v_new = fp.add(mf, mu_v, g32)
-        decayed = fp.mul(decay_bits(lr, wd, mf), w_bits, mf)
-        w_new = fp.add(mf, decayed, fp.mul(lr_b, v_new, mf), sub=1)
+        w_new = fp.add(mf, fp.mul(third_bits, w_bits, mf), fp.mul(lr_bits, v_new, mf), sub=1)
     else:
-        d = fp.add(mf, g32, fp.mul(wd_b, w_bits, mf))
+        d = fp.add(mf, g32, fp.mul(third_bits, w_bits, mf))
         v_new = fp.add(mf, mu_v, d)
-        w_new = fp.add(mf, w_bits, fp.mul(lr_b, v_new, mf), sub=1)
+        w_new = fp.add(mf, w_bits, fp.mul(lr_bits, v_new, mf), sub=1)
     return w_new, v_new, fp.convert(w_new, mf, of)

@@ -20,17 +20,17 @@ from hw.fp.format import FP16
 from hw.generate import to_verilog
 from hw.sat.isa import Buf, Op, Reg
 from hw.sat.core import DESIGNS, SatCore
-from hw.sat.config import PAPER, SMALL, resolve
+from hw.sat.config import PAPER, SMALL, SatConfig, resolve
 from hw.synth import latch_check
-from sim import vectors
-from sim.golden import fp
+from sim.fp import vectors
+from sim.fp import golden as fp
 from sim.sat.stce import gemm_chain
 from sim.sat.osre import nm_prune, random_weight_bits
-from sim.sat.model import (Command, Program, SatCoreModel, gemm_cycles, gemm_result,
-                                 stage_gemm)
+from sim.sat.model import Command, SatCoreModel
+from sim.sat.driver import Program, gemm_result, stage_gemm
 from sim.sat.wuve import config_bits, decay_bits, first_step_v, sgd_step
 from sim.runner import run, tool_env
-from sim.sat.cycles import gemm_cycles as stce_gemm_cycles
+from sim.sat.cycles import gemm_command_cycles, gemm_cycles as stce_gemm_cycles
 from sim.sat.driver import plan_gemm
 
 GAP_PROB = STALL_PROB = 0.3
@@ -132,7 +132,7 @@ def _sgd_operands(model, rng, rows):
 def sgd_program(model, rng, rows=5):
     """One SGD command per configuration of :data:`SGD_CONFIGS`; drains M, V and D."""
     prog, checks = Program(model), []
-    mf, decoupled = model.master_fmt, model.p["decoupled_wd"]
+    mf, decoupled = model.master_fmt, model.config.decoupled_wd
     for lr, mu, wd in SGD_CONFIGS.values():
         g, w, v = _sgd_operands(model, rng, rows)
         prog.set(Reg.LR, config_bits(lr, mf))
@@ -250,7 +250,7 @@ def e2e_program(model, rng):
     # SGD on the whole layer, then re-prune into fresh W rows and drain everything.
     grad = fp.from_float64(model.grad_fmt, rng.normal(0, 1, (cout, cin)))
     lr, mu, wd = 0.5, 0.9, 1e-3
-    mf, decoupled = model.master_fmt, model.p["decoupled_wd"]
+    mf, decoupled = model.master_fmt, model.config.decoupled_wd
     prog.load(Buf.G, 0, dense_rows(model, grad))
     prog.load(Buf.V, 0, np.full((rows, model.lanes), first_step_v(), np.uint64))
     prog.set(Reg.LR, config_bits(lr, mf))
@@ -320,7 +320,7 @@ PROGRAMS = {"gemm": gemm_program, "sgd": sgd_program, "prune": prune_program,
 def gemm_cases(params):
     """(T, K, Cout, N) per core: dense, 2:m, one more N:M; folds and tiles > 1; one with
     ``T > latency`` (steady streaming)."""
-    if params["m"] == 4:
+    if params.m == 4:
         return [(6, 16, 5, 4), (7, 16, 4, 2), (12, 12, 3, 3), (4, 8, 3, 1)]
     return [(6, 16, 6, 8), (20, 32, 5, 2), (5, 16, 4, 4)]
 
@@ -353,7 +353,7 @@ def test_model_programs_match_golden_models(core):
     """Every program's model output equals gemm_chain / sgd_step / nm_prune (the checks run
     inside build_phases)."""
     params = CORES[core]
-    phases = build_phases(params, SatCore(**params).timing, seed=5)
+    phases = build_phases(params, SatCore(params).timing, seed=5)
     assert len(phases) == 2 * len(PROGRAMS)
 
 
@@ -366,12 +366,13 @@ ICARUS_STALLED = ("e2e",)
 @pytest.mark.parametrize("core", CORES)
 def test_core_rtl_runs_programs(core, sim, tmp_path):
     params = CORES[core]
-    component = SatCore(**params)
+    component = SatCore(params)
     phases = build_phases(params, component.timing, seed=len(core),
                           stalled=ICARUS_STALLED if sim == "icarus" else tuple(PROGRAMS))
     measured_path = tmp_path / "measured.json"
-    config = {"kind": "core", "seed": 3, "phases": phases, "measured": str(measured_path)}
-    run(component, f"sat_core_{core}", "sim.sat.tb_core", config, sim=sim)
+    config = {"seed": 3, "phases": phases, "measured": str(measured_path)}
+    run(component, f"sat_core_{core}", "sim.sat.tb_core", config, sim=sim,
+        testcase="sat_core_runs_programs")
     measured = json.loads(measured_path.read_text())
     assert [p["name"] for p in measured] == [p["name"] for p in phases]
 
@@ -379,18 +380,19 @@ def test_core_rtl_runs_programs(core, sim, tmp_path):
 @pytest.mark.parametrize("lanes", [3])
 def test_transposer_rtl(lanes, sim):
     """The backward-layout transposer alone, under random gaps and stalls and without."""
-    from hw.sat.core import Transposer
+    from hw.sat.transposer import Transposer
     cases = [{"columns": c, "gap_prob": p, "stall_prob": p}
              for p in (0.0, GAP_PROB, 0.6) for c in (1, lanes, 2 * lanes + 1, 4 * lanes)]
-    config = {"kind": "transposer", "lanes": lanes, "width": 5, "seed": lanes, "cases": cases}
-    run(Transposer(lanes, 5, 8), f"sat_transposer_{lanes}", "sim.sat.tb_core", config, sim=sim)
+    config = {"lanes": lanes, "width": 5, "seed": lanes, "cases": cases}
+    run(Transposer(lanes=lanes, width=5, count_width=8), f"sat_transposer_{lanes}",
+        "sim.sat.tb_core", config, sim=sim, testcase="transposer_turns_blocks")
 
 
 # -- model details ----------------------------------------------------------------------------
 def test_command_encoding_matches_rtl_layout():
     from sim.layout import pack
     for params in CORES.values():
-        core, model = SatCore(**params), SatCoreModel(params)
+        core, model = SatCore(params), SatCoreModel(params)
         cmd = Command(Op.PRUNE, sel=5, flag=1, a=3, b=7, c=11, n0=13, n1=1, n2=2, value=0x3F80)
         fields = {name: getattr(cmd, name) for name in core.cmd_layout.members}
         assert model.encode(cmd) == pack(core.cmd_layout, fields)
@@ -403,15 +405,15 @@ def test_gemm_cycles_are_the_stce_model_plus_3(core):
     equal to the array testbench's measurements) plus 3 cycles: acceptance, range check,
     the buffers' read register. The RTL matches this model exactly (timed phases)."""
     params = CORES[core]
-    array = SatCore(**params).array
-    timing = SatCore(**params).timing
+    array = SatCore(params).array
+    timing = SatCore(params).timing
     for t, k, cout, n in gemm_cases(params) + [(1, 64, 9, 2), (40, 8, 1, 8)]:
-        plan = plan_gemm(np.zeros((t, k), np.uint64), np.zeros((k * n // params["m"], cout),
-                         np.uint64), np.zeros((k * n // params["m"], cout), np.uint64), n,
-                         params["m"], params["rows"], params["cols"], 16)
-        want = stce_gemm_cycles(t, k, cout, n, params["m"], array.rows, array.cols,
+        plan = plan_gemm(np.zeros((t, k), np.uint64), np.zeros((k * n // params.m, cout),
+                         np.uint64), np.zeros((k * n // params.m, cout), np.uint64), n,
+                         params.m, params.rows, params.cols, 16)
+        want = stce_gemm_cycles(t, k, cout, n, params.m, array.rows, array.cols,
                                 array.mul_latency, array.add_latency) + 3
-        assert gemm_cycles(plan.t, plan.folds, len(plan.tiles), timing) == want
+        assert gemm_command_cycles(plan.t, plan.folds, len(plan.tiles), timing) == want
 
 
 def test_host_model_rejects_commands_that_do_not_fit():
@@ -451,26 +453,25 @@ def test_host_model_rejects_commands_that_do_not_fit():
     ({"sgd_depth": 0}, "sgd_depth"), ({"dbuf_depth": None}, "dbuf_depth"),
 ])
 def test_parameter_validation(override, needle):
-    params = {**resolve("small"), **override}
     with pytest.raises(ValueError, match=rf"^{needle}\b"):
-        SatCore(**params)
+        SatCore(SatConfig.SMALL, **override)
 
 
 def test_presets_and_registry():
     core, used = DESIGNS["sat_core"].build()
-    assert used["preset"] == "paper" and all(used[k] is None for k in PAPER)
+    assert used["preset"] == "paper" and all(used[k] is None for k in PAPER.as_dict())
     assert (core.rows, core.cols, core.n, core.m, core.lanes) == (32, 32, 2, 8, 32)
     assert (core.in_fmt.name, core.acc_fmt.name, core.master_fmt.name) == ("fp16", "fp32", "fp32")
     assert core.wuve.lanes == core.osre.lanes == 32 and core.array.latency == 130
     assert core.row_width[Buf.X] == 4096 and core.row_width[Buf.W] == 32 * 19
     small, _ = DESIGNS["sat_core"].build(**DESIGNS["sat_core"].test_params)
-    assert (small.rows, small.cols, small.lanes) == (SMALL["rows"], SMALL["cols"], SMALL["lanes"])
+    assert (small.rows, small.cols, small.lanes) == (SMALL.rows, SMALL.cols, SMALL.lanes)
     custom, _ = DESIGNS["sat_core"].build(preset="small", rows=3, data_width=16)
-    assert custom.rows == 3 and custom.data_width == 16 and custom.cols == SMALL["cols"]
+    assert custom.rows == 3 and custom.data_width == 16 and custom.cols == SMALL.cols
     for bad, needle in [({"preset": "huge"}, "preset"), ({"bogus": 1}, "bogus")]:
         with pytest.raises(ValueError, match=needle):
             DESIGNS["sat_core"].build(**bad)
-    assert set(DESIGNS["sat_core"].params) == {"preset", *PAPER}
+    assert set(DESIGNS["sat_core"].params) == {"preset", *PAPER.as_dict()}
 
 
 # -- generated Verilog --------------------------------------------------------------------------
@@ -494,7 +495,7 @@ MID = resolve("paper", rows=8, cols=8, lanes=8, sgd_latency=12, data_width=128,
 
 
 def test_verilator_lint_wall_clean_mid_size(tmp_path):
-    _lint(SatCore(**MID), "sat_core", tmp_path)
+    _lint(SatCore(MID), "sat_core", tmp_path)
 
 
 @slow
@@ -504,5 +505,5 @@ def test_verilator_lint_wall_clean_paper(tmp_path):
 
 
 def test_no_latches():
-    text = to_verilog(SatCore(**resolve("small")), "sat_core")
+    text = to_verilog(SatCore(SatConfig.SMALL), "sat_core")
     assert latch_check(text, "sat_core") == []
