@@ -15,6 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
+from hw.sat.config import PAPER
 from sim.sat.cycles import gemm_cycles
 
 # (name, Cin, Cout, kernel, stride, input H=W) for 224x224 ImageNet ResNet-18.
@@ -45,7 +46,9 @@ def layer_gemms(cin, cout, kernel, stride, size, batch):
     return fwd, bwd, wgt
 
 
-def run(batch=32, rows=32, cols=32, n=2, m=8, mul_latency=2, add_latency=3):
+def run(batch=32, rows=PAPER.rows, cols=PAPER.cols, n=PAPER.n, m=PAPER.m,
+        mul_latency=PAPER.mul_latency, add_latency=PAPER.add_latency):
+    """Cycles of every layer (defaults: the paper's array, :data:`hw.sat.config.PAPER`)."""
     arr = dict(rows=rows, cols=cols, mul_latency=mul_latency, add_latency=add_latency)
     results = []
     for name, cin, cout, kernel, stride, size in LAYERS:

@@ -34,13 +34,14 @@ from math import ceil
 from pathlib import Path
 
 from sim.bench_sat_resnet18 import LAYERS, layer_gemms
+from hw.sat.config import PAPER
 from sim.sat.cycles import gemm_cycles
 from hw.progress import note
 
 __all__ = ["scalesim_run", "scalesim_cycles", "stce_cycles", "run", "main", "CHECKS"]
 
-#: The STCE array of the paper, with the latencies of :mod:`sim.bench_sat_resnet18`.
-ARRAY = {"rows": 32, "cols": 32, "mul_latency": 2, "add_latency": 3}
+#: The STCE array of the paper (:data:`hw.sat.config.PAPER`).
+ARRAY = {k: getattr(PAPER, k) for k in ("rows", "cols", "mul_latency", "add_latency")}
 #: SRAM size (kB) of each of SCALE-Sim's three buffers.
 SRAM_KB = 65536
 #: Full SCALE-Sim runs beyond this many demand rows (simulated cycles) are sampled instead.
@@ -118,7 +119,7 @@ def _folds(m, k, n, rows, cols, dataflow):
     raise ValueError(f"dataflow must be 'ws' or 'os', not {dataflow!r}")
 
 
-def scalesim_run(m, k, n, rows=32, cols=32, dataflow="ws"):
+def scalesim_run(m, k, n, rows=PAPER.rows, cols=PAPER.cols, dataflow="ws"):
     """One quiet SCALE-Sim run of GEMM ``(M x K) * (K x N)`` in a temporary directory.
 
     Returns ``dict(cycles, stall_cycles, util, mapping_eff)`` from its compute report
@@ -151,8 +152,8 @@ def _sample_dim(size, width):
     return 2 * width + (size % width or width)
 
 
-def scalesim_cycles(m, k, n, rows=32, cols=32, dataflow="ws", max_rows=MAX_ROWS,
-                    stream_cap=STREAM_CAP):
+def scalesim_cycles(m, k, n, rows=PAPER.rows, cols=PAPER.cols, dataflow="ws",
+                    max_rows=MAX_ROWS, stream_cap=STREAM_CAP):
     """SCALE-Sim "Total Cycles" of GEMM ``(M x K) * (K x N)``: a full run when it simulates at
     most ``max_rows`` cycles, else a sampled run scaled up (see the module docstring).
 
@@ -178,7 +179,8 @@ def scalesim_cycles(m, k, n, rows=32, cols=32, dataflow="ws", max_rows=MAX_ROWS,
             "sample": list(sample), "fill_per_fold": fill}
 
 
-def stce_cycles(t, k, cout, rows=32, cols=32, mul_latency=2, add_latency=3):
+def stce_cycles(t, k, cout, rows=PAPER.rows, cols=PAPER.cols, mul_latency=PAPER.mul_latency,
+                add_latency=PAPER.add_latency):
     """Our cycle model of the dense GEMM ``(T x K) * (K x Cout)`` on the STCE."""
     return gemm_cycles(t, k, cout, 1, 1, rows, cols, mul_latency, add_latency)
 
