@@ -3,8 +3,6 @@ golden model bit for bit (cocotb, every simulator), timing, parameter validation
 
 import json
 import math
-import os
-import subprocess
 
 import ml_dtypes
 import numpy as np
@@ -15,7 +13,7 @@ from hw.generate import to_verilog
 from hw.sat.osre import DESIGNS, LATENCY, TopKLanes, TopKSorter
 from sim.sat.osre import (magnitude_key, nm_decompress, nm_prune, random_weight_bits,
                            topk_group)
-from sim.runner import run, tool_env
+from sim.runner import run
 
 GROUPS, GAP_PROB, STALL_PROB = 160, 0.3, 0.3
 FLOAT_DTYPES = {FP16: np.float16, BF16: ml_dtypes.bfloat16, FP32: np.float32}
@@ -212,12 +210,6 @@ def test_defaults_and_properties():
 @pytest.mark.parametrize("design,params", [("sat_topk", {}), ("sat_osre", {}),
                                            ("sat_topk", {"n": 1, "m": 2, "fmt": "fp32"}),
                                            ("sat_topk", {"n": 3, "m": 5})])
-def test_verilator_lint_wall_clean(design, params, tmp_path):
+def test_verilator_lint_wall_clean(design, params, lint):
     component, _ = DESIGNS[design].build(**params)
-    path = tmp_path / f"{design}.v"
-    path.write_text(to_verilog(component, design))
-    env = {**os.environ, **tool_env()}
-    result = subprocess.run(["verilator", "--lint-only", "-Wall", str(path)],
-                            capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "%Warning" not in result.stderr and "%Error" not in result.stderr, result.stderr
+    lint(to_verilog(component, design), design)

@@ -10,7 +10,6 @@ on Icarus only the end-to-end program).
 
 import json
 import os
-import subprocess
 import time
 
 import numpy as np
@@ -21,7 +20,7 @@ from hw.generate import to_verilog
 from hw.sat.isa import Buf, Op, Reg
 from hw.sat.core import DESIGNS, SatCore
 from hw.sat.config import PAPER, SMALL, SatConfig, resolve
-from hw.synth import latch_check
+from hw.checks import latch_check
 from sim.fp import vectors
 from sim.fp import golden as fp
 from sim.sat.stce import gemm_chain
@@ -29,7 +28,7 @@ from sim.sat.osre import nm_prune, random_weight_bits
 from sim.sat.model import Command, SatCoreModel
 from sim.sat.driver import Program, gemm_result, stage_gemm
 from sim.sat.wuve import config_bits, decay_bits, first_step_v, sgd_step
-from sim.runner import run, tool_env
+from sim.runner import run
 from sim.sat.cycles import gemm_command_cycles, gemm_cycles as stce_gemm_cycles
 from sim.sat.driver import plan_gemm
 
@@ -475,17 +474,11 @@ def test_presets_and_registry():
 
 
 # -- generated Verilog --------------------------------------------------------------------------
-def _lint(component, name, tmp_path):
+def _lint(component, name, lint):
     start = time.monotonic()
     text = to_verilog(component, name)
     generated = time.monotonic() - start
-    path = tmp_path / f"{name}.v"
-    path.write_text(text)
-    env = {**os.environ, **tool_env()}
-    result = subprocess.run(["verilator", "--lint-only", "-Wall", str(path)],
-                            capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "%Warning" not in result.stderr and "%Error" not in result.stderr, result.stderr
+    lint(text, name)
     return text, generated
 
 
@@ -494,13 +487,13 @@ MID = resolve("paper", rows=8, cols=8, lanes=8, sgd_latency=12, data_width=128,
               wbuf_depth=256, xbuf_depth=128, obuf_depth=128, sgd_depth=64, dbuf_depth=64)
 
 
-def test_verilator_lint_wall_clean_mid_size(tmp_path):
-    _lint(SatCore(MID), "sat_core", tmp_path)
+def test_verilator_lint_wall_clean_mid_size(lint):
+    _lint(SatCore(MID), "sat_core", lint)
 
 
 @slow
-def test_verilator_lint_wall_clean_paper(tmp_path):
-    text, seconds = _lint(DESIGNS["sat_core"].build()[0], "sat_core", tmp_path)
+def test_verilator_lint_wall_clean_paper(lint):
+    text, seconds = _lint(DESIGNS["sat_core"].build()[0], "sat_core", lint)
     print(f"paper core: {len(text)} bytes of Verilog generated in {seconds:.1f} s")
 
 

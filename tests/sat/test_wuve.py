@@ -12,7 +12,6 @@ Parameter validation and Verilator -Wall lint. The 32-lane builds take minutes, 
 """
 
 import os
-import subprocess
 
 import numpy as np
 import pytest
@@ -24,7 +23,7 @@ from hw.sat.wuve import DESIGNS, SGDLanes, default_latency
 from sim.fp import vectors
 from sim.fp import golden as fp
 from sim.sat.wuve import config_bits, decay_bits, first_step_v, sgd_step
-from sim.runner import run, tool_env
+from sim.runner import run
 
 GAP_PROB = STALL_PROB = 0.3
 #: lr, mu, wd of each configuration case.
@@ -257,25 +256,16 @@ def test_design_entry_defaults():
     assert component.latency == 7 and component.decoupled_wd
 
 
-def _lint(component, tmp_path):
-    path = tmp_path / "sat_wuve.v"
-    path.write_text(to_verilog(component, "sat_wuve"))
-    result = subprocess.run(["verilator", "--lint-only", "-Wall", str(path)], capture_output=True,
-                            text=True, env={**os.environ, **tool_env()}, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "%Warning" not in result.stderr and "%Error" not in result.stderr, result.stderr
-
-
 @pytest.mark.parametrize("params", [{"lanes": 1},
                                     {"lanes": 2, "decoupled_wd": True, "latency": 1}],
                          ids=["lanes1", "lanes2-decoupled-lat1"])
-def test_verilator_lint_wall_clean(params, tmp_path):
-    _lint(SGDLanes(**params), tmp_path)
+def test_verilator_lint_wall_clean(params, lint):
+    lint(to_verilog(SGDLanes(**params), "sat_wuve"), "sat_wuve")
 
 
 @slow
-def test_verilator_lint_wall_clean_default(tmp_path):
-    _lint(DESIGNS["sat_wuve"].build()[0], tmp_path)
+def test_verilator_lint_wall_clean_default(lint):
+    lint(to_verilog(DESIGNS["sat_wuve"].build()[0], "sat_wuve"), "sat_wuve")
 
 
 # -- RTL against the golden model ------------------------------------------------------------
