@@ -45,15 +45,15 @@ lint: verilog
 
 ## Synthesis report of the FP units (ECP5 + nextpnr Fmax, xcup) into build/reports/
 synth: $(TEST_STAMP)
-	$(PY) -m hw.synth -o build/reports
+	$(PY) -m hw.synth.fp -o build/reports
 
 ## Synthesis of the SAT engines (PE, small arrays, lanes) and of the SparTANN core
 synth-engines: $(TEST_STAMP)
-	$(PY) -m hw.synth_sat -o build/reports
-	$(PY) -m hw.synth_spartann -o build/reports
+	$(PY) -m hw.synth.sat -o build/reports
+	$(PY) -m hw.synth.spartann -o build/reports
 
 synth-quick: $(TEST_STAMP)
-	$(PY) -m hw.synth --quick -o build/reports
+	$(PY) -m hw.synth.fp --quick -o build/reports
 
 ## Benchmarks (numbers, not pass/fail), into build/reports/ (~40 min; BDWP digits is the long one)
 bench: $(BENCH_STAMP)

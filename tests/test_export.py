@@ -12,7 +12,7 @@ import pytest
 from hw.cli import generate
 from hw.designs import DESIGNS
 from hw.export import companion_names, core_name, project_version, yosys_ecp5
-from hw.synth import tool
+from hw.synth.flow import tool
 from sim.runner import tool_env
 
 #: Small designs the tool runs use: (design, parameters, module name).

