@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.spartann.config import CoreParams
+from hw.spartann.config import PAPER
 from sim.spartann import csc
 from sim.spartann.model import CoreModel
 from sim.spartann.cycles import ideal_cycles, schedule
@@ -64,7 +64,7 @@ def measure(params, rows, cols, densities=DENSITIES, sim="verilator", seed=7):
                                                       "vectors": np.zeros_like(w)},
                     {"op": "run_wu"}, {"op": "drain_b", "count": rows}]
         jobs.append((density, entries, skip))
-    model = CoreModel(**params.golden_kwargs())
+    model = CoreModel(params)
     want = model.execute(program)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.time()
@@ -137,10 +137,9 @@ def main(argv=None):
     for config in args.config:
         note(f"mac_latency:wu_window {config}: jobs on the RTL ({args.sim}) ...")
         mac_latency, wu_window = (int(x) for x in config.split(":"))
-        params = CoreParams(T=args.T, idx_bits=6, sparse_depth=args.rows * args.cols,
-                            b_rows=args.rows, a_rows=args.cols, out_rows=args.cols,
-                            max_cols=args.cols, mac_latency=mac_latency,
-                            wu_window=wu_window).validated()
+        params = PAPER.replace(T=args.T, sparse_depth=args.rows * args.cols, b_rows=args.rows,
+                               a_rows=args.cols, out_rows=args.cols, max_cols=args.cols,
+                               mac_latency=mac_latency, wu_window=wu_window)
         results, info = measure(params, args.rows, args.cols, sim=args.sim)
         info["sim"] = args.sim
         report.append({"params": params.as_dict(), "info": info, "results": results})

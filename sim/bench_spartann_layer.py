@@ -30,11 +30,9 @@ def _fp32(rng, shape):
     return rng.standard_normal(shape).astype(np.float32).view(np.uint32).astype(np.uint64)
 
 
-def measure(layer=LAYER, params=PAPER.validated(), densities=DENSITIES, seed=0):
+def measure(layer=LAYER, params=PAPER, densities=DENSITIES, seed=0):
     rng = np.random.default_rng(seed)
-    base = CoreConfig(T=params.T, a_rows=params.a_rows, b_rows=params.b_rows,
-                      out_rows=params.out_rows, sparse_depth=params.sparse_depth,
-                      max_cols=params.max_cols, idx_bits=params.idx_bits, fmt=params.fmt)
+    base = CoreConfig(params)
     w = _fp32(rng, layer.w_shape)
     rows = []
     for density in densities:
@@ -42,7 +40,7 @@ def measure(layer=LAYER, params=PAPER.validated(), densities=DENSITIES, seed=0):
         go = np.where(rng.random(layer.go_shape) < density, _fp32(rng, layer.go_shape), 0)
         go = go.astype(np.uint64)
         results = []
-        for cfg in (base, replace(base, contexts=params.loop_latency)):
+        for cfg in (base, replace(base, contexts=params.contexts)):
             plan = plan_bp(layer, go, w, cfg)
             cycles = command_cycles(plan.program, params)
             run = sum(c for c, cmd in zip(cycles, plan.program) if cmd["op"] == "run_bp")

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.spartann.config import SMALL, SpartannConfig
+
 __all__ = ["RtlMismatch", "ConvResult", "spartann_conv", "SPARTANN_SMALL", "GemmResult",
            "sat_gemm", "BdwpResult", "bdwp_step"]
 
@@ -57,9 +59,10 @@ def _workdir(workdir):
 
 
 # -- SparTANN -------------------------------------------------------------------------------------
-#: A quick SparTANN core for :func:`spartann_conv`: 4 FP32 lanes, 3-cycle MAC lanes.
-SPARTANN_SMALL = dict(T=4, fmt="fp32", idx_bits=3, sparse_depth=64, b_rows=8, a_rows=32,
-                      out_rows=32, max_cols=16, mac_latency=3, thr_latency=1, wu_window=4)
+#: A quick SparTANN core for :func:`spartann_conv` (a :class:`SpartannConfig`): the ``small``
+#: preset with smaller buffers and 3-cycle MAC lanes (4 FP32 lanes).
+SPARTANN_SMALL = SMALL.replace(sparse_depth=64, b_rows=8, a_rows=32, out_rows=32, max_cols=16,
+                               mac_latency=3)
 
 
 @dataclass
@@ -83,24 +86,19 @@ def spartann_conv(layer, go, w=None, ia=None, *, core=None, contexts=True, sim="
     gradient, ``w`` (``layer.w_shape``) the weights and ``ia`` (``layer.ia_shape``) the input
     activations, all bit patterns of the core's format. With ``w`` the BP (``GI``) runs, with
     ``ia`` the WU (``GW``); both run one after the other on the same core. ``core``:
-    :class:`hw.spartann.config.CoreParams` fields overriding :data:`SPARTANN_SMALL` (a dict,
-    or a ``CoreParams``). ``contexts``: plan the BP for the core's column contexts (auto
+    a :class:`hw.spartann.config.SpartannConfig`, or a dict of its fields overriding
+    :data:`SPARTANN_SMALL`. ``contexts``: plan the BP for the core's column contexts (auto
     m-tile). ``gap_prob``: probability of an idle cycle on the inputs and a stall on the output
     (``0``: the cycles must equal the cycle model).
     """
-    from hw.spartann.config import CoreParams
     from sim.spartann.cycles import command_cycles
     from sim.spartann.driver import CoreConfig, plan_bp, plan_wu
     from sim.spartann.tb_core import run_on_rtl
 
     if w is None and ia is None:
         raise ValueError("give w (BP), ia (WU) or both")
-    if isinstance(core, CoreParams):
-        core = core.as_dict()
-    params = CoreParams(**{**SPARTANN_SMALL, **(core or {})}).validated()
-    cfg = CoreConfig(params.T, params.a_rows, params.b_rows, params.out_rows,
-                     params.sparse_depth, params.max_cols, params.idx_bits, params.fmt,
-                     contexts=params.loop_latency if contexts else None)
+    params = core if isinstance(core, SpartannConfig) else SPARTANN_SMALL.replace(**(core or {}))
+    cfg = CoreConfig(params, contexts=True if contexts else None)
     plans = {}
     if w is not None:
         plans["bp"] = plan_bp(layer, go, w, cfg)

@@ -1,17 +1,23 @@
-"""Named SparTANN core configurations and their validation.
+"""One SparTANN core configuration, :class:`SpartannConfig`, and its named presets.
+
+The same object feeds the RTL (:class:`hw.spartann.core.SparTANNCore`), the golden core model
+(:class:`sim.spartann.model.CoreModel`), the conv-layer driver (:mod:`sim.spartann.driver`),
+the cycle model (:mod:`sim.spartann.cycles`), the benches and synthesis. HDL-free.
 
 ``PAPER`` is the paper's instance (Sec. 5.2.1): T = 32 FP32 lanes, 4 KB of sparse values and
 1 KB of 6-bit indices (1024 entries), Dense Buf B of M_max = 256 rows, A + B = 68 KB
 (A: 288 rows), a 32 KB Out Buf (256 rows), 256 columns per job. ``SMALL`` is a quick
-configuration for tests and examples.
+configuration for tests and examples, derived from ``PAPER``.
 """
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 from ..fp.format import parse_format
-from ..fp.unit import check_format, check_int
+from ..params import check_format, check_int
+from .isa import addr_bits, row_bits
 
-__all__ = ["CoreParams", "PAPER", "SMALL", "PRESETS", "resolve", "LIMITS"]
+__all__ = ["SpartannConfig", "CoreParams", "PAPER", "SMALL", "PRESETS", "resolve", "LIMITS",
+           "HELP", "NAMES", "MAX_WIDTH"]
 
 #: Accepted range of every integer parameter.
 LIMITS = {"T": (1, 1024), "idx_bits": (1, 16), "sparse_depth": (1, 1 << 20),
@@ -20,10 +26,31 @@ LIMITS = {"T": (1, 1024), "idx_bits": (1, 16), "sparse_depth": (1, 1 << 20),
 #: Widest datapath word: theta travels in the 32-bit command argument.
 MAX_WIDTH = 32
 
+#: One line per parameter (the command line's help, the manifest's parameter list).
+HELP = {
+    "T": "MAC lanes (words per dense vector)",
+    "fmt": "datapath float format",
+    "idx_bits": "relative-index (delta) width",
+    "sparse_depth": "Sparse Buf entries",
+    "b_rows": "Dense Buf B rows (>= M)",
+    "a_rows": "Dense Buf A rows",
+    "out_rows": "Out Buf rows",
+    "max_cols": "columns per job",
+    "mac_latency": "alpha*x+y lane pipeline stages",
+    "thr_latency": "threshold lane stages",
+    "wu_window": "WU issue-window entries (0: in order)",
+}
 
-@dataclass(frozen=True)
-class CoreParams:
-    """Every parameter of :class:`hw.spartann.core.SparTANNCore`.
+
+@dataclass(frozen=True, kw_only=True)
+class SpartannConfig:
+    """Every parameter of a SparTANN core, validated on construction (``ValueError`` naming
+    the parameter and the value); ``fmt`` is kept as its canonical name.
+
+    *Function* (what the core computes): ``T`` lanes, datapath ``fmt``, ``idx_bits`` of the
+    CSC relative index. *Capacity* (what fits): ``sparse_depth`` Sparse Buf entries,
+    ``b_rows`` / ``a_rows`` / ``out_rows`` rows of Dense Buf B, Dense Buf A and the Out Buf,
+    ``max_cols`` columns per job. *Implementation* (how fast; results do not depend on it):
 
     ``mac_latency``: pipeline stages of the ``alpha*x + y`` lane (the accumulation loop is
     ``mac_latency + 2`` cycles: Sparse Buf read, dense buffer read, lane, write). The default
@@ -34,30 +61,41 @@ class CoreParams:
     hw/spartann/engine.py; 0 = in-order issue; 4 keeps low-density WU jobs above 95% MAC-slot
     utilization at ``mac_latency`` 8, deeper lanes want 8).
     """
+    # -- function
     T: int = 32
     fmt: str = "fp32"
     idx_bits: int = 6
+    # -- capacity
     sparse_depth: int = 1024
     b_rows: int = 256
     a_rows: int = 288
     out_rows: int = 256
     max_cols: int = 256
+    # -- implementation
     mac_latency: int = 8
     thr_latency: int = 1
     wu_window: int = 4
 
-    def validated(self):
-        """A copy with ``fmt`` normalised; raises ``ValueError`` naming a bad parameter."""
+    def __post_init__(self):
         for name, (lo, hi) in LIMITS.items():
             check_int(name, getattr(self, name), lo, hi)
         fmt = check_format("fmt", self.fmt)
         if fmt.width > MAX_WIDTH:
             raise ValueError(f"fmt must be at most {MAX_WIDTH} bits wide, not {fmt.name} "
                              f"({fmt.width} bits)")
-        return replace(self, fmt=fmt.name)
+        object.__setattr__(self, "fmt", fmt.name)
 
+    def replace(self, **changes):
+        """A validated copy with ``changes``."""
+        return replace(self, **changes)
+
+    def as_dict(self):
+        return asdict(self)
+
+    # -- derived ----------------------------------------------------------------------------
     @property
     def format(self):
+        """``fmt`` as a :class:`~hw.fp.format.FloatFormat`."""
         return parse_format(self.fmt)
 
     @property
@@ -65,32 +103,43 @@ class CoreParams:
         """Cycles of one read-multiply-add-write of an accumulator row."""
         return self.mac_latency + 2
 
-    def as_dict(self):
-        return asdict(self)
+    @property
+    def contexts(self):
+        """BP column contexts (one slot each in turn): ``loop_latency``."""
+        return self.loop_latency
 
-    def golden_kwargs(self):
-        """Arguments of :class:`sim.spartann.model.CoreModel`."""
-        return {"T": self.T, "fmt": self.fmt, "a_rows": self.a_rows, "b_rows": self.b_rows,
-                "out_rows": self.out_rows, "sparse_depth": self.sparse_depth,
-                "max_cols": self.max_cols, "idx_bits": self.idx_bits}
+    @property
+    def addr_bits(self):
+        """Width of a column address (a row of Dense Buf A in WU, of the Out Buf in BP)."""
+        return addr_bits(self.a_rows, self.out_rows)
+
+    @property
+    def row_bits(self):
+        """Width of a decoded row (a row of Dense Buf B)."""
+        return row_bits(self.b_rows)
 
 
-PAPER = CoreParams()
-SMALL = CoreParams(T=4, idx_bits=3, sparse_depth=256, b_rows=32, a_rows=64, out_rows=64,
-                   max_cols=64, mac_latency=4)
+#: One release only: the name before :class:`SpartannConfig`.
+CoreParams = SpartannConfig
+
+PAPER = SpartannConfig()
+SMALL = PAPER.replace(T=4, idx_bits=3, sparse_depth=256, b_rows=32, a_rows=64, out_rows=64,
+                      max_cols=64, mac_latency=4)
 PRESETS = {"paper": PAPER, "small": SMALL}
+#: Parameter names in order (function, capacity, implementation).
+NAMES = tuple(f.name for f in fields(SpartannConfig))
 
 
 def resolve(preset="paper", **overrides):
-    """The validated :class:`CoreParams` of ``preset`` with ``overrides`` (``None`` values
-    keep the preset's)."""
-    if isinstance(preset, CoreParams):
+    """The :class:`SpartannConfig` of ``preset`` (a name or a config) with ``overrides``
+    (``None`` values keep the preset's)."""
+    if isinstance(preset, SpartannConfig):
         base = preset
     elif preset in PRESETS:
         base = PRESETS[preset]
     else:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, not {preset!r}")
-    unknown = set(overrides) - set(CoreParams.__dataclass_fields__)
+    unknown = set(overrides) - set(NAMES)
     if unknown:
         raise ValueError(f"unknown parameter(s) {sorted(unknown)}")
-    return replace(base, **{k: v for k, v in overrides.items() if v is not None}).validated()
+    return base.replace(**{k: v for k, v in overrides.items() if v is not None})

@@ -29,12 +29,13 @@ from amaranth.lib.wiring import In, Out
 
 from ..fp.convert import FloatConvert
 from ..fp.format import FP32
-from ..params import Design, Param
+from ..hier import part
+from ..params import Design, Param, _fmt, optional
 from .isa import (ARG_BITS, TARGET_BITS, Op, cmd_layout, col_layout, dense_layout,
                        entry_layout, out_layout, table as command_table)
 from .dts import DTSUnit
 from .engine import MacLanes, Scheduler, embed, module_name, tag_layout
-from .config import PRESETS, resolve
+from .config import HELP, NAMES, PRESETS, resolve
 from .threshold import COUNT_BITS, ThresholdLanes
 
 __all__ = ["SparTANNCore", "DESIGNS"]
@@ -43,17 +44,14 @@ IDLE, LOAD, RUN, DRAIN, DTS = range(5)
 
 
 class SparTANNCore(wiring.Component):
-    """The SparTANN core of ``preset`` (:mod:`hw.spartann.config`) with parameter overrides
-    (``None`` keeps the preset's). Sub-blocks (scheduler, lanes, threshold lanes, DTS) are
-    emitted as their own Verilog modules (:func:`~hw.spartann.engine.embed`)."""
+    """The SparTANN core of ``preset`` (a :class:`~hw.spartann.config.SpartannConfig` or the
+    name of one of its presets) with parameter ``overrides`` (its fields; ``None`` keeps the
+    preset's). Sub-blocks (scheduler, lanes, threshold lanes, DTS) are emitted as their own
+    Verilog modules (:func:`~hw.spartann.engine.embed`)."""
 
-    def __init__(self, preset="paper", *, T=None, fmt=None, idx_bits=None, sparse_depth=None,
-                 b_rows=None, a_rows=None, out_rows=None, max_cols=None, mac_latency=None,
-                 thr_latency=None, wu_window=None):
-        self.params = p = resolve(preset, T=T, fmt=fmt, idx_bits=idx_bits,
-                                  sparse_depth=sparse_depth, b_rows=b_rows, a_rows=a_rows,
-                                  out_rows=out_rows, max_cols=max_cols, mac_latency=mac_latency,
-                                  thr_latency=thr_latency, wu_window=wu_window)
+    def __init__(self, preset="paper", **overrides):
+        #: The :class:`~hw.spartann.config.SpartannConfig` built.
+        self.params = p = resolve(preset, **overrides)
         self.fmt = p.format
         w = self.fmt.width
         super().__init__({
@@ -94,9 +92,7 @@ class SparTANNCore(wiring.Component):
     @property
     def dts_cycles(self):
         """Cycles of the DTS unit from request to result."""
-        unit = DTSUnit(counter_width=COUNT_BITS)
-        unit._MustUse__silence = True
-        return unit.cycles
+        return part(DTSUnit, counter_width=COUNT_BITS).cycles
 
     @property
     def port_doc(self):
@@ -221,11 +217,13 @@ class SparTANNCore(wiring.Component):
 
         # -- run: scheduler (S0, S1), buffer reads (S1 -> S2), lanes, write-back --------------
         tags = tag_layout(p.b_rows, p.a_rows, p.out_rows)
-        sched = self._embed(m, "scheduler", Scheduler(
+        sched = self._embed(m, "scheduler", part(
+            Scheduler,
             contexts=self.loop_latency, fmt=fmt, idx_bits=p.idx_bits,
             sparse_depth=p.sparse_depth, max_cols=p.max_cols, b_rows=p.b_rows, a_rows=p.a_rows,
             out_rows=p.out_rows, window=p.wu_window))
-        lanes = self._embed(m, "lanes", MacLanes(T=T, fmt=fmt, latency=p.mac_latency, tag=tags))
+        lanes = self._embed(m, "lanes", part(MacLanes, T=T, fmt=fmt, latency=p.mac_latency,
+                                             tag=tags))
         running = state == RUN
         issue = sched.issue
         m.d.comb += [
@@ -261,7 +259,7 @@ class SparTANNCore(wiring.Component):
             m.d.sync += [run_cnt.eq(0), run_cycles.eq(0), run_macs.eq(0)]
 
         # -- drains -------------------------------------------------------------------------
-        thr = self._embed(m, "threshold", ThresholdLanes(T, fmt, latency=p.thr_latency))
+        thr = self._embed(m, "threshold", part(ThresholdLanes, T, fmt, latency=p.thr_latency))
         draining = state == DRAIN
         to_thr = op == Op.DRAIN_OUT
         sink_ready = Mux(to_thr, thr.i.ready, self.out.ready)
@@ -303,7 +301,7 @@ class SparTANNCore(wiring.Component):
                          o_wr.data.eq(lanes.result)]
 
         # -- statistics and DTS ---------------------------------------------------------------
-        dts = self._embed(m, "dts", DTSUnit(counter_width=COUNT_BITS))
+        dts = self._embed(m, "dts", part(DTSUnit, counter_width=COUNT_BITS))
         stats = thr.stats
         m.d.comb += [self.elements.eq(stats.elements), self.zeros.eq(stats.zeros),
                      self.max_abs.eq(stats.max_abs)]
@@ -334,7 +332,7 @@ class SparTANNCore(wiring.Component):
         """``value`` (datapath format) as FP32 bits (exact)."""
         if self.fmt == FP32:
             return value
-        unit = self._embed(m, f"widen_{name}", FloatConvert(self.fmt, FP32, latency=0))
+        unit = self._embed(m, f"widen_{name}", part(FloatConvert, self.fmt, FP32, latency=0))
         m.d.comb += [unit.i.valid.eq(1), unit.i.payload.x.eq(value)]
         return unit.o.payload.result
 
@@ -342,7 +340,7 @@ class SparTANNCore(wiring.Component):
         """FP32 ``value`` rounded to the datapath format (nearest even)."""
         if self.fmt == FP32:
             return value
-        unit = self._embed(m, "narrow_theta", FloatConvert(FP32, self.fmt, latency=0))
+        unit = self._embed(m, "narrow_theta", part(FloatConvert, FP32, self.fmt, latency=0))
         m.d.comb += [unit.i.valid.eq(1), unit.i.payload.x.eq(value)]
         return unit.o.payload.result
 
@@ -352,15 +350,6 @@ def _any_of(values):
     for value in values:
         result = result | value
     return result
-
-
-def _opt_int(text):
-    return None if text in (None, "", "default", "preset") else int(text)
-
-
-def _opt_fmt(text):
-    from ..params import _fmt
-    return None if text in (None, "", "default", "preset") else _fmt(text)
 
 
 def _preset(text):
@@ -377,16 +366,7 @@ DESIGNS = {
         SparTANNCore,
         "SparTANN core: T alpha*x+y lanes, sparse-serial/dense-parallel BP and WU, sparsifier, DTS",
         {"preset": Param("paper", _preset, f"named configuration: {', '.join(PRESETS)}"),
-         "T": Param(None, _opt_int, f"MAC lanes (words per dense vector) {_FROM}"),
-         "fmt": Param(None, _opt_fmt, f"datapath float format {_FROM}"),
-         "idx_bits": Param(None, _opt_int, f"relative-index (delta) width {_FROM}"),
-         "sparse_depth": Param(None, _opt_int, f"Sparse Buf entries {_FROM}"),
-         "b_rows": Param(None, _opt_int, f"Dense Buf B rows (>= M) {_FROM}"),
-         "a_rows": Param(None, _opt_int, f"Dense Buf A rows {_FROM}"),
-         "out_rows": Param(None, _opt_int, f"Out Buf rows {_FROM}"),
-         "max_cols": Param(None, _opt_int, f"columns per job {_FROM}"),
-         "mac_latency": Param(None, _opt_int, f"alpha*x+y lane pipeline stages {_FROM}"),
-         "thr_latency": Param(None, _opt_int, f"threshold lane stages {_FROM}"),
-         "wu_window": Param(None, _opt_int, f"WU issue-window entries (0: in order) {_FROM}")},
+         **{name: Param(None, optional(_fmt if name == "fmt" else int),
+                        f"{HELP[name]} {_FROM}") for name in NAMES}},
         test_params={"preset": "small"}),
 }

@@ -27,8 +27,9 @@ from ..fp.format import FP32
 from ..fp.itof import IntToFloat, itof_steps
 from ..fp.mul import FloatMul, mul_steps
 from ..fp.pipeline import Step, build_pipeline
-from ..fp.unit import MAX_LATENCY, check_int
-from ..params import Design, Param, _latency
+from ..fp.unit import MAX_LATENCY
+from ..hier import part
+from ..params import Design, Param, _latency, check_int
 
 __all__ = ["DTSUnit", "input_layout", "output_layout", "schedule", "ONE", "HI", "LO",
            "HUNDRED", "MAX_COUNTER_WIDTH", "DESIGNS"]
@@ -70,9 +71,7 @@ def schedule(itof, mul, div, cmp):
 
 def _compare_steps():
     """The comparator's step list (the unit object itself is never elaborated)."""
-    unit = FloatCompare(FP32)
-    unit._MustUse__silence = True           # only its steps are used: no "unused" warning
-    return unit.steps()
+    return part(FloatCompare, FP32).steps()      # only its steps are used
 
 
 def _prefixed(prefix, steps):

@@ -34,12 +34,12 @@ entry. The cycle model :mod:`sim.spartann.cycles` replays both schedules.
 
 import hashlib
 
-from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal, Value
+from amaranth.hdl import Cat, Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..fp.muladd import FloatMulAdd
-from ..generate import require_module
+from ..hier import instantiate, part
 from .isa import addr_bits, col_layout, entry_layout, row_bits
 
 __all__ = ["Scheduler", "MacLanes", "issue_layout", "tag_layout", "embed", "module_name"]
@@ -54,20 +54,10 @@ def module_name(prefix, **params):
 def embed(m, name, component, verilog_name):
     """Instantiate ``component`` in ``m`` as Verilog module ``verilog_name`` (emitted once by
     :func:`hw.generate.to_verilog`, so sub-blocks keep their own module without a dotted
-    name). Returns its interface: fresh signals with the component's members."""
-    component._MustUse__silence = True
-    iface = component.signature.create(path=(name,))
-    ports = {}
-    for path, member, value in component.signature.flatten(iface):
-        if isinstance(value, data.View):
-            value = Value.cast(value)
-        if isinstance(value, Signal):
-            flow = "i" if member.flow == wiring.In else "o"
-            ports[f"{flow}_{'__'.join(map(str, path))}"] = value
-    m.submodules[name] = Instance(verilog_name, i_clk=ClockSignal(), i_rst=ResetSignal(),
-                                  **ports)
-    require_module(verilog_name, component)
-    return iface
+    name). Returns its interface: fresh signals with the component's members. Build
+    ``component`` with :func:`hw.hier.part`."""
+    return instantiate(m, name, component, verilog_name,
+                       component.signature.create(path=(name,)))
 
 
 def tag_layout(b_rows, a_rows, out_rows):
@@ -259,8 +249,7 @@ class MacLanes(wiring.Component):
 
     def __init__(self, *, T, fmt, latency, tag):
         self.T, self.fmt, self.latency = T, fmt, latency
-        self.lane = FloatMulAdd(fmt, fmt, latency=latency)
-        self.lane._MustUse__silence = True      # emitted through require_module when used
+        self.lane = part(FloatMulAdd, fmt, fmt, latency=latency)    # emitted once when used
         words = data.ArrayLayout(fmt.width, T)
         super().__init__({
             "valid": In(1), "alpha": In(fmt.width), "x": In(words), "y": In(words),
@@ -275,10 +264,9 @@ class MacLanes(wiring.Component):
     def _lane(self, m, index, a, b, c):
         result = Signal(self.fmt.width, name=f"lane{index}_result")
         unused = Signal(name=f"lane{index}_valid")
-        m.submodules[f"lane{index}"] = Instance(
-            self.module_name, i_clk=ClockSignal(), i_rst=ResetSignal(), i_i__valid=self.valid,
-            i_i__payload=Cat(a, b, c), o_o__payload=result, o_o__valid=unused)
-        require_module(self.module_name, self.lane)
+        instantiate(m, f"lane{index}", self.lane, self.module_name,
+                    {"i__valid": self.valid, "i__payload": Cat(a, b, c), "o__payload": result,
+                     "o__valid": unused})
         return result
 
     def elaborate(self, platform):

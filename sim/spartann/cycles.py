@@ -188,8 +188,9 @@ def utilization(phase, entries, skip, loop_latency, window=0):
 
 def command_cycles(program, params):
     """Cycles of every command of ``program`` on a core of ``params``
-    (:class:`hw.spartann.config.CoreParams`) without input gaps or output back-pressure: from
+    (:class:`hw.spartann.config.SpartannConfig`) without input gaps or output back-pressure: from
     its acceptance to the first cycle the core takes the next command."""
+    from hw.hier import part
     from hw.spartann.dts import DTSUnit
 
     L, cycles = params.loop_latency, []
@@ -211,9 +212,7 @@ def command_cycles(program, params):
             extra = params.thr_latency if op == "drain_out" else 0
             cycles.append(n + 3 + extra if n else 2)
         elif op == "dts_update":
-            unit = DTSUnit()
-            unit._MustUse__silence = True
-            cycles.append(unit.cycles + 2)
+            cycles.append(part(DTSUnit).cycles + 2)
         else:
             cycles.append(1)
     return cycles

@@ -18,7 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from hw.fp.unit import check_format, check_int
+from hw.params import check_int
+from hw.spartann.config import SpartannConfig
 from sim.spartann import csc
 from sim.spartann.conv import out_size
 from sim.spartann.model import CoreModel
@@ -59,25 +60,25 @@ class ConvLayer:
 
 @dataclass(frozen=True)
 class CoreConfig:
-    """Capacities of the core the plans target (see :class:`CoreModel`)."""
-    T: int
-    a_rows: int
-    b_rows: int
-    out_rows: int
-    sparse_depth: int
-    max_cols: int
-    idx_bits: int = 6
-    fmt: str = "fp32"
-    #: Rows per m-tile (default: as many as Dense Buf B and the Sparse Buf allow). Smaller
-    #: m-tiles put more columns into each BP job, which the column contexts need to stay busy;
-    #: they change no result (every element keeps its accumulation order).
+    """What the plans target: the core's :class:`~hw.spartann.config.SpartannConfig` (its
+    ``T``, ``fmt``, ``idx_bits`` and capacities are read through) and two planning choices.
+
+    ``m_tile_rows``: rows per m-tile (default: as many as Dense Buf B and the Sparse Buf
+    allow). Smaller m-tiles put more columns into each BP job, which the column contexts need
+    to stay busy; they change no result (every element keeps its accumulation order).
+    ``contexts``: BP column contexts to plan for; ``True`` takes the core's own
+    (``config.contexts``, its ``loop_latency``). When given and ``m_tile_rows`` is not,
+    :func:`plan_bp` picks the m-tile with :func:`auto_m_tile`.
+    """
+    config: SpartannConfig
     m_tile_rows: int = None
-    #: BP column contexts of the target core (its ``loop_latency``). When given and
-    #: ``m_tile_rows`` is not, :func:`plan_bp` picks the m-tile with :func:`auto_m_tile`.
     contexts: int = None
 
     def __post_init__(self):
-        self.core()                                  # validates every parameter
+        if not isinstance(self.config, SpartannConfig):
+            raise TypeError(f"config must be a SpartannConfig, not {self.config!r}")
+        if self.contexts is True:
+            object.__setattr__(self, "contexts", self.config.contexts)
         if self.contexts is not None:
             check_int("contexts", self.contexts, 1)
         if self.m_tile_rows is not None and not 1 <= self.m_tile_rows <= self.m_tile_max:
@@ -85,10 +86,18 @@ class CoreConfig:
                              f"not {self.m_tile_rows!r}")
 
     def core(self):
-        """A fresh :class:`CoreModel` with these capacities."""
-        return CoreModel(self.T, self.fmt, a_rows=self.a_rows, b_rows=self.b_rows,
-                         out_rows=self.out_rows, sparse_depth=self.sparse_depth,
-                         max_cols=self.max_cols, idx_bits=self.idx_bits)
+        """A fresh :class:`CoreModel` of the configuration."""
+        return CoreModel(self.config)
+
+    T = property(lambda self: self.config.T)
+    fmt = property(lambda self: self.config.fmt)
+    format = property(lambda self: self.config.format)
+    idx_bits = property(lambda self: self.config.idx_bits)
+    sparse_depth = property(lambda self: self.config.sparse_depth)
+    a_rows = property(lambda self: self.config.a_rows)
+    b_rows = property(lambda self: self.config.b_rows)
+    out_rows = property(lambda self: self.config.out_rows)
+    max_cols = property(lambda self: self.config.max_cols)
 
     @property
     def m_tile_max(self):
@@ -276,7 +285,7 @@ def auto_m_tile(layer, go_bits, cfg):
     ``max(1, d * mt)`` entries, and ``contexts`` of them must fit the Sparse Buf. The tiles
     are then balanced (``ceil(M / tiles)`` rows). Result-neutral: every GI element keeps its
     accumulation order. ``cfg.m_tile_max`` without ``cfg.contexts``."""
-    fmt = check_format("fmt", cfg.fmt)
+    fmt = cfg.format
     if cfg.contexts is None:
         return cfg.m_tile_max
     go = _bits("go_bits", go_bits, layer.go_shape, fmt)
@@ -291,7 +300,7 @@ def auto_m_tile(layer, go_bits, cfg):
 def plan_bp(layer, go_bits, w_bits, cfg, theta_bits=None, *, skip_padding=False):
     """Plan the input gradient ``GI = BP(GO, W)``; ``theta_bits`` (if given) is set before
     the first drain, so GI leaves the Out Buf thresholded with it (statistics accumulate)."""
-    fmt = check_format("fmt", cfg.fmt)
+    fmt = cfg.format
     go = _bits("go_bits", go_bits, layer.go_shape, fmt)
     w = _bits("w_bits", w_bits, layer.w_shape, fmt)
     if cfg.contexts is not None and cfg.m_tile_rows is None:
@@ -381,7 +390,7 @@ def plan_wu(layer, go_bits, ia_bits, cfg, *, skip_padding=False, a_mode="tile"):
     """
     if a_mode not in A_MODES:
         raise ValueError(f"a_mode must be one of {A_MODES}, not {a_mode!r}")
-    fmt = check_format("fmt", cfg.fmt)
+    fmt = cfg.format
     go = _bits("go_bits", go_bits, layer.go_shape, fmt)
     ia = _bits("ia_bits", ia_bits, layer.ia_shape, fmt)
     L, T, plan = layer, cfg.T, Plan("wu", layer, cfg)

@@ -39,7 +39,8 @@ never reorders two updates of the same accumulator row, so this loop is exact.
 import numpy as np
 
 from hw.fp.format import parse_format
-from hw.fp.unit import check_format, check_int
+from hw.params import check_int
+from hw.spartann.config import SpartannConfig
 from sim.golden import fp
 from . import csc, dts
 
@@ -98,19 +99,18 @@ def run_job(phase, entries, addr, skip, a, b, out, fmt="fp32"):
 
 
 class CoreModel:
-    """State of one core: buffers ``a``, ``b``, ``out`` ((rows, T) uint64), the loaded
-    ``entries`` / ``addr`` / ``skip``, ``theta``, ``target`` and ``stats``."""
+    """State of one core of ``config`` (:class:`~hw.spartann.config.SpartannConfig`; its
+    implementation parameters change no result): buffers ``a``, ``b``, ``out`` ((rows, T)
+    uint64), the loaded ``entries`` / ``addr`` / ``skip``, ``theta``, ``target`` and
+    ``stats``."""
 
-    def __init__(self, T, fmt="fp32", *, a_rows, b_rows, out_rows, sparse_depth, max_cols,
-                 idx_bits=6):
-        self.T = check_int("T", T, 1)
-        self.fmt = check_format("fmt", fmt)
-        self.a_rows = check_int("a_rows", a_rows, 1)
-        self.b_rows = check_int("b_rows", b_rows, 1)
-        self.out_rows = check_int("out_rows", out_rows, 1)
-        self.sparse_depth = check_int("sparse_depth", sparse_depth, 1)
-        self.max_cols = check_int("max_cols", max_cols, 1)
-        self.idx_bits = check_int("idx_bits", idx_bits, 1, 16)
+    def __init__(self, config):
+        if not isinstance(config, SpartannConfig):
+            raise TypeError(f"config must be a SpartannConfig, not {config!r}")
+        self.config = c = config
+        self.T, self.fmt, self.idx_bits = c.T, c.format, c.idx_bits
+        self.a_rows, self.b_rows, self.out_rows = c.a_rows, c.b_rows, c.out_rows
+        self.sparse_depth, self.max_cols = c.sparse_depth, c.max_cols
         self.reset()
 
     def reset(self):

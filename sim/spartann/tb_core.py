@@ -1,6 +1,6 @@
 """cocotb testbench of the SparTANN core: executes a *program* on the RTL.
 
-The configuration (``$SIM_CONFIG``) holds the core parameters (:class:`CoreParams` fields), a
+The configuration (``$SIM_CONFIG``) holds the core parameters (:class:`SpartannConfig` fields), a
 list of *segments* (``program``: JSON form of a program, see :func:`program_to_json`;
 ``gap_prob`` for every input stream, ``stall_prob`` for ``out``), a seed and the path of the
 results file. The segments run one after the other on the same core (its state carries
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.spartann.isa import Op, out_layout, transfers
-from hw.spartann.config import CoreParams
+from hw.spartann.config import SpartannConfig
 from sim.spartann.csc import Entry
 from sim.layout import unpack
 
@@ -112,7 +112,7 @@ if cocotb is not None:
     @cocotb.test()
     async def core_runs_program(dut):
         cfg = json.loads(Path(os.environ["SIM_CONFIG"]).read_text())
-        params = CoreParams(**cfg["params"]).validated()
+        params = SpartannConfig(**cfg["params"])
         fmt, T, seed = params.format, params.T, cfg["seed"]
         layout = out_layout(T, fmt)
         sources = {name: StreamSource(dut, name, seed=seed + k)
@@ -171,7 +171,7 @@ if cocotb is not None:
 # -- host side ---------------------------------------------------------------------------------
 def run_on_rtl(params, segments, *, sim="verilator", seed=1, out_dir, toplevel=None,
                waves=None, quiet=False):
-    """Build the core of ``params`` (:class:`CoreParams` or a dict of its fields) and execute
+    """Build the core of ``params`` (:class:`SpartannConfig` or a dict of its fields) and execute
     ``segments`` (``[{"program": [...], "gap_prob": p, "stall_prob": q}]``, programs in their
     Python form) on it; returns the results (see the module doc) plus ``waves``, the
     waveform file (``None`` unless tracing; ``waves`` and ``quiet`` as in
@@ -179,9 +179,9 @@ def run_on_rtl(params, segments, *, sim="verilator", seed=1, out_dir, toplevel=N
     from hw.spartann.core import SparTANNCore
     from sim.runner import run
 
-    if isinstance(params, CoreParams):
-        params = params.as_dict()
-    params = CoreParams(**params).validated().as_dict()
+    if not isinstance(params, SpartannConfig):
+        params = SpartannConfig(**params)
+    params = params.as_dict()
     core = SparTANNCore(**params)
     if toplevel is None:
         toplevel = "spartann_" + "_".join(f"{k.replace('_', '')}{v}" for k, v in params.items())

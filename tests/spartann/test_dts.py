@@ -6,22 +6,20 @@ per target, exact update cycle counts), parameter validation and lint."""
 
 import json
 import math
-import os
 import random
-import subprocess
 
 import numpy as np
 import pytest
 
 from hw.generate import to_verilog
 from hw.spartann.dts import DESIGNS, HI, LO, DTSUnit, schedule
-from sim.golden import fp
+from sim.fp import golden as fp
 from sim.spartann import csc
 from sim.spartann.dts import (HUNDRED, ONE, WARM_UP, bits_to_float, dts_update, float_to_bits,
                             gaussian_z, gradient_sequence, run_dts, run_gaussian, run_static,
                             target_bits)
 from hw.fp.format import FP32
-from sim.runner import run, tool_env
+from sim.runner import run
 
 QNAN, INF = 0x7FC00000, 0x7F800000
 
@@ -263,21 +261,14 @@ def test_parameter_validation(kwargs, needle):
 
 @pytest.mark.parametrize("params", [{}, {"counter_width": 1, "itof_latency": 2, "mul_latency": 0,
                                          "div_latency": 0, "cmp_latency": 0}])
-def test_verilator_lint_wall_clean(params, tmp_path):
-    path = tmp_path / "dts.v"
-    text = to_verilog(DTSUnit(**params), "dts")
+def test_verilator_lint_wall_clean(params, lint):
+    text = lint(to_verilog(DTSUnit(**params), "dts"), "dts")
     assert text.count("module ") == 1                # the FP datapaths are inlined
-    path.write_text(text)
-    env = {**os.environ, **tool_env()}
-    result = subprocess.run(["verilator", "--lint-only", "-Wall", str(path)],
-                            capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "%Warning" not in result.stderr and "%Error" not in result.stderr, result.stderr
 
 
 def test_bench_runs_without_matplotlib(tmp_path):
     """The benchmark's numbers and reports (plot skipped), on a short, small sequence."""
-    from sim.bench_dts import main, measure
+    from sim.bench.dts import main, measure
     result = measure(iterations=WARM_UP + 5, elements=4000)
     assert set(result) == {0.5, 0.7} and set(result[0.5]) == {"DTS", "Gaussian", "static"}
     assert all(len(r["sparsity"]) == WARM_UP + 5 for m in result.values() for r in m.values())

@@ -7,7 +7,7 @@ conv gradients within the accumulation-length bound."""
 import numpy as np
 import pytest
 
-from hw.spartann.config import CoreParams
+from hw.spartann.config import SpartannConfig
 from sim.golden import fp
 from sim.spartann import conv
 from sim.spartann.driver import ConvLayer, CoreConfig, plan_bp, plan_wu
@@ -31,16 +31,15 @@ MAC_LATENCY = 3
 def test_conv_layer_on_rtl(layer, core, fmt_name, density, p, contexts, sim, tmp_path):
     L = ConvLayer(*layer)
     T, a, b, o, d, c, i = core
-    cfg = CoreConfig(T, a, b, o, d, c, i, fmt_name,
-                     contexts=MAC_LATENCY + 2 if contexts else None)
+    params = SpartannConfig(T=T, fmt=fmt_name, idx_bits=i, sparse_depth=d, b_rows=b, a_rows=a,
+                            out_rows=o, max_cols=c, mac_latency=MAC_LATENCY, thr_latency=1)
+    cfg = CoreConfig(params, contexts=True if contexts else None)
     fmt = cfg.core().fmt
     go, w, ia = make_data(L, fmt, density, seed=sum(layer))
     gi_abs = np.abs(conv.conv_bp(np.abs(fp.to_float64(fmt, go)), np.abs(fp.to_float64(fmt, w)),
                                  L.stride, L.pad, (L.h, L.w)))
     plans = [plan_bp(L, go, w, cfg), plan_wu(L, go, ia, cfg)]
-    params = CoreParams(T=T, fmt=fmt_name, idx_bits=i, sparse_depth=d, b_rows=b, a_rows=a,
-                        out_rows=o, max_cols=c, mac_latency=MAC_LATENCY, thr_latency=1)
-    assert cfg.contexts in (None, params.loop_latency)
+    assert cfg.contexts in (None, MAC_LATENCY + 2)
     segments = [{"program": plan.program, "gap_prob": p, "stall_prob": p} for plan in plans]
     result = run_on_rtl(params, segments, sim=sim, seed=3, out_dir=tmp_path,
                         toplevel=f"spartann_conv_t{T}_{fmt_name}")

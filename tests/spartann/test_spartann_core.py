@@ -3,21 +3,17 @@ core model bit for bit, with and without stream gaps / back-pressure; run cycles
 cycle model (exactly), command cycles against their formulas; the cycle model itself;
 parameter validation; Verilog of the paper core (lint, latches)."""
 
-import os
-import subprocess
-
 import numpy as np
 import pytest
 
 from hw.generate import to_verilog
 from hw.spartann.isa import Op, transfers
 from hw.spartann.core import DESIGNS, SparTANNCore
-from hw.spartann.config import PAPER, SMALL, CoreParams, resolve
-from hw.synth import latch_check
+from hw.spartann.config import PAPER, SMALL, SpartannConfig, resolve
+from hw.checks import latch_check
 from sim.spartann import csc
 from sim.spartann.csc import Entry
 from sim.spartann.model import CoreModel, run_job
-from sim.runner import tool_env
 from sim.spartann.cycles import (command_cycles, ideal_cycles, job_cycles, mac_count, schedule,
                                  utilization)
 from sim.spartann.tb_core import run_on_rtl
@@ -190,7 +186,7 @@ def test_core_programs_match_golden(name, sim, tmp_path):
                  "stall_prob": STALL_PROB}]
     results = run_on_rtl(params, segments, sim=sim, seed=len(name), out_dir=tmp_path)
 
-    model = CoreModel(**params.golden_kwargs())
+    model = CoreModel(params)
     want = model.execute(segments[0]["program"] + segments[1]["program"])
     assert len(results["drained"]) == len(want)
     for k, (got, exp) in enumerate(zip(results["drained"], want)):
@@ -313,7 +309,7 @@ def test_golden_core_model_is_run_job():
                {"op": "load_sparse", "entries": entries},
                {"op": "load_cols", "addr": addr, "skip": skip}, {"op": "run_bp"},
                {"op": "run_wu"}, {"op": "drain_out", "count": 6}, {"op": "drain_b", "count": 6}]
-    out, b_final = CoreModel(**p.golden_kwargs()).execute(program)
+    out, b_final = CoreModel(p).execute(program)
     b1, out1 = run_job("bp", entries, addr, skip, a, b, np.zeros((6, 2), np.uint64), fmt)
     b2, out2 = run_job("wu", entries, addr, skip, a, b1, out1, fmt)
     assert np.array_equal(out, csc.sparsify(out2, 0, fmt)[0]) and np.array_equal(b_final, b2)
@@ -356,7 +352,7 @@ def test_parameter_validation(kwargs, needle):
 
 def test_presets_and_properties():
     core = SparTANNCore()
-    assert core.params == PAPER.validated()
+    assert core.params == PAPER
     assert (core.T, core.fmt.name, core.params.idx_bits, core.params.sparse_depth) == (
         32, "fp32", 6, 1024)
     # 4 KB sparse values + 1 KB indices; A + B = 68 KB; Out = 32 KB (T = 32 FP32 words).
@@ -367,24 +363,17 @@ def test_presets_and_properties():
     assert core.params.out_rows * row_bytes == 32 * 1024
     assert core.loop_latency == core.contexts == core.mac_latency + 2 and core.throughput == 1
     small = SparTANNCore("small", fmt="bf16", mac_latency=0)
-    assert small.params == CoreParams(**{**SMALL.as_dict(), "fmt": "bf16", "mac_latency": 0})
+    assert small.params == SpartannConfig(**{**SMALL.as_dict(), "fmt": "bf16", "mac_latency": 0})
     assert small.loop_latency == 2
     core, used = DESIGNS["spartann_core"].build()
-    assert used["preset"] == "paper" and core.params == PAPER.validated()
+    assert used["preset"] == "paper" and core.params == PAPER
     core, _ = DESIGNS["spartann_core"].build(**DESIGNS["spartann_core"].test_params)
-    assert core.params == SMALL.validated()
+    assert core.params == SMALL
 
 
-def test_paper_core_verilog_lint_and_latches(tmp_path):
+def test_paper_core_verilog_lint_and_latches(lint, tmp_path):
     name = "spartann_core"
-    text = to_verilog(SparTANNCore(), name)
-    path = tmp_path / f"{name}.v"
-    path.write_text(text)
-    env = {**os.environ, **tool_env()}
-    result = subprocess.run(["verilator", "--lint-only", "-Wall", str(path)],
-                            capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "%Warning" not in result.stderr and "%Error" not in result.stderr, result.stderr
+    text = lint(to_verilog(SparTANNCore(), name), name)
     assert latch_check(text, name, tmp_path / "latch") == []
 
 
@@ -393,7 +382,7 @@ def test_paper_core_on_rtl(sim, tmp_path):
     """The PAPER core (T = 32, paper buffers, WU window 4): BP and WU jobs of 256-row columns
     at 10% and 30% density, a thresholded drain with padding lanes and a DTS update, with and
     without stalls; bit-exact and cycle-exact."""
-    params = PAPER.validated()
+    params = PAPER
     fmt, T, rng = params.format, params.T, np.random.default_rng(32)
     one = fmt.bias << fmt.man_bits
     dense = lambda rows: _values(rng, fmt, (rows, T), 0.0)
@@ -416,7 +405,7 @@ def test_paper_core_on_rtl(sim, tmp_path):
     segments = [{"program": program(), "gap_prob": 0.0, "stall_prob": 0.0},
                 {"program": program(), "gap_prob": GAP_PROB, "stall_prob": STALL_PROB}]
     results = run_on_rtl(params, segments, sim=sim, seed=32, out_dir=tmp_path)
-    model = CoreModel(**params.golden_kwargs())
+    model = CoreModel(params)
     want = model.execute(segments[0]["program"] + segments[1]["program"])
     got = [np.array(g, dtype=np.uint64).reshape(w.shape) for g, w in
            zip(results["drained"], want)]

@@ -16,6 +16,7 @@ from sim.golden import fp
 from sim.spartann import conv, csc
 from sim.spartann.model import CoreModel
 from sim.spartann.driver import ConvLayer, CoreConfig, plan_bp, plan_wu, tap_map
+from hw.spartann.config import SpartannConfig
 
 
 # -- float64 reference ---------------------------------------------------------------------
@@ -124,7 +125,8 @@ CASES = [
 def _setup(case, fmt_name, density, seed=0):
     L = ConvLayer(*case[0])
     T, a, b, o, d, c, i = case[1]
-    cfg = CoreConfig(T, a, b, o, d, c, i, fmt_name)
+    cfg = CoreConfig(SpartannConfig(T=T, a_rows=a, b_rows=b, out_rows=o, sparse_depth=d,
+                                    max_cols=c, idx_bits=i, fmt=fmt_name))
     fmt = parse_format(fmt_name)
     return L, cfg, fmt, make_data(L, fmt, density, seed)
 
@@ -192,7 +194,8 @@ def test_nan_inf_propagate(phase):
 def test_plan_stats_dense():
     """Dense GO (no fillers: idx_bits large): every count from the loop structure."""
     L = ConvLayer(2, 6, 5, 4, 4, 3, 1, 1)
-    cfg = CoreConfig(T=4, a_rows=10, b_rows=4, out_rows=12, sparse_depth=9, max_cols=5)
+    cfg = CoreConfig(SpartannConfig(T=4, a_rows=10, b_rows=4, out_rows=12, sparse_depth=9,
+                                    max_cols=5))
     fmt = parse_format("fp32")
     go, w, ia = make_data(L, fmt, 1.0, 3)
     nz, mt = 2, 4                                        # z-tiles, m-tile rows
@@ -218,8 +221,8 @@ def test_plan_stats_dense():
 def test_plan_stats_sparse():
     """Empty columns are left out; fillers appear once a zero run exceeds 2**idx_bits - 1."""
     L = ConvLayer(1, 8, 2, 3, 3, 1, 1, 0)
-    cfg = CoreConfig(T=2, a_rows=9, b_rows=8, out_rows=9, sparse_depth=8, max_cols=9,
-                     idx_bits=1)
+    cfg = CoreConfig(SpartannConfig(T=2, a_rows=9, b_rows=8, out_rows=9, sparse_depth=8,
+                                    max_cols=9, idx_bits=1))
     go = np.zeros(L.go_shape, dtype=np.uint64)
     go[0, 7, 0, 0] = 0x3F800000                          # row 7: 3 fillers (delta 1 each) + value
     go[0, 0, 1, 1] = 0x40000000
@@ -255,16 +258,16 @@ def test_bp_contexts_auto_m_tile_and_full_rounds(density):
     """With ``contexts``, plan_bp picks the m-tile (auto_m_tile) and cuts full jobs at a
     multiple of ``contexts`` columns: same GI bit for bit, fewer cycles on the cycle model."""
     from dataclasses import replace
-    from hw.spartann.config import CoreParams
     from sim.spartann.cycles import command_cycles
     from sim.spartann.driver import COLUMNS_PER_CONTEXT, auto_m_tile
     L = ConvLayer(1, 24, 4, 6, 6, 3, 1, 1)
-    cfg = CoreConfig(T=4, a_rows=16, b_rows=24, out_rows=36, sparse_depth=48, max_cols=40)
+    params = SpartannConfig(T=4, idx_bits=6, sparse_depth=48, b_rows=24, a_rows=16, out_rows=36,
+                            max_cols=40, mac_latency=3)
+    cfg = CoreConfig(params)
     fmt = parse_format("fp32")
     go, w, _ = make_data(L, fmt, density, seed=5)
-    params = CoreParams(T=4, idx_bits=6, sparse_depth=48, b_rows=24, a_rows=16, out_rows=36,
-                        max_cols=40, mac_latency=3)
-    ctx = replace(cfg, contexts=params.loop_latency)
+    ctx = replace(cfg, contexts=True)
+    assert ctx.contexts == params.loop_latency == 5
     plain, tuned = plan_bp(L, go, w, cfg), plan_bp(L, go, w, ctx)
     assert np.array_equal(plain.run(), tuned.run())
     mt = auto_m_tile(L, go, ctx)
@@ -286,8 +289,7 @@ def test_bp_contexts_auto_m_tile_and_full_rounds(density):
     if density == 1.0:
         assert runs(tuned) < 0.8 * runs(plain)
     with pytest.raises(ValueError, match="contexts"):
-        CoreConfig(T=4, a_rows=16, b_rows=24, out_rows=36, sparse_depth=48, max_cols=40,
-                   contexts=0)
+        CoreConfig(params, contexts=0)
 
 
 def test_capacity_errors():
@@ -295,13 +297,13 @@ def test_capacity_errors():
     small = dict(T=3, a_rows=64, b_rows=8, out_rows=64, sparse_depth=64, max_cols=64, idx_bits=6)
     for key, text in (("sparse_depth", "sparse_depth"), ("max_cols", "max_cols"),
                       ("out_rows", "rows"), ("b_rows", "rows")):
-        core = CoreModel(**{**small, key: 2})
+        core = CoreModel(SpartannConfig(**{**small, key: 2}))
         with pytest.raises(ValueError, match=text):
             core.execute(plan_bp(L, go, w, cfg).program)
-    core = CoreModel(**{**small, "a_rows": 2})
+    core = CoreModel(SpartannConfig(**{**small, "a_rows": 2}))
     with pytest.raises(ValueError, match="rows"):
         core.execute(plan_wu(L, go, ia, cfg).program)
-    core = CoreModel(**{**small, "T": 4})
+    core = CoreModel(SpartannConfig(**{**small, "T": 4}))
     with pytest.raises(ValueError, match="T=4"):
         core.execute(plan_bp(L, go, w, cfg).program)
 
@@ -312,7 +314,7 @@ def test_capacity_errors():
 def test_config_validation(kwargs, name):
     base = dict(T=4, a_rows=4, b_rows=4, out_rows=4, sparse_depth=4, max_cols=4)
     with pytest.raises(ValueError, match=name):
-        CoreConfig(**{**base, **kwargs})
+        CoreConfig(SpartannConfig(**{**base, **kwargs}))
 
 
 @pytest.mark.parametrize("kwargs,name", [({"stride": 0}, "stride"), ({"pad": 3}, "pad"),
@@ -325,7 +327,8 @@ def test_layer_validation(kwargs, name):
 
 def test_core_commands():
     fmt = parse_format("fp32")
-    core = CoreModel(2, a_rows=2, b_rows=2, out_rows=2, sparse_depth=4, max_cols=2, idx_bits=2)
+    core = CoreModel(SpartannConfig(T=2, a_rows=2, b_rows=2, out_rows=2, sparse_depth=4,
+                                    max_cols=2, idx_bits=2))
     one, two = 0x3F800000, 0x40000000
     prog = [{"op": "load_a", "vectors": [[one, two], [two, one]]},
             {"op": "load_sparse", "entries": csc.encode(np.array([[two, 0], [0, one]]), 2)},
@@ -356,7 +359,8 @@ def test_dts_update(fmt_name):
     """DTS runs in FP32: bf16 theta / max_abs widened exactly, the new theta rounded back."""
     from sim.spartann import dts
     fmt, f32 = parse_format(fmt_name), parse_format("fp32")
-    core = CoreModel(4, fmt_name, a_rows=1, b_rows=1, out_rows=2, sparse_depth=1, max_cols=1)
+    core = CoreModel(SpartannConfig(T=4, fmt=fmt_name, a_rows=1, b_rows=1, out_rows=2,
+                                    sparse_depth=1, max_cols=1))
     rng = np.random.default_rng(5)
     target = dts.target_bits(0.5)
     core.execute([{"op": "set_target", "bits": target}])
