@@ -59,10 +59,10 @@ synth-quick: $(TEST_STAMP)
 bench: $(BENCH_STAMP)
 	$(PY) -m sim.bench_spartann -o build/reports
 	$(PY) -m sim.bench_spartann_layer -o build/reports
-	$(PY) -m sim.bench_dts -o build/reports
-	$(PY) -m sim.bench_sat_resnet18 -o build/reports
-	$(PY) -m sim.bench_scalesim -o build/reports
-	$(PY) -m sim.bench_bdwp_digits -o build/reports
+	$(PY) -m sim.bench.dts -o build/reports
+	$(PY) -m sim.bench.sat_resnet18 -o build/reports
+	$(PY) -m sim.bench.scalesim -o build/reports
+	$(PY) -m sim.bench.bdwp_digits -o build/reports
 
 clean:
 	rm -rf build sim_build .pytest_cache

@@ -1,9 +1,9 @@
 """SCALE-Sim v3 against the STCE cycle model on tiny GEMMs (skipped without ``scalesim``, a
-bench-only dependency), and the shape/sampling logic of ``sim/bench_scalesim.py``."""
+bench-only dependency), and the shape/sampling logic of ``sim/bench/scalesim.py``."""
 
 import pytest
 
-from sim.bench_scalesim import _folds, _sample_dim, scalesim_cycles, scalesim_run, stce_cycles
+from sim.bench.scalesim import _folds, _sample_dim, scalesim_cycles, scalesim_run, stce_cycles
 
 pytest.importorskip("scalesim")
 

@@ -76,7 +76,7 @@ def test_array_parameters_are_validated():
 
 def test_resnet18_benchmark_model_runs():
     """`make bench`'s ResNet-18 study: 2:8 forward+backward cost about M/N = 4x less."""
-    from sim.bench_sat_resnet18 import run as bench
+    from sim.bench.sat_resnet18 import run as bench
     _, summary = bench(batch=2)
     assert 3.5 < summary["fwd_bwd_speedup"] <= 4.0
     assert 0.5 < summary["dense_utilization"] <= 1.0

@@ -1,7 +1,7 @@
 """Sparsity tracking of DTS against the paper's two baselines (Fig. 8a), on the synthetic
 drifting, non-Gaussian gradient sequence of :func:`sim.spartann.dts.gradient_sequence`.
 
-    python -m sim.bench_dts -o build/reports [--plot PATH]
+    python -m sim.bench.dts -o build/reports [--plot PATH]
 
 For s* = 0.5 and 0.7 it runs DTS (the bit-exact golden model of the RTL), the Gaussian
 threshold ``|mu| + z sigma`` of the previous iteration and the static threshold (the

@@ -8,7 +8,7 @@ output channels. Weight gradient: ``(Cin*k*k) x (B*Ho*Wo) * (B*Ho*Wo) x Cout``, 
 activation gradient (nothing upstream). The backward GEMM of a strided layer is modelled as
 the stride-1 transposed convolution over the input (an upper bound on its rows). The model
 assumes the array is never starved by memory: it measures the array's own schedule only.
-Run: ``python -m sim.bench_sat_resnet18 [-o build/reports]``.
+Run: ``python -m sim.bench.sat_resnet18 [-o build/reports]``.
 """
 
 import argparse

@@ -5,7 +5,7 @@ For every N:M (``N = M`` is dense on the same code path) and seed: ``--steps`` g
 steps, the same training in plain float32 numpy (BLAS, same masks), and the STCE work of
 one step (kept MACs; cycles from ``sim.sat.cycles`` on a ``--rows`` x ``--cols`` array).
 Writes ``bdwp_digits.md`` and ``bdwp_digits.json`` to ``-o``.
-Run: ``python -m sim.bench_bdwp_digits -o build/reports``.
+Run: ``python -m sim.bench.bdwp_digits -o build/reports``.
 """
 
 import argparse

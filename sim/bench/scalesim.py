@@ -1,7 +1,7 @@
 """Benchmark: SCALE-Sim v3 against the STCE cycle model on ResNet-18's dense GEMMs.
 
 Every forward, backward (activation-gradient) and weight-gradient GEMM of
-:data:`sim.bench_sat_resnet18.LAYERS` (batch 32, 224x224) runs on a 32x32 array in SCALE-Sim
+:data:`sim.bench.sat_resnet18.LAYERS` (batch 32, 224x224) runs on a 32x32 array in SCALE-Sim
 (weight-stationary, the STCE dataflow, plus output-stationary for reference) and in our cycle
 model :func:`sim.sat.cycles.gemm_cycles` (``mul_latency`` 2, ``add_latency`` 3).
 
@@ -19,7 +19,7 @@ runs a smaller GEMM with the same array and edge folds (streamed dimension cut t
 fold), and its measured per-fold time is scaled to the full fold count and stream length. All
 of SCALE-Sim's folds of a GEMM take the same time, so this is exact; :data:`CHECKS` re-checks it
 against full SCALE-Sim runs on every invocation.
-Run: ``python -m sim.bench_scalesim [-o build/reports]``.
+Run: ``python -m sim.bench.scalesim [-o build/reports]``.
 """
 
 import argparse
@@ -33,7 +33,7 @@ import warnings
 from math import ceil
 from pathlib import Path
 
-from sim.bench_sat_resnet18 import LAYERS, layer_gemms
+from sim.bench.sat_resnet18 import LAYERS, layer_gemms
 from hw.sat.config import PAPER
 from sim.sat.cycles import gemm_cycles
 from hw.progress import note
@@ -269,7 +269,7 @@ def _markdown(rows, summary, checks, seconds):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m sim.bench_scalesim",
+    parser = argparse.ArgumentParser(prog="python -m sim.bench.scalesim",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("-o", "--output", default="build/reports")
     parser.add_argument("--batch", type=int, default=32)
