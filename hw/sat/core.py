@@ -47,7 +47,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..hier import instantiate, part
 from ..params import Design, Param, _bool, _fmt, optional
-from .config import MAX_LANES, MAX_M, PAPER, SatConfig, resolve
+from .config import (MAX_ARRAY_LATENCY, MAX_DIM, MAX_LANES, MAX_M, MAX_SGD_LATENCY, PAPER,
+                     SatConfig, resolve)
 from .isa import Buf, Op, Reg, field_widths, table as command_table
 from .osre import TopKLanes
 from .stce import SystolicArray
@@ -587,8 +588,8 @@ def _build(preset="paper", **overrides):
 
 
 _HELP = {
-    "rows": "array rows (reduction positions), 1..256",
-    "cols": "array columns (output channels), 1..256",
+    "rows": f"array rows (reduction positions), 1..{MAX_DIM}",
+    "cols": f"array columns (output channels), 1..{MAX_DIM}",
     "n": "values kept per group by the OSRE (N of N:M)",
     "m": f"group size M (array bus width, OSRE group), 2..{MAX_M}",
     "in_fmt": "activation / weight format (also WUVE's low-precision weight copy)",
@@ -596,8 +597,9 @@ _HELP = {
     "master_fmt": "master weight / momentum format",
     "lanes": f"WUVE and OSRE lanes, a divisor of cols, 1..{MAX_LANES} (not given: the "
              f"largest divisor of cols up to the preset's)",
-    "mul_latency": "array multiplier stages, 0..16", "add_latency": "array adder stages, 0..16",
-    "sgd_latency": "WUVE pipeline stages (default: the lane's own)",
+    "mul_latency": f"array multiplier stages, 0..{MAX_ARRAY_LATENCY}",
+    "add_latency": f"array adder stages, 0..{MAX_ARRAY_LATENCY}",
+    "sgd_latency": f"WUVE pipeline stages, 1..{MAX_SGD_LATENCY} (default: the lane's own)",
     "decoupled_wd": "WUVE SGDW mode (third register is the decay factor)",
     "data_width": "din/dout beat width in bits (multiple of 8)",
     "wbuf_depth": "weight buffer rows", "xbuf_depth": "activation (x-bus) buffer rows",

@@ -23,10 +23,9 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..params import FORMAT_HELP, Design, Param, _fmt
 from ..fp.format import parse_format
-from ..params import check_format, check_int
-from .config import MAX_LANES, MAX_M, index_width
+from ..params import FORMAT_HELP, Design, Param, _fmt, check_format, check_int
+from .config import MAX_LANES, MAX_M, PAPER, index_width
 
 __all__ = ["TopKSorter", "TopKLanes", "result_layout", "index_width", "DESIGNS",
            "LATENCY", "MAX_M", "MAX_LANES"]
@@ -235,16 +234,17 @@ class TopKLanes(_TopKBase):
         return [(self.i.payload[lane], self.o.payload[lane]) for lane in range(self._lanes)]
 
 
-_FORMAT = Param("fp16", _fmt, FORMAT_HELP)
-_N = Param(2, int, "values kept per group (N of N:M)")
-_M = Param(8, int, f"group size (M of N:M), 2..{MAX_M}")
+_FORMAT = Param(PAPER.in_fmt, _fmt, FORMAT_HELP)
+_N = Param(PAPER.n, int, "values kept per group (N of N:M)")
+_M = Param(PAPER.m, int, f"group size (M of N:M), 2..{MAX_M}")
 
-#: Registry entries (to merge into :data:`hw.designs.DESIGNS`).
+#: Registry entries (to merge into :data:`hw.designs.DESIGNS`); defaults: the paper's
+#: (:data:`hw.sat.config.PAPER`).
 DESIGNS = {
     "sat_topk": Design(TopKSorter, "SAT OSRE lane: streaming top-N of every M values (N:M)",
                        {"n": _N, "m": _M, "fmt": _FORMAT}),
     "sat_osre": Design(TopKLanes, "SAT OSRE: parallel top-N:M sorter lanes, one row each",
-                       {"lanes": Param(32, int, f"parallel lanes, 1..{MAX_LANES}"),
+                       {"lanes": Param(PAPER.lanes, int, f"parallel lanes, 1..{MAX_LANES}"),
                         "n": _N, "m": _M, "fmt": _FORMAT},
                        test_params={"lanes": 2}),
 }

@@ -26,7 +26,8 @@ from ..fp.mul import mul_steps
 from ..fp.pipeline import build_pipeline, delay
 from ..hier import instantiate, part
 from ..params import Design, Param, _bool, _fmt, check_format, check_int
-from .config import MAX_ARRAY_LATENCY, MAX_DIM, MAX_M, array_latency, index_width, swap_wave
+from .config import (MAX_ARRAY_LATENCY, MAX_DIM, MAX_M, PAPER, array_latency, index_width,
+                     swap_wave)
 
 __all__ = ["SystolicArray"]
 
@@ -198,18 +199,22 @@ class SystolicPE(wiring.Component):
         return m
 
 
-#: Registry entries (merged into :data:`hw.designs.DESIGNS`).
+#: Registry entries (merged into :data:`hw.designs.DESIGNS`); defaults: the paper's array
+#: (:data:`hw.sat.config.PAPER`).
 DESIGNS = {
     "sat_stce": Design(
         lambda **kw: SystolicArray(**kw),
         "SAT STCE: weight-stationary R x C uMAC array (FP16 x FP16 -> FP32), dense and N:M",
-        {"rows": Param(32, int, "array rows (reduction positions), 1..256"),
-         "cols": Param(32, int, "array columns (output channels), 1..256"),
-         "group": Param(8, int, "activations per row bus: M of N:M (1 = dense only), 1..64"),
-         "in_fmt": Param("fp16", _fmt, "activation and weight format"),
-         "acc_fmt": Param("fp32", _fmt, "partial-sum format"),
-         "mul_latency": Param(2, int, "multiplier register stages, 0..16"),
-         "add_latency": Param(3, int, "adder register stages, 0..16"),
+        {"rows": Param(PAPER.rows, int, f"array rows (reduction positions), 1..{MAX_DIM}"),
+         "cols": Param(PAPER.cols, int, f"array columns (output channels), 1..{MAX_DIM}"),
+         "group": Param(PAPER.m, int,
+                        f"activations per row bus: M of N:M (1 = dense only), 1..{MAX_M}"),
+         "in_fmt": Param(PAPER.in_fmt, _fmt, "activation and weight format"),
+         "acc_fmt": Param(PAPER.acc_fmt, _fmt, "partial-sum format"),
+         "mul_latency": Param(PAPER.mul_latency, int,
+                              f"multiplier register stages, 0..{MAX_ARRAY_LATENCY}"),
+         "add_latency": Param(PAPER.add_latency, int,
+                              f"adder register stages, 0..{MAX_ARRAY_LATENCY}"),
          "hierarchical": Param(True, _bool, "emit the PE once and instantiate it (else inline)")},
         test_params={"rows": 2, "cols": 2}),
 }

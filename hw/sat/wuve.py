@@ -43,7 +43,7 @@ from ..fp.add import FloatAdd, add_steps
 from ..fp.convert import FloatConvert, convert_steps
 from ..fp.mul import FloatMul, mul_steps
 from ..fp.pipeline import Step, build_pipeline, delay, place_registers
-from .config import MAX_SGD_LATENCY
+from .config import MAX_SGD_LATENCY, PAPER
 
 __all__ = ["SGDLanes", "lane_layouts", "default_latency", "MAX_LATENCY", "DESIGNS"]
 
@@ -326,16 +326,20 @@ class SGDLane(wiring.Component):
         return m
 
 
-#: Registry entries (to merge into :data:`hw.designs.DESIGNS`).
+#: Registry entries (to merge into :data:`hw.designs.DESIGNS`); defaults: the paper's
+#: (:data:`hw.sat.config.PAPER`).
 DESIGNS = {
     "sat_wuve": Design(
         SGDLanes, "SAT WUVE: momentum-SGD lanes, FP16 gradients, FP32 master weights",
-        {"lanes": Param(32, int, "parallel lanes (elements per transfer)"),
-         "grad_fmt": Param("fp16", _fmt, "gradient format (widened to master_fmt)"),
-         "master_fmt": Param("fp32", _fmt, "master weight, momentum and arithmetic format"),
-         "weight_out_fmt": Param("fp16", _fmt, "format of the low-precision weight copy w_lp"),
+        {"lanes": Param(PAPER.lanes, int, "parallel lanes (elements per transfer)"),
+         "grad_fmt": Param(PAPER.grad_fmt, _fmt, "gradient format (widened to master_fmt)"),
+         "master_fmt": Param(PAPER.master_fmt, _fmt,
+                             "master weight, momentum and arithmetic format"),
+         "weight_out_fmt": Param(PAPER.in_fmt, _fmt,
+                                 "format of the low-precision weight copy w_lp"),
          "latency": LATENCY,
-         "decoupled_wd": Param(False, _bool, "SGDW: w' = (1 - lr*wd)*w - lr*v' (3 mul, 2 add)"),
+         "decoupled_wd": Param(PAPER.decoupled_wd, _bool,
+                               "SGDW: w' = (1 - lr*wd)*w - lr*v' (3 mul, 2 add)"),
          "hierarchical": Param(True, _bool, "emit one lane module and instantiate it per lane")},
         test_params={"lanes": 1}),
 }
