@@ -473,6 +473,27 @@ def test_presets_and_registry():
     assert set(DESIGNS["sat_core"].params) == {"preset", *PAPER.as_dict()}
 
 
+def test_one_config_feeds_rtl_and_model():
+    """SatConfig is frozen and keyword-only; the core, its engines and the model take their
+    sizes and latencies from it (index width, row widths, beats, array latency, swap wave)."""
+    import dataclasses
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        SMALL.rows = 4
+    with pytest.raises(TypeError):
+        SatConfig(2, 4)
+    for config in CORES.values():
+        core, model = SatCore(config), SatCoreModel(config)
+        assert core.built_parameters == {**config.as_dict(), "sgd_latency": core.wuve.latency}
+        assert core.array.index_width == core.index_width == model.index_width
+        assert config.index_width == max(1, (config.m - 1).bit_length())
+        assert (core.array.latency, core.array.swap_wave) == (config.array_latency,
+                                                              config.swap_wave)
+        assert core.row_width == model.row_width and core.beats == model.beats
+        assert core.cmd_layout.size == sum(model.widths.values())
+    assert SatCoreModel(core.built_parameters).config == dataclasses.replace(
+        config, sgd_latency=core.wuve.latency)
+
+
 # -- generated Verilog --------------------------------------------------------------------------
 def _lint(component, name, lint):
     start = time.monotonic()
