@@ -8,7 +8,7 @@ from amaranth.back import verilog
 from amaranth.hdl import Signal, Value
 from amaranth.lib import data, wiring
 
-__all__ = ["ports", "to_verilog", "manifest", "write_design", "LINT_WAIVERS"]
+__all__ = ["ports", "to_verilog", "manifest", "write_design", "describe_layout", "LINT_WAIVERS"]
 
 #: Verilator -Wall categories that Yosys' ``write_verilog`` produces by construction
 #: (operand widths of word-level cells, multi-bit ``!``, partially used temporaries, register
@@ -109,6 +109,12 @@ def _layout(shape):
         entry.update(_layout(shape.elem_shape) or {})
         return {"elements": entry}
     return None
+
+
+def describe_layout(shape):
+    """``shape`` (a ``lib.data`` layout or a plain shape) as the manifest describes a port:
+    ``{"width", "fields" | "elements"}`` (nested); what :mod:`sim.manifest_io` packs."""
+    return {"width": _width(shape), **(_layout(shape) or {})}
 
 
 def _width(shape):

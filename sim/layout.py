@@ -1,36 +1,36 @@
 """Pack nested Python values into integers following an Amaranth ``lib.data`` layout, and back.
 
-Structs are dicts, arrays are sequences, plain fields are ints (raw bits)."""
+Structs are dicts, arrays are sequences, plain fields are ints (raw bits); values keep their
+low bits and struct keys not in the layout are ignored. The layout is described as the
+manifest describes a port (:func:`hw.generate.describe_layout`) and packed by
+:mod:`sim.manifest_io`, the one place that packs payloads."""
 
-from amaranth.hdl import Shape
-from amaranth.lib import data
+from functools import lru_cache
 
-__all__ = ["pack", "unpack"]
+from hw.generate import describe_layout
+from sim import manifest_io
+
+__all__ = ["pack", "unpack", "describe"]
+
+
+@lru_cache(maxsize=None)
+def _cached(layout):
+    return describe_layout(layout)
+
+
+def describe(layout):
+    """The manifest-style description of ``layout`` (cached)."""
+    try:
+        return _cached(layout)
+    except TypeError:                     # an unhashable shape: describe it each time
+        return describe_layout(layout)
 
 
 def pack(layout, value):
     """Raw bits of ``value`` laid out as ``layout`` (missing struct fields are zero)."""
-    if isinstance(layout, data.StructLayout):
-        word = 0
-        for name, field in layout:
-            if name in value:
-                word |= pack(field.shape, value[name]) << field.offset
-        return word
-    if isinstance(layout, data.ArrayLayout):
-        width = Shape.cast(layout.elem_shape).width
-        word = 0
-        for index, item in enumerate(value):
-            word |= pack(layout.elem_shape, item) << (index * width)
-        return word
-    width = Shape.cast(layout).width
-    return int(value) & ((1 << width) - 1)
+    return manifest_io.pack(describe(layout), value, wrap=True)
 
 
 def unpack(layout, word):
     """Inverse of :func:`pack`: dicts for structs, lists for arrays, ints for fields."""
-    if isinstance(layout, data.StructLayout):
-        return {name: unpack(field.shape, word >> field.offset) for name, field in layout}
-    if isinstance(layout, data.ArrayLayout):
-        width = Shape.cast(layout.elem_shape).width
-        return [unpack(layout.elem_shape, word >> (i * width)) for i in range(layout.length)]
-    return int(word) & ((1 << Shape.cast(layout).width) - 1)
+    return manifest_io.unpack(describe(layout), word)

@@ -153,6 +153,19 @@ def test_manifest_io_matches_the_layouts():
     assert manifest_io.unpack(out, expected) == lanes
 
 
+def test_manifest_io_wrap_and_columns():
+    """The forgiving mode sim.layout packs with, and the many-beats form the FP bench uses."""
+    unit, used = build("fp_add", fmt="fp16")
+    fields = manifest_io.port(manifest(unit, "add", used), "i__payload")
+    layout = {"width": fields["width"], "fields": fields["fields"]}
+    assert manifest_io.pack(layout, {"a": -1, "zz": 3}, wrap=True) == 0xFFFF
+    words = manifest_io.pack_columns(fields["fields"], {"a": [1, 2], "b": [3, 0x1FFFF]}, 2)
+    assert words == [manifest_io.pack(layout, {"a": 1, "b": 3}),
+                     manifest_io.pack(layout, {"a": 2, "b": 0xFFFF})]
+    back = manifest_io.unpack_columns(fields["fields"], words)
+    assert back["a"].tolist() == [1, 2] and back["b"].tolist() == [3, 0xFFFF]
+
+
 # -- docs/testbench.md example ----------------------------------------------------------------------
 def test_testbench_example_runs(sim, tmp_path):
     """The page's two commands, outputs in a temporary directory: the CLI writes fp_add.v and

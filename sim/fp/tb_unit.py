@@ -12,7 +12,7 @@ from hw.designs import build
 from hw.generate import manifest
 from sim.fp import golden
 from sim.fp.cases import make_case
-from sim.streams import pack, unpack
+from sim.manifest_io import pack_columns, unpack_columns
 from sim.tb.stream import idle_payload, resolved, start_clock_and_reset
 from hw.fp.format import parse_format
 
@@ -72,13 +72,13 @@ async def fp_unit_matches_golden(dut):
         if "tag" in in_fields:
             tags = np.arange(count, dtype=np.uint64) % (1 << in_fields["tag"]["width"])
             inputs["tag"], expected["tag"] = tags, tags
-        words = pack(in_fields, inputs, count)
+        words = pack_columns(in_fields, inputs, count)
         in_cycles, out_cycles, outs = await _stream(dut, words, gap_prob, rng, in_fields)
         assert len(outs) == count, f"phase {phase}: {len(outs)} results for {count} inputs"
         measured = np.array(out_cycles) - np.array(in_cycles)
         assert np.all(measured == component.latency), (
             f"latency {sorted(set(measured.tolist()))} != declared {component.latency}")
-        got = unpack(out_fields, outs)
+        got = unpack_columns(out_fields, outs)
         for name, want in expected.items():
             want = np.asarray(want, dtype=np.uint64)
             bad = np.nonzero(got[name] != want)[0]
