@@ -20,29 +20,29 @@ from pathlib import Path
 
 from ..checks import latch_check
 from ..designs import build
-from ..fp.format import parse_format
 from ..generate import to_verilog
 from ..progress import collect
+from ..sat.config import PAPER as SAT, array_latency
 from ..sat.stce import SystolicPE
 from .flow import SynthError, synth_ecp5, synth_ecp5_abc, synth_xilinx, synth_xilinx_abc
 from .report import fmax_text, tools_info, write_report
 
 __all__ = ["DESIGNS", "PAPER", "scale", "report", "markdown", "main"]
 
-#: The paper's SAT (XCVU9P, 180 MHz): engine sizes and resources.
-PAPER = {"stce_rows": 32, "stce_cols": 32, "wuve_lanes": 32, "osre_lanes": 32,
-         "dsps": 1216, "luts": 432_000, "mhz": 180}
+#: The paper's SAT (XCVU9P, 180 MHz): engine sizes (:data:`hw.sat.config.PAPER`) and
+#: resources.
+PAPER = {"stce_rows": SAT.rows, "stce_cols": SAT.cols, "wuve_lanes": SAT.lanes,
+         "osre_lanes": SAT.lanes, "dsps": 1216, "luts": 432_000, "mhz": 180}
 
 #: Largest array (n x n) also run through ECP5 by default: ECP5 took 2.3 min for 2x2 and
 #: 19 min for 4x4 (a heavily loaded machine) on the shared 2 cores; xcup 0.5 and 2-3 min.
 ECP5_MAX = 2
 
 
-def _stce_pe(mul_latency=2, add_latency=3):
-    """Factory of the STCE uMAC of the default array (bus of 8, FP16 x FP16 + FP32)."""
-    return lambda: SystolicPE(group=8, in_fmt=parse_format("fp16"),
-                              acc_fmt=parse_format("fp32"), mul_latency=mul_latency,
-                              add_latency=add_latency)
+def _stce_pe(mul_latency=SAT.mul_latency, add_latency=SAT.add_latency):
+    """Factory of the STCE uMAC of the paper's array (bus of 8, FP16 x FP16 + FP32)."""
+    return lambda: SystolicPE(group=SAT.m, in_fmt=SAT.in_format, acc_fmt=SAT.acc_format,
+                              mul_latency=mul_latency, add_latency=add_latency)
 
 
 def _registry(design, **params):
@@ -119,8 +119,9 @@ def _array_overhead(results):
     return out
 
 
-def edge_register_bits(rows, cols, group=8, in_width=16, acc_width=32, mul_latency=2,
-                       add_latency=3, index_width=3):
+def edge_register_bits(rows, cols, group=SAT.m, in_width=SAT.in_format.width,
+                       acc_width=SAT.acc_format.width, mul_latency=SAT.mul_latency,
+                       add_latency=SAT.add_latency, index_width=SAT.index_width):
     """Register bits the STCE array has outside its PEs, from its structure: activation-bus
     skew (row ``r`` delayed ``r * add_latency``), partial-sum input delays (``c +
     mul_latency``), output deskew (``cols - 1 - c``), output register, shadow weights, valid
@@ -130,7 +131,7 @@ def edge_register_bits(rows, cols, group=8, in_width=16, acc_width=32, mul_laten
     psum = acc_width * sum(c + mul_latency for c in range(cols))
     deskew = acc_width * sum(cols - 1 - c for c in range(cols))
     shadow = rows * cols * (in_width + index_width)
-    latency = rows * add_latency + cols + mul_latency
+    latency = array_latency(rows, cols, mul_latency, add_latency)
     return {"skew": skew, "psum_in": psum, "deskew": deskew, "y": acc_width * cols + 1,
             "shadow": shadow, "valid": latency - 1,
             "total": skew + psum + deskew + acc_width * cols + 1 + shadow + latency - 1}
