@@ -8,6 +8,8 @@ from amaranth.back import verilog
 from amaranth.hdl import Signal, Value
 from amaranth.lib import data, wiring
 
+from .timing import port_doc, timing
+
 __all__ = ["ports", "to_verilog", "manifest", "write_design", "describe_layout", "LINT_WAIVERS"]
 
 #: Verilator -Wall categories that Yosys' ``write_verilog`` produces by construction
@@ -189,31 +191,12 @@ def _streams(component, port_entries):
     return result
 
 
-def _timing(component):
-    """Latency/throughput where the component has them, its timing properties, and the
-    command cycle model (formulas read from the model module named by ``cycle_model``)."""
-    timing = {}
-    for key in ("latency", "throughput", "interval"):
-        value = getattr(component, key, None)
-        if isinstance(value, int) and not isinstance(value, bool):
-            timing[key] = value
-    props = getattr(component, "timing_properties", None)
-    if props:
-        timing["properties"] = dict(props)
-    module = getattr(component, "cycle_model", None)
-    if module:
-        import importlib
-        timing["cycle_model"] = {"module": module,
-                                 **importlib.import_module(module).CYCLE_MODEL}
-    return timing
-
-
 def manifest(component, name, params, description=""):
     """A JSON-able description: parameters as built, ports (with payload layouts and their
     stream), the stream protocol, clock/reset, timing and (command-driven cores) the command
     set. Format: docs/usage.md, "The manifest"."""
     port_list = []
-    doc = getattr(component, "port_doc", {})
+    doc = port_doc(component)
     for port_name, direction, width, _, path in ports(component):
         entry = {"name": port_name, "direction": direction, "width": width,
                  "meaning": doc.get(port_name, "")}
@@ -233,7 +216,7 @@ def manifest(component, name, params, description=""):
         "clock": {"name": "clk", "edge": "rising"},
         "reset": {"name": "rst", "polarity": "active-high", "kind": "synchronous"},
         "ports": port_list,
-        "timing": _timing(component),
+        "timing": timing(component),
     }
     if streams:
         info["streams"] = {"protocol": STREAM_PROTOCOL, "ports": streams}

@@ -142,3 +142,12 @@ def test_latency_and_placement_are_queryable():
     component, _ = build("fp_add", latency=3)
     assert component.latency == 3 and component.throughput == 1
     assert sum(c for _, c in component.register_placement) == 3
+
+
+def test_timing_is_read_in_one_place():
+    from hw.timing import Timed, port_doc, timing
+    unit, _ = build("fp_add", fmt="fp16", latency=2)
+    assert isinstance(unit, Timed)
+    assert timing(unit) == {"latency": 2, "throughput": 1}
+    assert port_doc(unit)["o__valid"].startswith("a result")
+    assert timing(object()) == {} and port_doc(object()) == {}

@@ -12,6 +12,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..params import check_format, check_int
+from ..timing import Timed
 from .pipeline import build_pipeline, place_registers
 
 __all__ = ["FloatUnit", "check_int", "check_format"]
@@ -20,7 +21,7 @@ MAX_LATENCY = 64
 MAX_TAG_WIDTH = 64
 
 
-class FloatUnit(wiring.Component):
+class FloatUnit(Timed, wiring.Component):
     """Subclasses set ``self._in_fields`` / ``self._out_fields`` (name -> width) before
     calling ``super().__init__`` and implement :meth:`steps`."""
 
