@@ -57,8 +57,8 @@ synth-quick: $(TEST_STAMP)
 
 ## Benchmarks (numbers, not pass/fail), into build/reports/ (~40 min; BDWP digits is the long one)
 bench: $(BENCH_STAMP)
-	$(PY) -m sim.bench_spartann -o build/reports
-	$(PY) -m sim.bench_spartann_layer -o build/reports
+	$(PY) -m sim.bench.spartann -o build/reports
+	$(PY) -m sim.bench.spartann_layer -o build/reports
 	$(PY) -m sim.bench.dts -o build/reports
 	$(PY) -m sim.bench.sat_resnet18 -o build/reports
 	$(PY) -m sim.bench.scalesim -o build/reports

@@ -41,7 +41,7 @@ import numpy as np
 from hw.fp.format import parse_format
 from hw.params import check_int
 from hw.spartann.config import SpartannConfig
-from sim.golden import fp
+from sim.fp import golden as fp
 from . import csc, dts
 
 __all__ = ["CoreModel", "OPS", "run_job", "columns_of", "PHASES"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hw.spartann.config import SpartannConfig
-from sim.golden import fp
+from sim.fp import golden as fp
 from sim.spartann import conv
 from sim.spartann.driver import ConvLayer, CoreConfig, plan_bp, plan_wu
 from sim.spartann.tb_core import run_on_rtl

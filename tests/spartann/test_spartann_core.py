@@ -17,7 +17,7 @@ from sim.spartann.model import CoreModel, run_job
 from sim.spartann.cycles import (command_cycles, ideal_cycles, job_cycles, mac_count, schedule,
                                  utilization)
 from sim.spartann.tb_core import run_on_rtl
-from sim.vectors import special_values
+from sim.fp.vectors import special_values
 
 GAP_PROB, STALL_PROB = 0.3, 0.3
 SIZES = {"b_rows": 20, "a_rows": 24, "out_rows": 24, "max_cols": 24, "sparse_depth": 512}

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hw.fp.format import parse_format
-from sim.golden import fp
+from sim.fp import golden as fp
 from sim.spartann import conv, csc
 from sim.spartann.model import CoreModel
 from sim.spartann.driver import ConvLayer, CoreConfig, plan_bp, plan_wu, tap_map

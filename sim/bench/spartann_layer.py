@@ -2,7 +2,7 @@
 validated cycle model (``sim/spartann/cycles.py``, equal to the RTL's cycles), with and
 without the planner knowing the core's column contexts (auto m-tile, full-round jobs).
 
-``python -m sim.bench_spartann_layer -o build/reports`` writes ``spartann_layer.{md,json}``.
+``python -m sim.bench.spartann_layer -o build/reports`` writes ``spartann_layer.{md,json}``.
 Layer: batch 1, M = 256 output / Z = 64 input channels, 14 x 14, 3 x 3, stride 1, pad 1; GO
 with uniformly random nonzeros at each density; core: the PAPER preset (T = 32, 1024-entry
 Sparse Buf, 10 contexts). Run cycles are the RUN_BP commands; all cycles include the loads and

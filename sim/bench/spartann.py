@@ -1,6 +1,6 @@
 """SparTANN benchmark: BP and WU job cycles measured on the RTL at GO densities 5%-100%.
 
-``python -m sim.bench_spartann -o build/reports [--sim verilator] [--config 8:4 ...]``
+``python -m sim.bench.spartann -o build/reports [--sim verilator] [--config 8:4 ...]``
 (``MAC_LATENCY:WU_WINDOW`` pairs; default 8:4 (the preset), 8:0 (in-order WU), 23:4, 23:8)
 
 For each density a job of ``cols`` GO columns of ``rows`` output channels (uniformly random

@@ -1,1 +1,0 @@
-"""Bit-exact golden models that the generated hardware is checked against."""
