@@ -8,7 +8,9 @@ plus structured columns whose zero runs straddle the relative-index limit), ``ga
 ``stall_prob`` (threshold lanes also ``pad``: the ``pad_lanes`` input, 0 when absent). Every
 phase clears the statistics first and checks them at its end (encoder, threshold lanes).
 Phases without gaps or stalls also check the timing against the component's ``latency`` /
-``cycles`` and record the measured numbers in ``measured``.
+``cycles`` and record the measured numbers in ``measured``. One cocotb test per unit
+(``encoder_matches_golden``, ``decoder_matches_golden``, ``threshold_matches_golden``); the
+runner's ``testcase`` picks the one of the design built.
 """
 
 import json
@@ -25,7 +27,8 @@ from sim.spartann import csc
 from sim.layout import pack, unpack
 from sim.tb.stream import StreamSink, StreamSource, port, start_clock_and_reset
 
-__all__ = ["DESIGNS", "random_values", "random_matrix", "run_columns", "phase_matrix"]
+__all__ = ["DESIGNS", "random_values", "random_matrix", "run_columns", "phase_matrix",
+           "cocotb_testcase"]
 
 DESIGNS = {**encoder.DESIGNS, **decoder.DESIGNS, **threshold.DESIGNS}
 
@@ -221,10 +224,29 @@ def _timing(name, component, monitor, first_in, first_out, elements, fillers, en
     return entry
 
 
+def cocotb_testcase(design):
+    """The cocotb test of ``design`` (``spartann_encoder`` -> ``encoder_matches_golden``)."""
+    return f"{design.removeprefix('spartann_')}_matches_golden"
+
+
 @cocotb.test()
-async def spartann_format_matches_golden(dut):
+async def encoder_matches_golden(dut):
+    await _matches_golden(dut, "spartann_encoder")
+
+
+@cocotb.test()
+async def decoder_matches_golden(dut):
+    await _matches_golden(dut, "spartann_decoder")
+
+
+@cocotb.test()
+async def threshold_matches_golden(dut):
+    await _matches_golden(dut, "spartann_threshold")
+
+
+async def _matches_golden(dut, design):
     cfg = json.loads(Path(os.environ["SIM_CONFIG"]).read_text())
-    design = cfg["design"]
+    assert cfg["design"] == design, f"the configuration is for {cfg['design']}, not {design}"
     component, _ = DESIGNS[design].build(**cfg["params"])
     has_theta = design != "spartann_decoder"
     if has_theta:

@@ -19,7 +19,8 @@ from hw.spartann.encoder import SparsifierEncoder
 from hw.spartann.threshold import COUNT_BITS, StatsAccumulator, ThresholdLanes
 from sim.spartann import csc
 from sim.runner import run
-from sim.spartann.tb_format import DESIGNS, phase_matrix, random_matrix, random_values
+from sim.spartann.tb_format import (DESIGNS, phase_matrix, random_matrix, random_values,
+                                    cocotb_testcase)
 
 GAP_PROB, STALL_PROB = 0.3, 0.3
 
@@ -168,7 +169,8 @@ def _run(design, params, phases, sim, seed, tmp_path):
     measured_path = tmp_path / "measured.json"
     config = {"design": design, "params": used, "phases": phases, "seed": seed,
               "measured": str(measured_path)}
-    run(component, top, "sim.spartann.tb_format", config, sim=sim)
+    run(component, top, "sim.spartann.tb_format", config, sim=sim,
+        testcase=cocotb_testcase(design))
     measured = json.loads(measured_path.read_text())
     timed = [v for v in measured.values() if "latency" in v]
     assert timed and all(v["latency"] == component.latency for v in timed)
