@@ -6,7 +6,7 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge, ReadOnly
+from cocotb.triggers import FallingEdge
 
 from hw.fp.format import parse_format
 from hw.sat.stce import SystolicArray

@@ -1,13 +1,11 @@
 """The STCE systolic array on the RTL: tiled dense and N:M GEMMs, bit-exact, with stalls;
 without stalls the measured cycles must match ``sim.sat.cycles`` within 2%."""
 
-import json
 
 import numpy as np
 import pytest
 
 from hw.sat.stce import SystolicArray
-from sim.fp import vectors
 from sim.fp import golden as fp
 from sim.sat.stce import gemm_chain
 from sim.runner import run
