@@ -12,37 +12,32 @@ from .fp.muladd import FloatMulAdd
 from .sat import DESIGNS as SAT_DESIGNS
 from .spartann import core as spartann_core, decoder, dts, encoder, threshold
 from .fp import itof
-from .params import FORMAT_HELP, LATENCY, TAG, Design, Param, _bool, _fmt
+from .params import FMT, Design, Param, _bool, _fmt, unit_params
 
 __all__ = ["Param", "Design", "DESIGNS", "build", "design_name"]
 
 DESIGNS = {
     "fp_add": Design(FloatAdd, "a + b or a - b (input sub), round to nearest even",
-                     {"fmt": Param("fp32", _fmt, FORMAT_HELP), "latency": LATENCY, "tag_width": TAG}),
+                     unit_params(fmt=FMT)),
     "fp_mul": Design(FloatMul, "a * b rounded once to out_fmt (default: fmt)",
-                     {"fmt": Param("fp32", _fmt, FORMAT_HELP),
-                      "out_fmt": Param(None, _fmt, "result format (default: fmt)"),
-                      "latency": LATENCY, "tag_width": TAG}),
+                     unit_params(fmt=FMT,
+                                 out_fmt=Param(None, _fmt, "result format (default: fmt)"))),
     "fp_mac": Design(FloatMulAdd, "mixed-precision MAC: round(a * b) + c, product in c_fmt",
-                     {"ab_fmt": Param("fp16", _fmt, "operand format of a and b"),
-                      "c_fmt": Param("fp32", _fmt, "accumulator format of c and the result"),
-                      "latency": LATENCY, "tag_width": TAG}),
+                     unit_params(ab_fmt=Param("fp16", _fmt, "operand format of a and b"),
+                                 c_fmt=Param("fp32", _fmt,
+                                             "accumulator format of c and the result"))),
     "fp_axpy": Design(lambda fmt, **kw: FloatMulAdd(fmt, fmt, **kw),
                       "alpha * x + y lane, unfused (a = alpha, b = x, c = y)",
-                      {"fmt": Param("fp32", _fmt, FORMAT_HELP), "latency": LATENCY,
-                       "tag_width": TAG}),
+                      unit_params(fmt=FMT)),
     "fp_convert": Design(FloatConvert, "format conversion (exact widening, RNE narrowing)",
-                         {"in_fmt": Param("fp16", _fmt, "input format"),
-                          "out_fmt": Param("fp32", _fmt, "output format"),
-                          "latency": LATENCY, "tag_width": TAG}),
+                         unit_params(in_fmt=Param("fp16", _fmt, "input format"),
+                                     out_fmt=Param("fp32", _fmt, "output format"))),
     "fp_div": Design(FloatDiv, "a / b correctly rounded, pipelined restoring division",
-                     {"fmt": Param("fp32", _fmt, FORMAT_HELP), "latency": LATENCY, "tag_width": TAG}),
+                     unit_params(fmt=FMT)),
     "fp_compare": Design(FloatCompare, "lt/eq/gt/unordered and IEEE maximum/minimum",
-                         {"fmt": Param("fp32", _fmt, FORMAT_HELP),
-                          "magnitude": Param(False, _bool, "compare |a| with |b|"),
-                          "latency": LATENCY, "tag_width": TAG}),
-    "fp_abs": Design(FloatAbs, "|x|, NaN to canonical NaN",
-                     {"fmt": Param("fp32", _fmt, FORMAT_HELP), "latency": LATENCY, "tag_width": TAG}),
+                         unit_params(fmt=FMT,
+                                     magnitude=Param(False, _bool, "compare |a| with |b|"))),
+    "fp_abs": Design(FloatAbs, "|x|, NaN to canonical NaN", unit_params(fmt=FMT)),
 }
 DESIGNS.update(itof.DESIGNS)
 DESIGNS.update(SAT_DESIGNS)

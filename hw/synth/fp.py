@@ -13,8 +13,8 @@ from pathlib import Path
 
 from ..checks import latch_check
 from ..progress import collect
-from .flow import SynthError, synth_ecp5, synth_xilinx
-from .report import fmax_text, md_table, tools_info, write_report
+from .flow import synth_ecp5, synth_xilinx
+from .report import command, fmax_text, md_table, tools_info, write_report
 
 __all__ = ["synth_design", "report", "markdown", "DEFAULT_DESIGNS", "QUICK_DESIGNS",
            "TARGET_MHZ", "main"]
@@ -140,17 +140,11 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="only fp_add, fp_mul and fp_mac")
     parser.add_argument("-o", "--output", default="build/reports", help="report directory")
     args = parser.parse_args(argv)
-    try:
-        results, info = report(QUICK_DESIGNS if args.quick else DEFAULT_DESIGNS, args.output)
-    except SynthError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    latches = [r["label"] for r in results if r["latches"]]
-    print(f"wrote {args.output}/synth_fp.md and synth_fp.json ({info['seconds']} s)")
-    if latches:
-        print(f"error: latches in {', '.join(latches)}", file=sys.stderr)
-        return 1
-    return 0
+    return command(
+        lambda: report(QUICK_DESIGNS if args.quick else DEFAULT_DESIGNS, args.output),
+        lambda done: f"wrote {args.output}/synth_fp.md and synth_fp.json "
+                     f"({done[1]['seconds']} s)",
+        lambda done: ", ".join(r["label"] for r in done[0] if r["latches"]))
 
 
 if __name__ == "__main__":

@@ -4,11 +4,12 @@
 
 import datetime
 import json
+import sys
 from pathlib import Path
 
-from .flow import tool_version
+from .flow import SynthError, tool_version
 
-__all__ = ["now", "tools_info", "md_table", "fmax_text", "write_report"]
+__all__ = ["now", "tools_info", "md_table", "fmax_text", "write_report", "command"]
 
 
 def now():
@@ -42,3 +43,20 @@ def write_report(out_dir, stem, data, markdown, indent=2, ensure_ascii=False):
     j_path.write_text(json.dumps(data, indent=indent, ensure_ascii=ensure_ascii) + "\n")
     m_path.write_text(markdown)
     return j_path, m_path
+
+
+def command(job, summary, latches):
+    """The end of every report command: run ``job()`` (it writes the report), print
+    ``summary(result)``; exit status 1, with one line on stderr, when a tool failed or
+    ``latches(result)`` names designs with latches."""
+    try:
+        result = job()
+    except SynthError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(summary(result))
+    found = latches(result)
+    if found:
+        print(f"error: latches in {found}", file=sys.stderr)
+        return 1
+    return 0

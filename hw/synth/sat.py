@@ -24,8 +24,8 @@ from ..generate import to_verilog
 from ..progress import collect
 from ..sat.config import PAPER as SAT, array_latency
 from ..sat.stce import SystolicPE
-from .flow import SynthError, synth_ecp5, synth_ecp5_abc, synth_xilinx, synth_xilinx_abc
-from .report import fmax_text, tools_info, write_report
+from .flow import synth_ecp5, synth_ecp5_abc, synth_xilinx, synth_xilinx_abc
+from .report import command, fmax_text, tools_info, write_report
 
 __all__ = ["DESIGNS", "PAPER", "scale", "report", "markdown", "main"]
 
@@ -170,7 +170,8 @@ def markdown(results, scaled, overhead, info):
                      f"| {x['dsps']} | {x['carry4']} | {x['srls']} | {ecp5} | {secs} |")
     pe = results["stce_pe"]
     a9x, a9e = pe["xcup_abc9"], pe["ecp5_abc9"]
-    lines += ["", f"Same PE with the default ABC9 flows of `hw/synth/flow.py`: xcup {a9x['luts']} LUT, "
+    lines += ["", "Same PE with the default ABC9 flows of `hw/synth/flow.py`: "
+              f"xcup {a9x['luts']} LUT, "
               f"{a9x['ffs']} FF, {a9x['dsps']} DSP48E2; ECP5 {a9e['luts']} LUT4, {a9e['ffs']} FF, "
               f"{a9e['dsps']} MULT18X18D, {fmax_text(a9e['fmax_mhz'])} MHz."]
     lines += ["", f"ECP5 runs only for the PEs and arrays up to {info['ecp5_max']}x"
@@ -246,19 +247,12 @@ def main(argv=None):
     parser.add_argument("--ecp5-max", type=int, default=ECP5_MAX,
                         help=f"largest n x n array also run through ECP5 (default {ECP5_MAX})")
     args = parser.parse_args(argv)
-    try:
-        results, scaled, info = report(args.output, workers=args.workers,
-                                       ecp5_max=args.ecp5_max)
-    except SynthError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"wrote {args.output}/synth_sat.md and synth_sat.json ({info['seconds']} s); scaled "
-          f"xcup total {scaled['total']} vs paper {scaled['paper']}")
-    latches = [label for label, r in results.items() if r["latches"]]
-    if latches:
-        print(f"error: latches in {', '.join(latches)}", file=sys.stderr)
-        return 1
-    return 0
+    return command(
+        lambda: report(args.output, workers=args.workers, ecp5_max=args.ecp5_max),
+        lambda done: f"wrote {args.output}/synth_sat.md and synth_sat.json "
+                     f"({done[2]['seconds']} s); scaled xcup total {done[1]['total']} vs "
+                     f"paper {done[1]['paper']}",
+        lambda done: ", ".join(label for label, r in done[0].items() if r["latches"]))
 
 
 if __name__ == "__main__":

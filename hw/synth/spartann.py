@@ -36,7 +36,7 @@ from ..spartann.decoder import IndexDecoder
 from ..spartann.encoder import SparsifierEncoder
 from ..spartann.isa import col_layout, dense_layout, entry_layout
 from .flow import ECP5_MAP_LUTS, XILINX_MAP_LUTS, SynthError, run_yosys, synth_ecp5
-from .report import md_table, tools_info, write_report
+from .report import command, md_table, tools_info, write_report
 
 __all__ = ["ECP5_TYPES", "XCUP_TYPES", "LUT_EQ", "yosys_cells", "module_totals", "summarize",
            "core_blocks", "standalone_blocks", "report", "main"]
@@ -399,17 +399,12 @@ def main(argv=None):
         Path(args.render).write_text(json.dumps(result, indent=2) + "\n")
         Path(args.render).with_suffix(".md").write_text(markdown(result))
         return 0
-    try:
-        result = report(args.output, pnr=not args.skip_pnr, paper=not args.skip_paper)
-    except SynthError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"wrote {args.output}/synth_spartann.md and .json ({result['info']['seconds']} s)")
-    latches = result["latch_check"]["latches"]
-    if latches:
-        print(f"error: {len(latches)} latches in the paper core", file=sys.stderr)
-        return 1
-    return 0
+    return command(
+        lambda: report(args.output, pnr=not args.skip_pnr, paper=not args.skip_paper),
+        lambda done: f"wrote {args.output}/synth_spartann.md and .json "
+                     f"({done['info']['seconds']} s)",
+        lambda done: (f"the paper core ({len(done['latch_check']['latches'])} cells)"
+                      if done["latch_check"]["latches"] else ""))
 
 
 if __name__ == "__main__":
