@@ -10,7 +10,7 @@ component that does not subclass it is the same as before. No Amaranth import he
 import importlib
 from types import MappingProxyType
 
-__all__ = ["Timed", "timing", "port_doc"]
+__all__ = ["Timed", "Pipelined", "timing", "port_doc"]
 
 
 class Timed:
@@ -30,6 +30,21 @@ class Timed:
     timing_properties = MappingProxyType({})
     cycle_model = None
     port_doc = MappingProxyType({})
+
+
+class Pipelined(Timed):
+    """A fully pipelined component: one input accepted per cycle (``throughput`` 1) and its
+    result ``latency`` cycles later, the latency being the ``_latency`` the constructor set."""
+
+    @property
+    def latency(self):
+        """Cycles from an accepted input to its result (without stalls)."""
+        return self._latency
+
+    @property
+    def throughput(self):
+        """Inputs accepted per cycle in steady state."""
+        return 1
 
 
 def _integer(value):

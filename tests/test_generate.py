@@ -145,9 +145,9 @@ def test_latency_and_placement_are_queryable():
 
 
 def test_timing_is_read_in_one_place():
-    from hw.timing import Timed, port_doc, timing
+    from hw.timing import Pipelined, Timed, port_doc, timing
     unit, _ = build("fp_add", fmt="fp16", latency=2)
-    assert isinstance(unit, Timed)
+    assert isinstance(unit, Pipelined) and isinstance(unit, Timed) and unit.latency == 2
     assert timing(unit) == {"latency": 2, "throughput": 1}
     assert port_doc(unit)["o__valid"].startswith("a result")
     assert timing(object()) == {} and port_doc(object()) == {}

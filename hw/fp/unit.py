@@ -12,7 +12,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..params import check_format, check_int
-from ..timing import Timed
+from ..timing import Pipelined
 from .pipeline import build_pipeline, place_registers
 
 __all__ = ["FloatUnit", "check_int", "check_format"]
@@ -21,7 +21,7 @@ MAX_LATENCY = 64
 MAX_TAG_WIDTH = 64
 
 
-class FloatUnit(Timed, wiring.Component):
+class FloatUnit(Pipelined, wiring.Component):
     """Subclasses set ``self._in_fields`` / ``self._out_fields`` (name -> width) before
     calling ``super().__init__`` and implement :meth:`steps`."""
 
@@ -41,17 +41,7 @@ class FloatUnit(Timed, wiring.Component):
             "o": Out(stream.Signature(data.StructLayout({**out_fields, **tag}), always_ready=True)),
         })
 
-    # -- properties queried by tests, drivers and the manifest -----------------------------
-    @property
-    def latency(self):
-        """Cycles from an accepted input to its result on ``o``."""
-        return self._latency
-
-    @property
-    def throughput(self):
-        """Operations accepted per cycle."""
-        return 1
-
+    # -- properties queried by tests, drivers and the manifest (latency, throughput: Pipelined)
     @property
     def tag_width(self):
         return self._tag_width
