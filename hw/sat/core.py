@@ -47,6 +47,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..hier import instantiate, part
 from ..params import Design, Param, _bool, _fmt, optional
+from ..timing import Timed
 from .config import (MAX_ARRAY_LATENCY, MAX_DIM, MAX_LANES, MAX_M, MAX_SGD_LATENCY, PAPER,
                      SatConfig, resolve)
 from .isa import Buf, Op, Reg, field_widths, table as command_table
@@ -142,7 +143,7 @@ class _Run(NamedTuple):
     registers: dict          # {Reg: configuration register}
 
 
-class SatCore(wiring.Component):
+class SatCore(Timed, wiring.Component):
     """The SAT core (see the module docstring), built from one :class:`SatConfig` (default
     :data:`SatConfig.PAPER <hw.sat.config.SatConfig>`); keyword ``overrides`` replace its
     fields (``SatCore(SatConfig.SMALL, rows=4)``).

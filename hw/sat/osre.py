@@ -25,6 +25,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..fp.format import parse_format
 from ..params import FORMAT_HELP, Design, Param, _fmt, check_format, check_int
+from ..timing import Timed
 from .config import MAX_LANES, MAX_M, PAPER, index_width
 
 __all__ = ["TopKSorter", "TopKLanes", "result_layout", "index_width", "DESIGNS",
@@ -127,7 +128,7 @@ def _select(m, name, slots, value, index, group, width):
     return following
 
 
-class _TopKBase(wiring.Component):
+class _TopKBase(Timed, wiring.Component):
     """Parameters, properties and elaboration shared by :class:`TopKSorter` and
     :class:`TopKLanes`; subclasses validate the parameters (``fmt`` arrives parsed) and
     pick the payload shapes and the per-lane ports."""

@@ -26,13 +26,14 @@ from ..fp.mul import mul_steps
 from ..fp.pipeline import build_pipeline, delay
 from ..hier import instantiate, part
 from ..params import Design, Param, _bool, _fmt, check_format, check_int
+from ..timing import Timed
 from .config import (MAX_ARRAY_LATENCY, MAX_DIM, MAX_M, PAPER, array_latency, index_width,
                      swap_wave)
 
 __all__ = ["SystolicArray"]
 
 
-class SystolicArray(wiring.Component):
+class SystolicArray(Timed, wiring.Component):
     """``rows`` x ``cols`` uMACs; ``group`` activations per row bus (M; 1 for dense-only).
 
     Streams: ``x`` (activation row: ``groups[rows][group]``, ``acc[cols]``, ``first``),

@@ -39,6 +39,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..hier import instantiate, part
 from ..params import LATENCY, Design, Param, _bool, _fmt, check_format, check_int
+from ..timing import Pipelined
 from ..fp.add import FloatAdd, add_steps
 from ..fp.convert import FloatConvert, convert_steps
 from ..fp.mul import FloatMul, mul_steps
@@ -135,7 +136,7 @@ def _chain(ops):
     return _Op([s for op in ops for s in op.steps], ops[-1].outputs)
 
 
-class SGDLanes(wiring.Component):
+class SGDLanes(Pipelined, wiring.Component):
     """``lanes`` momentum-SGD lanes behind one stream with back-pressure.
 
     Ports:
@@ -185,16 +186,6 @@ class SGDLanes(wiring.Component):
     def config_names(self):
         """The configuration ports: ``("lr", "mu", "wd")`` or ``("lr", "mu", "decay")``."""
         return ("lr", "mu", "decay" if self._decoupled_wd else "wd")
-
-    @property
-    def latency(self):
-        """Cycles from an accepted transfer to its result on ``o`` (without stalls)."""
-        return self._latency
-
-    @property
-    def throughput(self):
-        """Transfers (of ``lanes`` elements each) accepted per cycle in steady state."""
-        return 1
 
     @property
     def register_placement(self):
