@@ -15,6 +15,7 @@ groups along the input channels (``axis=1``), the backward set along the output 
 import numpy as np
 
 from hw.fp.format import parse_format
+from hw.sat.config import index_width
 
 __all__ = ["magnitude_key", "topk_group", "nm_prune", "nm_decompress", "random_weight_bits"]
 
@@ -55,7 +56,7 @@ def topk_group(values_bits, n, fmt):
     _check_nm(n, m)
     index = np.arange(m, dtype=np.int64)
     # A unique score per element: the key, then the reversed index (lower index wins).
-    score = (magnitude_key(bits, fmt) << int(m - 1).bit_length()) | (m - 1 - index)
+    score = (magnitude_key(bits, fmt) << index_width(int(m))) | (m - 1 - index)
     chosen = np.sort(np.argpartition(-score, n - 1, axis=-1)[..., :n], axis=-1)
     return np.take_along_axis(bits, chosen, axis=-1), chosen.astype(np.int64)
 
