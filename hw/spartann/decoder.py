@@ -10,6 +10,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..params import FORMAT_HELP, Design, Param, _fmt
+from ..timing import Pipelined
 from ..fp.unit import check_format, check_int
 from .encoder import MAX_IDX_BITS, check_idx_bits, entry_layout
 
@@ -24,7 +25,7 @@ def decoded_layout(fmt, row_bits):
     return data.StructLayout({"value": fmt.width, "row": row_bits, "filler": 1, "last": 1})
 
 
-class IndexDecoder(wiring.Component):
+class IndexDecoder(Pipelined, wiring.Component):
     """Stream ``i`` of :func:`~hw.spartann.encoder.entry_layout` to stream ``o`` of
     :func:`decoded_layout`, one entry per cycle.
 
@@ -50,15 +51,6 @@ class IndexDecoder(wiring.Component):
     def row_bits(self):
         return self._row_bits
 
-    @property
-    def latency(self):
-        """Cycles from an accepted entry to its decoded entry on ``o``."""
-        return self._latency
-
-    @property
-    def throughput(self):
-        """Entries per cycle."""
-        return 1
 
     @property
     def port_doc(self):

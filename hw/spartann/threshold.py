@@ -23,6 +23,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
 from ..params import FORMAT_HELP, Design, Param, _fmt
+from ..timing import Pipelined
 from ..fp.bits import materialize
 from ..fp.pipeline import Step, build_pipeline
 from ..fp.unit import check_format, check_int
@@ -193,7 +194,7 @@ def output_layout(lanes, fmt):
                               "zeros": unsigned(bits_for(lanes)), "max_abs": fmt.width})
 
 
-class ThresholdLanes(wiring.Component):
+class ThresholdLanes(Pipelined, wiring.Component):
     """``lanes`` sparsifier lanes: one vector per cycle, with per-vector and running stats.
 
     Ports:
@@ -229,15 +230,6 @@ class ThresholdLanes(wiring.Component):
     def lanes(self):
         return self._lanes
 
-    @property
-    def latency(self):
-        """Cycles from an accepted vector to its result on ``o`` (without back-pressure)."""
-        return self._latency
-
-    @property
-    def throughput(self):
-        """Vectors accepted per cycle in steady state."""
-        return 1
 
     @property
     def port_doc(self):
