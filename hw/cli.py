@@ -128,7 +128,9 @@ def _generate(args, rest):
         v_path, j_path = generate(args.design, args.output, args.name, **params)
     except ValueError as error:
         raise _construction_error(args.design, given, error) from None
-    print(f"wrote {v_path} and {j_path}")
+    from .export import companion_names
+    others = ", ".join(companion_names(v_path.stem).values())
+    print(f"wrote {v_path} and {j_path} (with {others})")
 
 
 def main(argv=None):
