@@ -1,9 +1,13 @@
 """Benchmark: SCALE-Sim v3 against the STCE cycle model on ResNet-18's dense GEMMs.
 
 Every forward, backward (activation-gradient) and weight-gradient GEMM of
-:data:`sim.bench.sat_resnet18.LAYERS` (batch 32, 224x224) runs on a 32x32 array in SCALE-Sim
+:data:`sim.bench.sat_resnet18.LAYERS` (batch 32, 224x224; the GEMMs of
+:func:`~sim.bench.sat_resnet18.layer_gemms`, where a strided layer's activation gradient is one
+GEMM per sub-pixel phase, so every GEMM is true work) runs on a 32x32 array in SCALE-Sim
 (weight-stationary, the STCE dataflow, plus output-stationary for reference) and in our cycle
-model :func:`sim.sat.cycles.gemm_cycles` (``mul_latency`` 2, ``add_latency`` 3).
+model :func:`sim.sat.cycles.gemm_cycles` (``mul_latency`` 2, ``add_latency`` 3). Utilization =
+true MACs / (array MAC slots x cycles), array only (no loads/drains, no external bandwidth
+limit).
 
 Shape mapping: our GEMM is ``(T x K) * (K x Cout)``; SCALE-Sim's GEMM topology row is
 ``M, N, K`` with ``M`` the rows of the input operand (streamed through a WS array), ``K`` the
@@ -33,7 +37,7 @@ import warnings
 from math import ceil
 from pathlib import Path
 
-from sim.bench.sat_resnet18 import LAYERS, layer_gemms
+from sim.bench.sat_resnet18 import LAYERS, PHASE_NAMES, SCOPE, STEPS, layer_gemms
 from hw.sat.config import PAPER
 from sim.sat.cycles import gemm_cycles
 from hw.progress import note
@@ -201,38 +205,48 @@ def check_sampling(checks=CHECKS):
 
 
 def run(batch=32, array=ARRAY):
-    """Per-GEMM rows and a summary (see :func:`main` for the report)."""
+    """Per-GEMM rows and a summary (see :func:`main` for the report). The GEMMs are those of
+    :func:`sim.bench.sat_resnet18.layer_gemms`: a strided layer's activation gradient is one
+    GEMM per sub-pixel phase, so every GEMM's ``M*K*N`` is true work and the utilizations
+    count true MACs."""
     area = array["rows"] * array["cols"]
     dims = (array["rows"], array["cols"])
     rows = []
-    for name, cin, cout, kernel, stride, size in LAYERS:
+    for index, (name, cin, cout, kernel, stride, size) in enumerate(LAYERS):
         note(f"{name} (SCALE-Sim ws + os, our model)")
-        for step, (t, k, c) in zip(("fwd", "bwd", "wgt"),
-                                   layer_gemms(cin, cout, kernel, stride, size, batch)):
-            if name == "conv1" and step == "bwd":     # no gradient into the input image
-                continue
-            ws = scalesim_cycles(t, k, c, *dims, "ws")
-            os_ = scalesim_cycles(t, k, c, *dims, "os")
-            ours = stce_cycles(t, k, c, **array)
-            macs = t * k * c
-            rows.append({"layer": name, "step": step, "M": t, "K": k, "N": c, "macs": macs,
-                         "scalesim_ws": ws["cycles"], "scalesim_os": os_["cycles"],
-                         "stce": ours, "ratio": ours / ws["cycles"],
-                         "util_ws": macs / (area * ws["cycles"]),
-                         "util_os": macs / (area * os_["cycles"]),
-                         "util_stce": macs / (area * ours),
-                         "sampled": ws["sampled"] or os_["sampled"],
-                         "sample_ws": ws["sample"], "sample_os": os_["sample"],
-                         "fill_ws": ws["fill_per_fold"], "fill_os": os_["fill_per_fold"]})
-    total = {key: sum(r[key] for r in rows) for key in ("macs", "scalesim_ws", "scalesim_os",
-                                                        "stce")}
+        gemms = layer_gemms(cin, cout, kernel, stride, size, batch, input_grad=index > 0)
+        for step in STEPS:                  # conv1 has no bwd: no gradient into the image
+            for part, (t, k, c) in enumerate(gemms[step], start=1):
+                ws = scalesim_cycles(t, k, c, *dims, "ws")
+                os_ = scalesim_cycles(t, k, c, *dims, "os")
+                ours = stce_cycles(t, k, c, **array)
+                macs = t * k * c
+                rows.append({"layer": name, "step": step,
+                             "part": f"{part}/{len(gemms[step])}", "M": t, "K": k, "N": c,
+                             "macs": macs, "scalesim_ws": ws["cycles"],
+                             "scalesim_os": os_["cycles"], "stce": ours,
+                             "ratio": ours / ws["cycles"],
+                             "util_ws": macs / (area * ws["cycles"]),
+                             "util_os": macs / (area * os_["cycles"]),
+                             "util_stce": macs / (area * ours),
+                             "sampled": ws["sampled"] or os_["sampled"],
+                             "sample_ws": ws["sample"], "sample_os": os_["sample"],
+                             "fill_ws": ws["fill_per_fold"], "fill_os": os_["fill_per_fold"]})
+
+    def totals(subset):
+        total = {key: sum(r[key] for r in subset)
+                 for key in ("macs", "scalesim_ws", "scalesim_os", "stce")}
+        return {"gemms": len(subset), **total, "ratio": total["stce"] / total["scalesim_ws"],
+                "util_ws": total["macs"] / (area * total["scalesim_ws"]),
+                "util_os": total["macs"] / (area * total["scalesim_os"]),
+                "util_stce": total["macs"] / (area * total["stce"])}
+
     summary = {"batch": batch, "array": f"{array['rows']}x{array['cols']}",
                "mul_latency": array["mul_latency"], "add_latency": array["add_latency"],
-               "gemms": len(rows), "sampled_gemms": sum(r["sampled"] for r in rows), **total,
-               "ratio": total["stce"] / total["scalesim_ws"],
-               "util_ws": total["macs"] / (area * total["scalesim_ws"]),
-               "util_os": total["macs"] / (area * total["scalesim_os"]),
-               "util_stce": total["macs"] / (area * total["stce"])}
+               "scope": SCOPE, "sampled_gemms": sum(r["sampled"] for r in rows),
+               **totals(rows),
+               "phases": {PHASE_NAMES[step]: totals([r for r in rows if r["step"] == step])
+                          for step in STEPS}}
     return rows, summary
 
 
@@ -240,21 +254,29 @@ def _markdown(rows, summary, checks, seconds):
     """The report as a markdown document."""
     s = summary
     lines = [f"# SCALE-Sim v3 vs the STCE cycle model: ResNet-18, batch {s['batch']}, "
-             f"{s['array']} array", "",
+             f"{s['array']} array, {s['scope']}", "",
              "M = T (activation rows, streamed), K = reduction (array rows), N = Cout (array "
              "columns). Cycles: SCALE-Sim \"Total Cycles\" (no stalls) and our model "
              f"(`sim/sat/cycles.py`, mul_latency {s['mul_latency']}, add_latency "
-             f"{s['add_latency']}). Utilization = M*K*N / (cycles * R * C). ratio = ours / "
-             "SCALE-Sim WS. * = SCALE-Sim run on a sample and scaled (exact, see below).", "",
-             "| layer | step | M | K | N | SCALE-Sim WS | ours | ratio | util WS | util ours "
-             "| SCALE-Sim OS | util OS |", "|" + "---|" * 12]
+             f"{s['add_latency']}). Utilization = true MACs (M*K*N) / (cycles * R * C); a "
+             "strided layer's bwd (dX) is one GEMM per sub-pixel phase (part), so no GEMM "
+             "does zero-inserted work. ratio = ours / SCALE-Sim WS. * = SCALE-Sim run on a "
+             "sample and scaled (exact, see below).", "",
+             "| phase | GEMMs | true MACs | SCALE-Sim WS | ours | ratio | util WS | util ours "
+             "| SCALE-Sim OS | util OS |", "|" + "---|" * 10]
+    for name, p in list(s["phases"].items()) + [("**all**", s)]:
+        lines.append(f"| {name} | {p['gemms']} | {p['macs']:,} | {p['scalesim_ws']:,} | "
+                     f"{p['stce']:,} | {p['ratio']:.3f} | {p['util_ws']:.3f} | "
+                     f"{p['util_stce']:.3f} | {p['scalesim_os']:,} | {p['util_os']:.3f} |")
+    lines += ["", "| layer | step | part | M | K | N | SCALE-Sim WS | ours | ratio | util WS "
+              "| util ours | SCALE-Sim OS | util OS |", "|" + "---|" * 13]
     for r in rows:
         mark = "*" if r["sampled"] else ""
-        lines.append(f"| {r['layer']} | {r['step']} | {r['M']} | {r['K']} | {r['N']} | "
-                     f"{r['scalesim_ws']:,}{mark} | {r['stce']:,} | {r['ratio']:.3f} | "
-                     f"{r['util_ws']:.3f} | {r['util_stce']:.3f} | {r['scalesim_os']:,}{mark} | "
-                     f"{r['util_os']:.3f} |")
-    lines.append(f"| **total** | | | | | **{s['scalesim_ws']:,}** | **{s['stce']:,}** | "
+        lines.append(f"| {r['layer']} | {r['step']} | {r['part']} | {r['M']} | {r['K']} | "
+                     f"{r['N']} | {r['scalesim_ws']:,}{mark} | {r['stce']:,} | "
+                     f"{r['ratio']:.3f} | {r['util_ws']:.3f} | {r['util_stce']:.3f} | "
+                     f"{r['scalesim_os']:,}{mark} | {r['util_os']:.3f} |")
+    lines.append(f"| **total** | | | | | | **{s['scalesim_ws']:,}** | **{s['stce']:,}** | "
                  f"**{s['ratio']:.3f}** | **{s['util_ws']:.3f}** | **{s['util_stce']:.3f}** | "
                  f"**{s['scalesim_os']:,}** | **{s['util_os']:.3f}** |")
     lines += ["", f"{s['sampled_gemms']} of {s['gemms']} GEMMs sampled. Sampling check "

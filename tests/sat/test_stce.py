@@ -73,8 +73,43 @@ def test_array_parameters_are_validated():
 
 
 def test_resnet18_benchmark_model_runs():
-    """`make bench`'s ResNet-18 study: 2:8 forward+backward cost about M/N = 4x less."""
+    """`make bench`'s ResNet-18 study: 2:8 FW + BW dX cost about M/N = 4x less, and the whole
+    iteration (dW dense) stays within its limit, computed from the same dense cycles."""
     from sim.bench.sat_resnet18 import run as bench
     _, summary = bench(batch=2)
-    assert 3.5 < summary["fwd_bwd_speedup"] <= 4.0
+    assert 3.5 < summary["fwd_bwd_speedup"] <= summary["fwd_bwd_speedup_limit"] == 4.0
     assert 0.5 < summary["dense_utilization"] <= 1.0
+    assert 1.0 < summary["iteration_speedup"] <= summary["iteration_speedup_limit"]
+    assert summary["macs"] == sum(p["macs"] for p in summary["phases"].values())
+
+
+def test_resnet18_true_macs():
+    """Every GEMM is true work: dX of each layer (stride 2 included, split into sub-pixel
+    phases) has exactly the forward MACs, dW too; conv1 has no dX; utilization <= 1."""
+    from sim.bench.sat_resnet18 import LAYERS, layer_gemms, run as bench
+
+    def macs(gemms):
+        return sum(t * k * c for t, k, c in gemms)
+
+    strided = 0
+    for name, cin, cout, kernel, stride, size in LAYERS:
+        g = layer_gemms(cin, cout, kernel, stride, size, batch=32)
+        out = size // stride
+        assert macs(g["fwd"]) == 32 * out * out * cin * kernel * kernel * cout
+        assert macs(g["bwd"]) == macs(g["fwd"]) == macs(g["wgt"]), name
+        if stride == 2 and name != "conv1":
+            strided += 1
+            assert len(g["bwd"]) == (4 if kernel == 3 else 1)
+    assert strided == 6
+    # layer2.0.conv1 (3x3, stride 2, 56 -> 28): phases of 1, 2, 2 and 4 taps, 28x28 pixels
+    assert sorted(layer_gemms(64, 128, 3, 2, 56, 32)["bwd"]) == sorted(
+        (32 * 28 * 28, 128 * taps, 64) for taps in (1, 2, 2, 4))
+    assert layer_gemms(3, 64, 7, 2, 224, 32, input_grad=False)["bwd"] == []
+    results, summary = bench()          # batch 32: dW costs about what FW and dX do
+    assert 1.8 < summary["iteration_speedup"] <= summary["iteration_speedup_limit"] < 2.0
+    assert summary["phases"]["BW dX"]["macs"] == (summary["phases"]["FW"]["macs"]
+                                                  - macs(layer_gemms(3, 64, 7, 2, 224, 32)["fwd"]))
+    for r in results:
+        for step in ("fwd", "bwd", "wgt"):
+            for g in r[step]["gemms"]:
+                assert 0 < g["dense_util"] <= 1.0 and g["sparse"] <= g["dense"]
