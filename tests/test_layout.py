@@ -18,9 +18,11 @@ HDL_FREE = [
     "hw.sat.config", "hw.sat.isa",
     "sim.sat.stce", "sim.sat.osre", "sim.sat.wuve", "sim.sat.model", "sim.sat.cycles",
     "sim.sat.driver", "sim.sat.bdwp",
-    # SparTANN: config, ISA, format, conv, core model, DTS model, driver, cycle model
+    # SparTANN: config, ISA, format, conv, core model, DTS model, DTS's digits CNN, driver,
+    # cycle model
     "hw.spartann.config", "hw.spartann.isa",
     "sim.spartann.csc", "sim.spartann.conv", "sim.spartann.model", "sim.spartann.dts",
+    "sim.spartann.cnn",
     "sim.spartann.driver", "sim.spartann.cycles",
     # shared: parameters and checks, timing, formats, payload packing, synthesis flow
     "hw.params", "hw.checks", "hw.timing", "hw.fp.format", "sim.manifest_io",

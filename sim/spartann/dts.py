@@ -10,7 +10,8 @@ One update per training iteration, every operation FP32 rounded to nearest even:
 
 :func:`run_dts` runs the loop over a sequence of gradient tensors (``theta_1 = +0``) and
 :func:`run_gaussian` / :func:`run_static` the paper's two baselines (Fig. 8a) on the same
-sequence. :func:`gradient_sequence` makes the synthetic, drifting, non-Gaussian workload.
+sequence. :func:`gradient_sequence` makes the synthetic, drifting, non-Gaussian workload (an
+extra case; real gradients come from :mod:`sim.spartann.cnn`).
 """
 
 import math
