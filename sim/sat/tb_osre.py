@@ -25,12 +25,11 @@ import cocotb
 import numpy as np
 from amaranth.hdl import Shape
 from amaranth.lib import data
-from cocotb.triggers import FallingEdge, ReadOnly
 
 from hw.fp.format import parse_format
 from hw.sat.osre import DESIGNS
 from sim.sat.osre import nm_prune, random_weight_bits, topk_group
-from sim.tb.stream import StreamSink, StreamSource, port, start_clock_and_reset
+from sim.tb.stream import StreamSink, StreamSource, TransferMonitor, start_clock_and_reset
 
 
 def decode(shape, word):
@@ -40,34 +39,6 @@ def decode(shape, word):
     if isinstance(shape, data.ArrayLayout):
         return [decode(field.shape, word >> field.offset) for _, field in shape]
     return word & ((1 << Shape.cast(shape).width) - 1)
-
-
-class Monitor:
-    """Cycle numbers of the transfers on ``i`` and ``o`` and the count of cycles in which
-    ``i`` was offered but not accepted, sampled in the read-only phase of every cycle."""
-
-    def __init__(self, dut):
-        self.dut = dut
-        self.cycle = 0
-        self.inputs, self.outputs = [], []
-        self.input_stalls = 0
-
-    def start(self):
-        cocotb.start_soon(self._run())
-        return self
-
-    async def _run(self):
-        sig = {(p, s): port(self.dut, p, s) for p in "io" for s in ("valid", "ready")}
-        while True:
-            await FallingEdge(self.dut.clk)
-            await ReadOnly()
-            i_valid, i_ready = int(sig["i", "valid"].value), int(sig["i", "ready"].value)
-            if i_valid and i_ready:
-                self.inputs.append(self.cycle)
-            self.input_stalls += i_valid and not i_ready
-            if int(sig["o", "valid"].value) and int(sig["o", "ready"].value):
-                self.outputs.append(self.cycle)
-            self.cycle += 1
 
 
 def _sorter_phase(component, fmt, rng, groups):
@@ -136,7 +107,7 @@ async def topk_matches_golden(dut):
     component, _ = DESIGNS[cfg["design"]].build(**cfg["params"])
     source = StreamSource(dut, "i", seed=cfg["seed"])
     sink = StreamSink(dut, "o", seed=cfg["seed"] + 1).start()
-    monitor = Monitor(dut).start()
+    monitor = TransferMonitor(dut).start()
     await start_clock_and_reset(dut)
 
     rng = np.random.default_rng(cfg["seed"])
@@ -152,11 +123,11 @@ async def topk_matches_golden(dut):
             words, *want = _sorter_phase(component, fmt, rng, phase["groups"])
         source.gap_prob, sink.stall_prob = phase["gap_prob"], phase["stall_prob"]
         first_in, first_out = len(monitor.inputs), len(sink.words)
-        stalls = monitor.input_stalls
+        stalls = len(monitor.input_stalls)
         await source.send(words)
         got = await sink.wait_for(first_out + phase["groups"])
         _compare(name, _unpack(component, got[first_out:]), want)
-        entry = {"input_stall_cycles": monitor.input_stalls - stalls}
+        entry = {"input_stall_cycles": len(monitor.input_stalls) - stalls}
         if phase.get("expect_input_stalls"):
             assert entry["input_stall_cycles"], f"{name}: input ready never dropped"
         if phase["gap_prob"] == 0 and phase["stall_prob"] == 0:

@@ -21,40 +21,26 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge, ReadOnly
+from cocotb.triggers import FallingEdge
 
 from hw.spartann.dts import DTSUnit, input_layout
 from sim.spartann import csc
 from sim.spartann.dts import dts_update, gradient_sequence, run_dts, target_bits
 from sim.layout import pack
-from sim.tb.stream import StreamSink, StreamSource, start_clock_and_reset
+from sim.tb.stream import StreamSink, StreamSource, TransferMonitor, start_clock_and_reset
 
 
-class Monitor:
-    """Per cycle (read-only phase): transfers on ``i`` and ``o`` (cycle numbers) and whether
-    ``busy == ~i.ready``."""
+class Monitor(TransferMonitor):
+    """Transfers on ``i`` and ``o`` (cycle numbers) and the cycles in which
+    ``busy != ~i.ready``."""
 
     def __init__(self, dut):
-        self.dut, self.cycle = dut, 0
-        self.inputs, self.outputs, self.busy_errors = [], [], []
+        super().__init__(dut)
+        self.busy_errors = []
 
-    def start(self):
-        cocotb.start_soon(self._run())
-        return self
-
-    async def _run(self):
-        dut = self.dut
-        while True:
-            await FallingEdge(dut.clk)
-            await ReadOnly()
-            ready = int(dut.i__ready.value)
-            if int(dut.i__valid.value) and ready:
-                self.inputs.append(self.cycle)
-            if int(dut.o__valid.value) and int(dut.o__ready.value):
-                self.outputs.append(self.cycle)
-            if int(dut.busy.value) != 1 - ready:
-                self.busy_errors.append(self.cycle)
-            self.cycle += 1
+    def sample(self):
+        if int(self.dut.busy.value) != 1 - int(self.dut.i__ready.value):
+            self.busy_errors.append(self.cycle)
 
 
 # -- DTSUnit -----------------------------------------------------------------------------------------

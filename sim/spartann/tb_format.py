@@ -19,13 +19,13 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge, ReadOnly
+from cocotb.triggers import FallingEdge
 
 from hw.fp.format import parse_format
 from hw.spartann import decoder, encoder, threshold
 from sim.spartann import csc
 from sim.layout import pack, unpack
-from sim.tb.stream import StreamSink, StreamSource, port, start_clock_and_reset
+from sim.tb.stream import StreamSink, StreamSource, TransferMonitor, start_clock_and_reset
 
 __all__ = ["DESIGNS", "random_values", "random_matrix", "run_columns", "phase_matrix",
            "cocotb_testcase"]
@@ -104,31 +104,6 @@ def phase_matrix(fmt, phase, idx_bits, rng):
 
 
 # -- harness -------------------------------------------------------------------------------------
-class Monitor:
-    """Cycle numbers of the transfers on ``i`` and ``o`` and of cycles in which ``i`` was
-    offered but not taken (sampled in the read-only phase of every cycle)."""
-
-    def __init__(self, dut):
-        self.dut, self.cycle = dut, 0
-        self.inputs, self.outputs, self.input_stalls = [], [], []
-
-    def start(self):
-        cocotb.start_soon(self._run())
-        return self
-
-    async def _run(self):
-        sig = {(p, s): port(self.dut, p, s) for p in "io" for s in ("valid", "ready")}
-        while True:
-            await FallingEdge(self.dut.clk)
-            await ReadOnly()
-            i_valid, i_ready = int(sig["i", "valid"].value), int(sig["i", "ready"].value)
-            if i_valid and i_ready:
-                self.inputs.append(self.cycle)
-            elif i_valid:
-                self.input_stalls.append(self.cycle)
-            if int(sig["o", "valid"].value) and int(sig["o", "ready"].value):
-                self.outputs.append(self.cycle)
-            self.cycle += 1
 
 
 def _payload(component, name):
@@ -255,7 +230,7 @@ async def _matches_golden(dut, design):
         dut.pad_lanes.value = 0
     source = StreamSource(dut, "i", seed=cfg["seed"])
     sink = StreamSink(dut, "o", seed=cfg["seed"] + 1).start()
-    monitor = Monitor(dut).start()
+    monitor = TransferMonitor(dut).start()
     await start_clock_and_reset(dut)
 
     measured = {}

@@ -20,7 +20,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 from cocotb.types import LogicArray
 
-__all__ = ["StreamSource", "StreamSink", "port", "start_clock_and_reset", "x_on_idle",
+__all__ = ["StreamSource", "StreamSink", "TransferMonitor", "port", "start_clock_and_reset",
+           "x_on_idle",
            "idle_payload", "resolved"]
 
 
@@ -164,3 +165,37 @@ class StreamSink:
             assert self.cycle - start < timeout_cycles, (
                 f"timeout: {len(self.words)} of {count} words after {timeout_cycles} cycles")
         return self.words[:count]
+
+
+class TransferMonitor:
+    """Cycle numbers of the transfers on streams ``source`` (``inputs``) and ``sink``
+    (``outputs``), and of the cycles in which ``source`` offered a word that was not taken
+    (``input_stalls``), sampled in the read-only phase of every cycle. Subclasses add their
+    own per-cycle checks in :meth:`sample`."""
+
+    def __init__(self, dut, source="i", sink="o"):
+        self.dut, self.cycle = dut, 0
+        self.inputs, self.outputs, self.input_stalls = [], [], []
+        self._ports = [(port(dut, p, "valid"), port(dut, p, "ready")) for p in (source, sink)]
+
+    def start(self):
+        cocotb.start_soon(self._run())
+        return self
+
+    def sample(self):
+        """Called once per cycle in the read-only phase, before ``cycle`` advances."""
+
+    async def _run(self):
+        (i_valid, i_ready), (o_valid, o_ready) = self._ports
+        while True:
+            await FallingEdge(self.dut.clk)
+            await ReadOnly()
+            offered = int(i_valid.value)
+            if offered and int(i_ready.value):
+                self.inputs.append(self.cycle)
+            elif offered:
+                self.input_stalls.append(self.cycle)
+            if int(o_valid.value) and int(o_ready.value):
+                self.outputs.append(self.cycle)
+            self.sample()
+            self.cycle += 1
