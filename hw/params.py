@@ -1,7 +1,7 @@
 """Parameter descriptions shared by every design registry entry (no HDL imports here,
 so engine modules can declare their own entries without import cycles)."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Callable
 
 from .fp.format import PRESETS, parse_format
@@ -100,3 +100,17 @@ class Design:
         return self.factory(**values), values
 
 
+def preset_overrides(config_cls, presets, preset, overrides, what="parameter"):
+    """``(base, given)`` for a config ``resolve()``: ``base`` is ``preset`` (a name in
+    ``presets`` or a ``config_cls`` instance), ``given`` the ``overrides`` that are not
+    ``None``; an unknown preset name or override names the bad value."""
+    if isinstance(preset, config_cls):
+        base = preset
+    elif preset in presets:
+        base = presets[preset]
+    else:
+        raise ValueError(f"preset must be one of {', '.join(presets)}, not {preset!r}")
+    unknown = set(overrides) - {f.name for f in fields(config_cls)}
+    if unknown:
+        raise ValueError(f"unknown {what}(s) {sorted(unknown)}")
+    return base, {k: v for k, v in overrides.items() if v is not None}

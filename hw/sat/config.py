@@ -35,7 +35,7 @@ from types import MappingProxyType
 from typing import ClassVar
 
 from ..fp.format import parse_format
-from ..params import check_format, check_int
+from ..params import check_format, check_int, preset_overrides
 from .isa import Buf, address_widths
 
 __all__ = ["SatConfig", "PAPER", "SMALL", "PRESETS", "resolve", "index_width",
@@ -253,17 +253,7 @@ def resolve(preset="paper", **overrides):
     ``lanes`` must divide ``cols``; when ``lanes`` is not given and the preset's does not
     divide the ``cols`` given, it becomes the largest divisor of ``cols`` not above the
     preset's (e.g. ``cols=8`` on the paper preset: 8 lanes)."""
-    if isinstance(preset, SatConfig):
-        base = preset
-    elif preset in PRESETS:
-        base = PRESETS[preset]
-    else:
-        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {preset!r}")
-    names = {f.name for f in fields(SatConfig)}
-    unknown = set(overrides) - names
-    if unknown:
-        raise ValueError(f"unknown SAT core parameter(s) {sorted(unknown)}")
-    given = {k: v for k, v in overrides.items() if v is not None}
+    base, given = preset_overrides(SatConfig, PRESETS, preset, overrides, "SAT core parameter")
     cols, lanes = given.get("cols", base.cols), base.lanes
     if ("lanes" not in given and isinstance(cols, int) and not isinstance(cols, bool)
             and cols >= 1 and cols % lanes):

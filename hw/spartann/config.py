@@ -13,7 +13,7 @@ configuration for tests and examples, derived from ``PAPER``.
 from dataclasses import asdict, dataclass, fields, replace
 
 from ..fp.format import parse_format
-from ..params import check_format, check_int
+from ..params import check_format, check_int, preset_overrides
 from .isa import addr_bits, row_bits
 
 __all__ = ["SpartannConfig", "CoreParams", "PAPER", "SMALL", "PRESETS", "resolve", "LIMITS",
@@ -133,13 +133,5 @@ NAMES = tuple(f.name for f in fields(SpartannConfig))
 def resolve(preset="paper", **overrides):
     """The :class:`SpartannConfig` of ``preset`` (a name or a config) with ``overrides``
     (``None`` values keep the preset's)."""
-    if isinstance(preset, SpartannConfig):
-        base = preset
-    elif preset in PRESETS:
-        base = PRESETS[preset]
-    else:
-        raise ValueError(f"preset must be one of {sorted(PRESETS)}, not {preset!r}")
-    unknown = set(overrides) - set(NAMES)
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {sorted(unknown)}")
-    return base.replace(**{k: v for k, v in overrides.items() if v is not None})
+    base, given = preset_overrides(SpartannConfig, PRESETS, preset, overrides)
+    return base.replace(**given)
