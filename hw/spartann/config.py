@@ -22,7 +22,8 @@ __all__ = ["SpartannConfig", "CoreParams", "PAPER", "SMALL", "PRESETS", "resolve
 #: Accepted range of every integer parameter.
 LIMITS = {"T": (1, 1024), "idx_bits": (1, 16), "sparse_depth": (1, 1 << 20),
           "b_rows": (1, 1 << 16), "a_rows": (1, 1 << 16), "out_rows": (1, 1 << 16),
-          "max_cols": (1, 1 << 16), "mac_latency": (0, 64), "thr_latency": (0, 8), "wu_window": (0, 32)}
+          "max_cols": (1, 1 << 16), "mac_latency": (0, 64), "thr_latency": (0, 8), "wu_window": (0, 32),
+          "sparse_beat": (1, 64)}
 #: Widest datapath word: theta travels in the 32-bit command argument.
 MAX_WIDTH = 32
 
@@ -39,6 +40,7 @@ HELP = {
     "mac_latency": "alpha*x+y lane pipeline stages",
     "thr_latency": "threshold lane stages",
     "wu_window": "WU issue-window entries (0: in order)",
+    "sparse_beat": "CSC entries per sparse_in beat (a power of two dividing sparse_depth)",
 }
 
 
@@ -59,7 +61,9 @@ class SpartannConfig:
     ``thr_latency``: stages of the threshold lanes on the drain path; ``wu_window``: decoded
     WU entries that wait while entries of other rows overtake them (the issue window of
     hw/spartann/engine.py; 0 = in-order issue; 4 keeps low-density WU jobs above 95% MAC-slot
-    utilization at ``mac_latency`` 8, deeper lanes want 8).
+    utilization at ``mac_latency`` 8, deeper lanes want 8); ``sparse_beat``: CSC entries
+    per ``sparse_in`` beat (the wide load path; a power of two, so an entry's Sparse Buf row
+    and lane are bit fields of its index: 8 entries of 40 bits fill 320 of a 512-bit bus).
     """
     # -- function
     T: int = 32
@@ -75,10 +79,15 @@ class SpartannConfig:
     mac_latency: int = 8
     thr_latency: int = 1
     wu_window: int = 4
+    sparse_beat: int = 8
 
     def __post_init__(self):
         for name, (lo, hi) in LIMITS.items():
             check_int(name, getattr(self, name), lo, hi)
+        k = self.sparse_beat
+        if k & (k - 1) or self.sparse_depth % k:
+            raise ValueError(f"sparse_beat must be a power of two dividing sparse_depth = "
+                             f"{self.sparse_depth}, not {k}")
         fmt = check_format("fmt", self.fmt)
         if fmt.width > MAX_WIDTH:
             raise ValueError(f"fmt must be at most {MAX_WIDTH} bits wide, not {fmt.name} "
@@ -114,6 +123,16 @@ class SpartannConfig:
         return addr_bits(self.a_rows, self.out_rows)
 
     @property
+    def entry_bits(self):
+        """Bits of one CSC entry: value, delta, filler, last."""
+        return self.format.width + self.idx_bits + 2
+
+    @property
+    def sparse_beat_bytes(self):
+        """Bytes of one ``sparse_in`` beat's entries (``sparse_beat * entry_bits / 8``)."""
+        return self.sparse_beat * self.entry_bits / 8
+
+    @property
     def row_bits(self):
         """Width of a decoded row (a row of Dense Buf B)."""
         return row_bits(self.b_rows)
@@ -124,7 +143,7 @@ CoreParams = SpartannConfig
 
 PAPER = SpartannConfig()
 SMALL = PAPER.replace(T=4, idx_bits=3, sparse_depth=256, b_rows=32, a_rows=64, out_rows=64,
-                      max_cols=64, mac_latency=4)
+                      max_cols=64, mac_latency=4, sparse_beat=4)
 PRESETS = {"paper": PAPER, "small": SMALL}
 #: Parameter names in order (function, capacity, implementation).
 NAMES = tuple(f.name for f in fields(SpartannConfig))

@@ -1,10 +1,28 @@
 """SparTANN core commands: opcodes, stream payload layouts, and a program's stream transfers.
 
-The host drives the core through stream ``cmd`` (:func:`cmd_layout`: ``op``, 32-bit ``arg``);
-the core executes one command at a time. Load commands take their data from ``dense_in``
-(:func:`dense_layout`), ``sparse_in`` (:func:`entry_layout`) or ``col_in``
-(:func:`col_layout`); drains send T-vectors on ``out`` (:func:`out_layout`, ``last`` on the
-final vector of a drain).
+The host drives the core through stream ``cmd`` (:func:`cmd_layout`: ``op``, 32-bit ``arg``).
+Load commands take their data from ``dense_in`` (:func:`dense_layout`: one T-vector a beat),
+``sparse_in`` (:func:`sparse_beat_layout`: ``sparse_beat`` CSC entries a beat) or ``col_in``
+(:func:`col_layout`: one ``{addr, skip, end}`` descriptor a beat); drains send T-vectors on
+``out`` (:func:`out_layout`, ``last`` on the final vector of a drain).
+
+**Units and dispatch** (docs/spartann/index.md, *Units and ordering*). Every command runs on
+one unit (:data:`UNIT`): ``dense`` (LOAD_A/B), ``sparse`` (LOAD_SPARSE), ``cols`` (LOAD_COLS),
+``run`` (RUN_BP/WU), ``drain`` (DRAIN_OUT/B), ``ctrl`` (SET_*, CLEAR_STATS, DTS_UPDATE). The
+Sparse Buf and the column table are double (halves 0 and 1): a load fills the half the last
+run did not use and the next run reads the half filled last (renamed in program order). The
+core takes commands **in program order**, at most one a cycle; a command is taken when its
+unit is idle and it :func:`conflicts` with no running command (a buffer one writes and the
+other reads or writes). Commands running together therefore never touch the same data, and
+results equal executing the program one command at a time (the golden model,
+:class:`sim.spartann.model.CoreModel`). :func:`footprints` resolves a program's halves and
+rejected commands, :func:`dispatch` gives each command's start cycle from its unit cycles
+(:func:`sim.spartann.cycles.command_cycles`, the one place of the cycle formulas).
+
+**Rejected commands** (:func:`rejected`, counted in the core's ``errors`` output; nothing else
+changes): an unknown opcode; a load whose count exceeds its buffer (its data are taken and
+dropped, so the streams stay in step); a drain whose count exceeds its buffer (nothing sent);
+a run whose Sparse Buf half holds a different number of columns than its column table half.
 
 A *program* (shared with :mod:`sim.spartann.model`) is a list of dicts, one per
 command; :func:`transfers` turns it into the words each stream carries.
@@ -14,12 +32,15 @@ HDL-free: opcodes, widths, :data:`COMMANDS` and :func:`table` need only the stan
 """
 
 from enum import IntEnum
+from typing import NamedTuple
 
 import numpy as np
 
 __all__ = ["Op", "OP_BITS", "ARG_BITS", "TARGET_BITS", "PROGRAM_OPS", "COMMANDS", "cmd_layout",
-           "dense_layout", "entry_layout", "col_layout", "out_layout", "addr_bits", "row_bits",
-           "transfers", "table"]
+           "dense_layout", "entry_layout", "sparse_beat_layout", "col_layout", "out_layout",
+           "addr_bits", "row_bits", "ptr_bits", "transfers", "table", "UNITS", "UNIT",
+           "RESOURCES", "Footprint", "footprint", "conflicts", "rejected", "footprints",
+           "dispatch", "column_ends"]
 
 #: Width of ``cmd.op`` and ``cmd.arg``; DTS target sparsity is an FP32 pattern.
 OP_BITS, ARG_BITS, TARGET_BITS = 4, 32, 32
@@ -51,10 +72,10 @@ COMMANDS = {
                 "T-vectors", "dense_in"),
     Op.LOAD_B: ("take arg T-vectors from dense_in into Dense Buf B rows 0 .. arg-1",
                 "T-vectors", "dense_in"),
-    Op.LOAD_SPARSE: ("take arg CSC entries from sparse_in into the Sparse Buf (column table "
-                     "rebuilt)", "entries", "sparse_in"),
-    Op.LOAD_COLS: ("take arg {addr, skip} column descriptors from col_in", "descriptors",
-                   "col_in"),
+    Op.LOAD_SPARSE: ("take arg CSC entries (ceil(arg / sparse_beat) beats) from sparse_in into "
+                     "the free Sparse Buf half", "entries", "sparse_in"),
+    Op.LOAD_COLS: ("take arg {addr, skip, end} column descriptors from col_in into the free "
+                   "column table half", "descriptors", "col_in"),
     Op.RUN_BP: ("BP job: Out[a_c] += v * B[m] over every loaded column", None, None),
     Op.RUN_WU: ("WU job: B[m] += v * A[a_c] over every loaded column", None, None),
     Op.DRAIN_OUT: ("send Out rows 0 .. arg-1 through the sparsifier (theta, statistics) on "
@@ -73,6 +94,11 @@ COMMANDS = {
 def addr_bits(a_rows, out_rows):
     """Width of a column address (a row of Dense Buf A in WU, of the Out Buf in BP)."""
     return max(1, (max(a_rows, out_rows) - 1).bit_length())
+
+
+def ptr_bits(sparse_depth):
+    """Width of a Sparse Buf entry index ``0 .. sparse_depth`` (a column's ``end``)."""
+    return max(1, sparse_depth.bit_length())
 
 
 def row_bits(b_rows):
@@ -97,10 +123,19 @@ def entry_layout(fmt, idx_bits):
     return data.StructLayout({"value": fmt.width, "delta": idx_bits, "filler": 1, "last": 1})
 
 
-def col_layout(a_rows, out_rows):
-    """One column descriptor: its buffer ``addr`` and the ``skip`` bit."""
+def sparse_beat_layout(fmt, idx_bits, sparse_beat):
+    """One ``sparse_in`` beat: ``sparse_beat`` entries (entry k at bit ``k * entry width``);
+    the last beat of a load carries ``arg mod sparse_beat`` entries (the rest are ignored)."""
     from amaranth.lib import data
-    return data.StructLayout({"addr": addr_bits(a_rows, out_rows), "skip": 1})
+    return data.ArrayLayout(entry_layout(fmt, idx_bits), sparse_beat)
+
+
+def col_layout(a_rows, out_rows, sparse_depth):
+    """One column descriptor: its buffer ``addr``, the ``skip`` bit and ``end``, the Sparse
+    Buf index after its last entry (:func:`column_ends`)."""
+    from amaranth.lib import data
+    return data.StructLayout({"addr": addr_bits(a_rows, out_rows), "skip": 1,
+                              "end": ptr_bits(sparse_depth)})
 
 
 def out_layout(T, fmt):
@@ -131,34 +166,55 @@ def _pack_vector(vector, width):
     return word
 
 
-def transfers(program, T, fmt, idx_bits, a_rows, out_rows):
-    """Stream words of ``program``: a dict with lists ``cmd``, ``dense_in``, ``sparse_in``,
-    ``col_in`` (in the order the core consumes them) and ``drains`` (the count of each drain,
-    in order). Data are raw bit patterns; ``fmt`` is a :class:`~hw.fp.format.FloatFormat`."""
-    width = fmt.width
-    abits = addr_bits(a_rows, out_rows)
+def column_ends(entries):
+    """Per column of ``entries`` (CSC entries in order), the index after its last entry."""
+    return [i + 1 for i, e in enumerate(entries) if e[3]]
+
+
+def transfers(program, config):
+    """Stream words of ``program`` on a core of ``config``
+    (:class:`~hw.spartann.config.SpartannConfig`): a dict with lists ``cmd``, ``dense_in``,
+    ``sparse_in`` (beats of ``sparse_beat`` entries), ``col_in`` (in the order the core
+    consumes them) and ``drains`` (the rows each drain sends, in order; a rejected drain sends
+    none). Data are raw bit patterns. A ``load_cols`` without ``end`` takes the column ends
+    of the last ``load_sparse`` before it (:func:`column_ends`). ``{"op": "raw", "opcode": n,
+    "arg": x}`` sends any command word (rejected when ``n`` is not an opcode)."""
+    c = config
+    width, idx_bits, K = c.format.width, c.idx_bits, c.sparse_beat
+    abits, ewidth = addr_bits(c.a_rows, c.out_rows), width + idx_bits + 2
     words = {"cmd": [], "dense_in": [], "sparse_in": [], "col_in": [], "drains": []}
+    ends = []
     for cmd in program:
         name = cmd["op"]
+        if name == "raw":
+            words["cmd"].append(int(cmd["opcode"]) % (1 << OP_BITS) | int(cmd["arg"]) << OP_BITS)
+            continue
         if name not in PROGRAM_OPS:
             raise ValueError(f"op must be one of {sorted(PROGRAM_OPS)}, not {name!r}")
         op, arg = PROGRAM_OPS[name], 0
         if name in ("load_a", "load_b"):
-            vectors = np.asarray(cmd["vectors"], dtype=np.uint64).reshape(-1, T)
+            vectors = np.asarray(cmd["vectors"], dtype=np.uint64).reshape(-1, c.T)
             words["dense_in"] += [_pack_vector(v, width) for v in vectors]
             arg = len(vectors)
         elif name == "load_sparse":
-            for value, delta, filler, last in cmd["entries"]:
-                words["sparse_in"].append(int(value) | int(delta) << width
-                                          | int(filler) << (width + idx_bits)
-                                          | int(last) << (width + idx_bits + 1))
-            arg = len(cmd["entries"])
+            packed = [int(value) | int(delta) << width | int(filler) << (width + idx_bits)
+                      | int(last) << (width + idx_bits + 1)
+                      for value, delta, filler, last in cmd["entries"]]
+            words["sparse_in"] += [_pack_vector(packed[i:i + K], ewidth)
+                                   for i in range(0, len(packed), K)]
+            arg = len(packed)
+            ends = column_ends(cmd["entries"])
         elif name == "load_cols":
-            words["col_in"] += [int(a) | int(s) << abits for a, s in zip(cmd["addr"], cmd["skip"])]
+            end = list(cmd["end"]) if "end" in cmd else ends
+            if len(end) < len(cmd["addr"]):
+                end = list(end) + [0] * (len(cmd["addr"]) - len(end))
+            words["col_in"] += [int(a) | int(s) << abits | int(e) << (abits + 1)
+                                for a, s, e in zip(cmd["addr"], cmd["skip"], end)]
             arg = len(cmd["addr"])
         elif name in ("drain_out", "drain_b"):
             arg = int(cmd["count"])
-            words["drains"].append(arg)
+            rows = c.out_rows if name == "drain_out" else c.b_rows
+            words["drains"].append(arg if arg <= rows else 0)
         elif name == "set_pad_lanes":
             arg = int(cmd["count"])
         elif name in ("set_theta", "set_target"):
@@ -167,3 +223,138 @@ def transfers(program, T, fmt, idx_bits, a_rows, out_rows):
             raise ValueError(f"{name}: argument {arg} does not fit {ARG_BITS} bits")
         words["cmd"].append(int(op) | arg << OP_BITS)
     return words
+
+
+# -- units, footprints, dispatch (HDL-free; shared with the cycle and system models) ------------
+#: The units, in the order of the core's ``unit_busy`` output bits.
+UNITS = ("dense", "sparse", "cols", "run", "drain", "ctrl")
+
+#: The unit every opcode runs on.
+UNIT = {Op.LOAD_A: "dense", Op.LOAD_B: "dense", Op.LOAD_SPARSE: "sparse",
+        Op.LOAD_COLS: "cols", Op.RUN_BP: "run", Op.RUN_WU: "run", Op.DRAIN_OUT: "drain",
+        Op.DRAIN_B: "drain", Op.SET_THETA: "ctrl", Op.SET_TARGET: "ctrl",
+        Op.CLEAR_STATS: "ctrl", Op.DTS_UPDATE: "ctrl", Op.SET_PAD_LANES: "ctrl"}
+
+#: What commands read and write: Dense Buf A / B, the Out Buf, the Sparse Buf and column
+#: table halves, and the registers theta, target, pad (SET_PAD_LANES) and stats.
+RESOURCES = ("A", "B", "OUT", "S0", "S1", "C0", "C1", "THETA", "TARGET", "PAD", "STATS")
+
+
+class Footprint(NamedTuple):
+    """One command as dispatched: its ``unit`` (``None``: it occupies none), the
+    :data:`RESOURCES` it ``reads`` and ``writes`` (frozensets) and whether it was
+    ``rejected``."""
+    unit: str | None
+    reads: frozenset
+    writes: frozenset
+    rejected: bool = False
+
+
+def footprint(op, *, half=0, cols_half=0):
+    """The :class:`Footprint` of an accepted command ``op`` (:class:`Op` or program name).
+    ``half``: the Sparse Buf half LOAD_SPARSE fills or a run reads; ``cols_half``: the column
+    table half LOAD_COLS fills or a run reads."""
+    op = PROGRAM_OPS[op] if isinstance(op, str) else Op(op)
+    r, w = set(), set()
+    if op == Op.LOAD_A:
+        w = {"A"}
+    elif op == Op.LOAD_B:
+        w = {"B"}
+    elif op == Op.LOAD_SPARSE:
+        w = {f"S{half}"}
+    elif op == Op.LOAD_COLS:
+        w = {f"C{cols_half}"}
+    elif op == Op.RUN_BP:
+        r, w = {f"S{half}", f"C{cols_half}", "B"}, {"OUT"}
+    elif op == Op.RUN_WU:
+        r, w = {f"S{half}", f"C{cols_half}", "A"}, {"B"}
+    elif op == Op.DRAIN_OUT:
+        r, w = {"THETA", "PAD"}, {"OUT", "STATS"}
+    elif op == Op.DRAIN_B:
+        w = {"B"}
+    elif op == Op.SET_THETA:
+        w = {"THETA"}
+    elif op == Op.SET_TARGET:
+        w = {"TARGET"}
+    elif op == Op.SET_PAD_LANES:
+        w = {"PAD"}
+    elif op == Op.CLEAR_STATS:
+        w = {"STATS"}
+    else:  # DTS_UPDATE
+        r, w = {"TARGET"}, {"THETA", "STATS"}
+    return Footprint(UNIT[op], frozenset(r), frozenset(w))
+
+
+def conflicts(a, b):
+    """Whether footprints ``a`` and ``b`` may not run at the same time: the same unit, or a
+    resource one writes and the other reads or writes."""
+    if a.unit is not None and a.unit == b.unit:
+        return True
+    return bool(a.writes & (b.reads | b.writes) or b.writes & a.reads)
+
+
+def rejected(cmd, config, columns):
+    """Why the core rejects program command ``cmd`` on a core of ``config`` (a string) or
+    ``None``. ``columns``: ``(columns of the Sparse Buf half, descriptors of the column table
+    half)`` a run would read."""
+    c, name = config, cmd["op"]
+    if name == "raw":
+        return None if 0 <= int(cmd["opcode"]) < len(Op) else f"opcode {cmd['opcode']}"
+    count = {"load_a": lambda: len(cmd["vectors"]), "load_b": lambda: len(cmd["vectors"]),
+             "load_sparse": lambda: len(cmd["entries"]), "load_cols": lambda: len(cmd["addr"]),
+             "drain_out": lambda: int(cmd["count"]), "drain_b": lambda: int(cmd["count"])}
+    limit = {"load_a": c.a_rows, "load_b": c.b_rows, "load_sparse": c.sparse_depth,
+             "load_cols": c.max_cols, "drain_out": c.out_rows, "drain_b": c.b_rows}
+    if name in count and count[name]() > limit[name]:
+        return f"{name}: {count[name]()} exceeds {limit[name]}"
+    if name in ("run_bp", "run_wu") and columns[0] != columns[1]:
+        return f"{name}: {columns[0]} columns in the Sparse Buf, {columns[1]} descriptors"
+    return None
+
+
+def footprints(program, config):
+    """The :class:`Footprint` of every command of ``program`` on a core of ``config``, in
+    order: halves renamed as the core does (a load fills the other half than the last one
+    filled; a run reads the last ones filled), rejected commands marked (a rejected load
+    still occupies its unit, taking and dropping its data; other rejected commands occupy
+    nothing)."""
+    half, cols_half = 1, 1             # the halves filled last (reset: 1, so loads fill 0)
+    ncols = [[0, 0], [0, 0]]           # columns per Sparse Buf half, descriptors per half
+    out = []
+    for cmd in program:
+        name = cmd["op"]
+        why = rejected(cmd, config, (ncols[0][half], ncols[1][cols_half]))
+        if why is not None or name == "raw":
+            unit = UNIT[PROGRAM_OPS[name]] if name.startswith("load_") else None
+            out.append(Footprint(unit, frozenset(), frozenset(), True))
+            continue
+        if name == "load_sparse":
+            half = 1 - half
+            ncols[0][half] = sum(1 for e in cmd["entries"] if e[3])
+        elif name == "load_cols":
+            cols_half = 1 - cols_half
+            ncols[1][cols_half] = len(cmd["addr"])
+        out.append(footprint(name, half=half, cols_half=cols_half))
+    return out
+
+
+def dispatch(prints, cycles):
+    """Start cycle of every command (the first at 0) under the dispatch rule: in order, at
+    most one a cycle, when every earlier command on the same unit or in conflict with it has
+    ended. ``prints``: :func:`footprints`; ``cycles``: each command's unit cycles (from its
+    start to the first cycle its unit may start a conflicting command). The program ends at
+    ``max(start + cycles)``."""
+    starts, unit_end, access_end, write_end = [], {}, {}, {}
+    for f, n in zip(prints, cycles):
+        t = starts[-1] + 1 if starts else 0
+        t = max([t, unit_end.get(f.unit, 0)] + [access_end.get(r, 0) for r in f.writes]
+                + [write_end.get(r, 0) for r in f.reads])
+        starts.append(t)
+        end = t + n
+        if f.unit is not None:
+            unit_end[f.unit] = max(unit_end.get(f.unit, 0), end)
+        for r in f.reads | f.writes:
+            access_end[r] = max(access_end.get(r, 0), end)
+        for r in f.writes:
+            write_end[r] = max(write_end.get(r, 0), end)
+    return starts

@@ -21,16 +21,22 @@ columns. The run command ends (``busy`` falls) ``done + 1`` cycles after slot 0,
 being the first cycle with nothing left: after the last write-back, and two cycles after the
 last entry issued (one after a last skipped column).
 
-:func:`command_cycles` gives every command's cycles without stalls (from its acceptance to the
-acceptance of the next command, back to back).
+:func:`command_cycles` gives every command's *unit cycles* without stalls: from its
+acceptance to the first cycle its unit is idle again (when the core may take the next
+command on that unit or one in conflict with it). :func:`program_cycles` places the commands
+by the dispatch rule (:func:`hw.spartann.isa.dispatch`: in order, one a cycle, loads and
+drains overlapping runs where they touch other buffers) and gives the program's cycles from
+the first acceptance to the last unit going idle.
 """
 
 from typing import NamedTuple
 
 from sim.spartann.model import PHASES, columns_of
 
+from hw.spartann.isa import dispatch, footprints
+
 __all__ = ["Schedule", "schedule", "job_cycles", "mac_count", "ideal_cycles", "utilization",
-           "command_cycles", "CYCLE_MODEL"]
+           "command_cycles", "program_cycles", "program_starts", "CYCLE_MODEL"]
 
 #: :func:`command_cycles` as formulas (Python expressions) per opcode name over the command's
 #: ``arg``, the core's parameters and :func:`schedule`; the JSON manifest records them, and
@@ -38,25 +44,30 @@ __all__ = ["Schedule", "schedule", "job_cycles", "mac_count", "ideal_cycles", "u
 #: they change.
 CYCLE_MODEL = {
     "function": "sim.spartann.cycles.command_cycles",
-    "version": 1,
-    "measures": "cycles from a command's acceptance to the first cycle the core takes the "
-                "next command, with no input gaps or output back-pressure",
+    "version": 2,
+    "measures": "unit cycles: from a command's acceptance to the first cycle its unit is "
+                "idle (it may take a command on that unit or one in conflict with it), with "
+                "no input gaps or output back-pressure; commands overlap by the dispatch rule "
+                "of hw.spartann.isa (program_cycles)",
     "symbols": {
         "arg": "the command's arg (a count)",
         "thr_latency": "threshold lane stages (parameter)",
+        "sparse_beat": "CSC entries per sparse_in beat (parameter)",
         "dts_cycles": "DTS unit cycles from request to result (timing property)",
         "done": "schedule(phase, entries, skip, loop_latency, wu_window).done: the first "
                 "cycle after slot 0 with nothing left to do, for the loaded entries and "
                 "column skip bits (sim.spartann.cycles.schedule replays the core's schedule)",
     },
     "commands": {
-        "LOAD_A": "arg + 2", "LOAD_B": "arg + 2", "LOAD_SPARSE": "arg + 2",
+        "LOAD_A": "arg + 2", "LOAD_B": "arg + 2",
+        "LOAD_SPARSE": "-(-arg // sparse_beat) + 2",
         "LOAD_COLS": "arg + 2",
         "RUN_BP": "done + 2", "RUN_WU": "done + 2",
         "DRAIN_OUT": "arg + 3 + thr_latency if arg else 2",
         "DRAIN_B": "arg + 3 if arg else 2",
         "SET_THETA": "1", "SET_TARGET": "1", "CLEAR_STATS": "1", "SET_PAD_LANES": "1",
         "DTS_UPDATE": "dts_cycles + 2",
+        "rejected": "1 (a rejected load: its formula; it takes and drops its data)",
     },
 }
 
@@ -187,26 +198,32 @@ def utilization(phase, entries, skip, loop_latency, window=0):
 
 
 def command_cycles(program, params):
-    """Cycles of every command of ``program`` on a core of ``params``
-    (:class:`hw.spartann.config.SpartannConfig`) without input gaps or output back-pressure: from
-    its acceptance to the first cycle the core takes the next command."""
+    """Unit cycles of every command of ``program`` on a core of ``params``
+    (:class:`hw.spartann.config.SpartannConfig`) without input gaps or output back-pressure:
+    from its acceptance to the first cycle its unit is idle again (see the module doc)."""
     from hw.hier import part
     from hw.spartann.dts import DTSUnit
 
     L, cycles = params.loop_latency, []
-    entries, skip = [], []
-    for cmd in program:
+    jobs = {}                      # Sparse Buf / column table half -> entries / skip bits
+    for cmd, fp in zip(program, footprints(program, params)):
         op = cmd["op"]
-        if op in ("load_a", "load_b"):
+        if fp.rejected and not op.startswith("load_"):
+            cycles.append(1)
+        elif op in ("load_a", "load_b"):
             cycles.append(len(cmd["vectors"]) + 2)
         elif op == "load_sparse":
-            entries = list(cmd["entries"])
-            cycles.append(len(entries) + 2)
+            if not fp.rejected:
+                jobs[next(iter(fp.writes))] = list(cmd["entries"])
+            cycles.append(-(-len(cmd["entries"]) // params.sparse_beat) + 2)
         elif op == "load_cols":
-            skip = list(cmd["skip"])
-            cycles.append(len(skip) + 2)
+            if not fp.rejected:
+                jobs[next(iter(fp.writes))] = list(cmd["skip"])
+            cycles.append(len(cmd["skip"]) + 2)
         elif op in ("run_bp", "run_wu"):
-            cycles.append(schedule(op[4:], entries, skip, L, params.wu_window).done + 2)
+            s, c = sorted(r for r in fp.reads if r[0] in "SC" and len(r) == 2)[::-1]
+            cycles.append(schedule(op[4:], jobs.get(s, []), jobs.get(c, []), L,
+                                   params.wu_window).done + 2)
         elif op in ("drain_out", "drain_b"):
             n = int(cmd["count"])
             extra = params.thr_latency if op == "drain_out" else 0
@@ -216,3 +233,18 @@ def command_cycles(program, params):
         else:
             cycles.append(1)
     return cycles
+
+
+def program_starts(program, params):
+    """Start cycle of every command of ``program`` (the first at 0) and the program's end:
+    the dispatch rule over :func:`command_cycles`."""
+    cycles = command_cycles(program, params)
+    starts = dispatch(footprints(program, params), cycles)
+    return starts, max((s + n for s, n in zip(starts, cycles)), default=0)
+
+
+def program_cycles(program, params):
+    """Cycles of ``program`` on a core of ``params`` without input gaps or output
+    back-pressure, loads and drains overlapping runs by the dispatch rule: from the first
+    command's acceptance to the cycle every unit is idle after the last."""
+    return program_starts(program, params)[1]
