@@ -6,24 +6,27 @@ benches and the synthesis experiments: the paper's configuration is written here
 
 ``SatConfig.PAPER`` is the configuration of the CEST paper (32 x 32 uMACs, 2:8, FP16 operands
 with FP32 accumulation and master weights, 32 WUVE lanes, 32 OSRE lanes). The paper gives no
-buffer sizes; ours (about 5.2 Mbit in all, a fraction of an XCVU9P's 76 Mbit of block RAM):
+buffer sizes; ours are sized for ResNet-18 layers (about 37.2 Mbit in all, 49% of an XCVU9P's
+75.9 Mbit of block RAM; the part also has 270 Mbit of UltraRAM):
 
 =========  ======  =====================================  ==========  ==========
 buffer     rows    one row                                 bits/row    total
 =========  ======  =====================================  ==========  ==========
-weight W   2048    32 columns x (fp16 value + 3-bit index)  608         1.19 Mbit
-act. X     512     32 array rows x 8 fp16 (one x-bus row)   4096        2.00 Mbit
-output O   512     32 fp32 partial sums                     1024        0.50 Mbit
-master M   512     32 fp32 master weights                   1024        0.50 Mbit
-moment. V  512     32 fp32 momenta                          1024        0.50 Mbit
-grad. G    512     32 fp16 gradients                        512         0.25 Mbit
-dense D    512     32 fp16 weights (WUVE out, OSRE in)      512         0.25 Mbit
+weight W   16384   32 columns x (fp16 value + 3-bit index)  608         9.96 Mbit
+act. X     4096    32 groups x 8 fp16 (compact, 32 banks)   4096        16.78 Mbit
+output O   4096    32 fp32 partial sums                     1024        4.19 Mbit
+master M   2048    32 fp32 master weights                   1024        2.10 Mbit
+moment. V  2048    32 fp32 momenta                          1024        2.10 Mbit
+grad. G    2048    32 fp16 gradients                        512         1.05 Mbit
+dense D    2048    32 fp16 weights (WUVE out, OSRE in)      512         1.05 Mbit
 =========  ======  =====================================  ==========  ==========
 
-W holds 64 passes of the 32 x 32 array (e.g. a 2:8-pruned 512 x 512 layer: 4 folds x 16
-column tiles); X holds 512 x-bus rows, e.g. 3 folds of 170 activation rows (chained folds run
-at the array's full rate from ``T = latency + 1 = 131`` rows on); M/V/G/D hold 16,384 weights.
-The data streams are 512 bits wide (a 64-byte AXI4-Stream beat).
+W holds 512 array passes (14 of the 16 column tiles of ResNet-18's largest layer, 512 x 4608,
+at 2:8: 1152 kept rows each; 3 dense);
+X holds 1,048,576 activations once each (e.g. 2 x 113 rows of K = 4608, or 2 x 2048 rows of
+K = 256: the ping-pong halves of the planner); O holds 4096 rows of 32 partial sums; M/V/G/D
+hold 65,536 weights. The data streams are 512 bits wide (a 64-byte AXI4-Stream beat; the
+``data_width`` parameter sets it).
 
 ``SatConfig.SMALL`` is a 2 x 3 core with 2:4 sparsity and 3 lanes, for tests.
 :func:`resolve` builds a configuration from a preset name and overrides (the registry's
@@ -36,7 +39,7 @@ from typing import ClassVar
 
 from ..fp.format import parse_format
 from ..params import check_format, check_int, preset_overrides
-from .isa import Buf, address_widths
+from .isa import Buf, address_widths, x_groups
 
 __all__ = ["SatConfig", "PAPER", "SMALL", "PRESETS", "resolve", "index_width",
            "array_latency", "swap_wave",
@@ -174,6 +177,11 @@ class SatConfig:
         return self.cols // self.lanes
 
     @property
+    def x_groups(self):
+        """Groups of ``m`` activations per X row, and X banks (:func:`hw.sat.isa.x_groups`)."""
+        return x_groups(self.rows)
+
+    @property
     def depth(self):
         """``{Buf: rows}``."""
         return {Buf.W: self.wbuf_depth, Buf.X: self.xbuf_depth, Buf.O: self.obuf_depth,
@@ -192,7 +200,7 @@ class SatConfig:
     def row_elements(self):
         """``{Buf: elements per row}``."""
         lanes = self.lanes
-        return {Buf.W: self.cols, Buf.X: self.rows * self.m, Buf.O: self.cols, Buf.M: lanes,
+        return {Buf.W: self.cols, Buf.X: self.x_groups * self.m, Buf.O: self.cols, Buf.M: lanes,
                 Buf.V: lanes, Buf.G: lanes, Buf.D: lanes}
 
     @property
@@ -235,7 +243,7 @@ SatConfig.PAPER = PAPER = SatConfig(
     n=2, m=8, in_fmt="fp16", acc_fmt="fp32", grad_fmt="fp16", master_fmt="fp32",
     decoupled_wd=False,
     rows=32, cols=32, lanes=32, data_width=512,
-    wbuf_depth=2048, xbuf_depth=512, obuf_depth=512, sgd_depth=512, dbuf_depth=512,
+    wbuf_depth=16384, xbuf_depth=4096, obuf_depth=4096, sgd_depth=2048, dbuf_depth=2048,
     mul_latency=2, add_latency=3, sgd_latency=None)
 
 SatConfig.SMALL = SMALL = replace(

@@ -14,10 +14,10 @@ one cycle for the driver to hand it back as the partial sum).
 from math import ceil
 
 from hw.sat.config import array_latency, swap_wave
-from hw.sat.isa import Buf, Op
+from hw.sat.isa import UNITS, Buf, Op, conflicts, problem
 
 __all__ = ["gemm_schedule", "gemm_cycles", "gemm_command_cycles", "command_cycles",
-           "REJECTED_CYCLES", "CYCLE_MODEL"]
+           "program_schedule", "program_cycles", "REJECTED_CYCLES", "CYCLE_MODEL"]
 
 
 def gemm_schedule(t, folds, tiles, rows, latency, wave):
@@ -72,15 +72,58 @@ def command_cycles(cmd, timing):
     raise ValueError(f"unknown op {op}")
 
 
+def program_schedule(commands, config, timing):
+    """Stall-free schedule of a whole program on the RTL: per command ``(dispatch, end)``
+    cycles, counted from the first command's acceptance (cycle 0).
+
+    The RTL (:class:`hw.sat.core.SatCore`): a command is accepted into the dispatch register
+    in the cycle the previous one leaves it (the host always has the next one ready), so it
+    can leave (dispatch) one cycle later at the earliest: ``D[i] >= D[i-1] + 1``
+    (``D[-1] = A[0] = 0``). A rejected command (:func:`hw.sat.isa.problem`) leaves then.
+    An accepted one leaves in the first cycle its unit is free and no earlier command it
+    :func:`~hw.sat.isa.conflicts` with is running::
+
+        D[i] = max(D[i-1] + 1, E[last on its unit] + 1, E[j] + 1 for conflicting j < i)
+        E[i] = D[i] + command_cycles(cmd) - 2
+
+    (the unit is busy from ``D + 1`` to ``E``; a SET completes at ``D``). Run alone, a
+    command takes ``E + 1 = command_cycles`` cycles from its acceptance, as before.
+    Rejected commands get ``(D, None)``."""
+    sched, last, done = [], {}, []          # done: (cmd, end) of accepted commands
+    d = 0
+    for cmd in commands:
+        d += 1
+        done = [(other, e) for other, e in done if e + 1 > d]      # still running at d
+        if problem(cmd, config) is not None:
+            sched.append((d, None))
+            continue
+        unit = UNITS[Op(cmd.op)]
+        d = max([d, last.get(unit, -1) + 1]
+                + [e + 1 for other, e in done if conflicts(other, cmd, config)])
+        end = d + command_cycles(cmd, timing) - 2
+        sched.append((d, end))
+        last[unit] = end
+        done.append((cmd, end))
+    return sched
+
+
+def program_cycles(commands, config, timing):
+    """Stall-free cycles of a whole program: from the first command's acceptance to the
+    first cycle the core is idle again (the core's ``cycles`` status after the program)."""
+    sched = program_schedule(commands, config, timing)
+    return max((e if e is not None else d) for d, e in sched) + 1 if sched else 0
+
+
 #: :func:`command_cycles` as formulas (Python expressions) over the command's fields and the
 #: core's :attr:`~hw.sat.core.SatCore.timing`; the JSON manifest records them, and
 #: tests/test_manifest.py checks them against the model. Bump ``version`` when they change.
 CYCLE_MODEL = {
     "function": "sim.sat.cycles.command_cycles",
-    "version": 1,
-    "measures": "cycles from a command's acceptance to its completion, + 1 (the cycles "
-                "status: back to back, the next command is accepted that many cycles after "
-                "it), with din and dout never stalling",
+    "version": 2,
+    "measures": "cycles from a command's acceptance to its completion, + 1, when it runs "
+                "alone (the cycles status after it), with din and dout never stalling; "
+                "programs: sim.sat.cycles.program_schedule (dispatch D, end "
+                "E = D + cycles - 2)",
     "symbols": {
         **{f: f"field {f} of the command" for f in ("sel", "flag", "n0", "n1", "n2")},
         "beats": "beats per row of a buffer (timing.beats, by name; sel is the code, Buf)",

@@ -34,6 +34,7 @@ class Command:
     n0: int = 0
     n1: int = 0
     n2: int = 0
+    n3: int = 0
     value: int = 0
 
 
