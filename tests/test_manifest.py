@@ -96,7 +96,7 @@ def test_sat_core_command_table(preset):
     assert list(table["fields"]) == list(sat_commands.FIELD_NAMES)
     by_name = {c["name"]: c for c in table["commands"]}
     assert by_name["LOAD"]["stream"] == "din" and by_name["DRAIN"]["stream"] == "dout"
-    assert set(by_name["GEMM"]["fields"]) == {"flag", "a", "b", "c", "n0", "n1", "n2"}
+    assert set(by_name["GEMM"]["fields"]) == {"sel", "flag", "a", "b", "c", "n0", "n1", "n2", "n3"}
     bufs = table["enums"]["Buf"]
     assert {k: v["code"] for k, v in bufs.items()} == {b.name: int(b) for b in sat_commands.Buf}
     assert {k: v["code"] for k, v in table["enums"]["Reg"].items()} == {
