@@ -1,0 +1,213 @@
+"""Tables, Pareto fronts, plots and the markdown report of a sweep; HDL-free. matplotlib is
+optional (the ``bench`` extra): without it the report lists the fronts and draws no pictures.
+"""
+
+import csv
+import json
+import statistics
+from pathlib import Path
+
+from .energy import SOURCES, TECHNOLOGY
+
+__all__ = ["FRONTS", "pareto", "best", "write_csv", "write_report"]
+
+#: ``(name, x column, x better, y column, y better, title, figure of merit)``: figure of merit
+#: ``("product", "min")``: x * y, lower is better; ``("ratio", "max")``: y / x, higher;
+#: ``("y", "max")``: y alone.
+FRONTS = [
+    ("cycles_vs_luts", "xcup_luts", "min", "cycles", "min",
+     "cycles on the workload vs LUTs (xcup)", ("product", "min")),
+    ("throughput_vs_dsps", "xcup_dsps", "min", "throughput_gops", "max",
+     "throughput at the ECP5 Fmax (GOPS) vs DSP48E2 (xcup)", ("ratio", "max")),
+    ("fmax_vs_depth", "depth", "min", "ecp5_fmax_mhz", "max",
+     "ECP5 Fmax (MHz) vs pipeline depth", ("y", "max")),
+    ("energy_vs_cycles", "cycles", "min", "energy_uj", "min",
+     "energy estimate (uJ) vs cycles", ("product", "min")),
+]
+_MAIN = ["cycles", "macs", "xcup_luts", "xcup_ffs", "xcup_dsps", "ecp5_luts", "ecp5_dsps",
+         "ecp5_fmax_mhz", "throughput_gops", "gops_per_klut", "gops_per_dsp", "energy_uj",
+         "pj_per_mac", "lint_problems"]
+_STEPS = ("generate", "lint", "cycles", "xcup", "ecp5")
+_BASE = {"key", "sweep", "design", "status", "error", "seconds", "commit"}
+
+
+def _better(a, b, sense):
+    return a <= b if sense == "min" else a >= b
+
+
+def pareto(rows, x, x_sense, y, y_sense):
+    """Rows not dominated in ``(x, y)`` (each minimized or maximized), sorted by ``x``."""
+    pts = [r for r in rows if r.get(x) is not None and r.get(y) is not None]
+    front = []
+    for r in pts:
+        dominated = any(_better(o[x], r[x], x_sense) and _better(o[y], r[y], y_sense)
+                        and (o[x], o[y]) != (r[x], r[y]) for o in pts)
+        if not dominated:
+            front.append(r)
+    return sorted(front, key=lambda r: (r[x], r[y]))
+
+
+def _merit(row, x, y, kind):
+    if kind == "product":
+        return row[x] * row[y]
+    if kind == "ratio":
+        return row[y] / row[x] if row[x] else None
+    return row[y]
+
+
+def best(rows, x, y, merit):
+    """``(best row, its merit, runner-up merit)`` by the front's figure of merit."""
+    kind, sense = merit
+    scored = [(m, r) for r in rows if r.get(x) is not None and r.get(y) is not None
+              for m in [_merit(r, x, y, kind)] if m is not None]
+    if not scored:
+        return None, None, None
+    scored.sort(key=lambda t: t[0], reverse=sense == "max")
+    return scored[0][1], scored[0][0], scored[1][0] if len(scored) > 1 else None
+
+
+def _scalar(v):
+    return v is None or isinstance(v, (int, float, str, bool))
+
+
+def write_csv(out, rows=None):
+    """``out/results.csv`` from ``rows`` (default: ``out/results.jsonl``); scalar columns."""
+    out = Path(out)
+    if rows is None:
+        from .run import read_rows
+        rows = list(read_rows(out / "results.jsonl").values())
+    cols = []
+    for r in rows:
+        cols += [k for k, v in r.items() if k not in cols and _scalar(v)]
+    path = out / "results.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: r.get(k) for k in cols})
+    return path
+
+
+def _params(spec, rows):
+    """The parameters that vary across the points (else all given)."""
+    keys = []
+    for p in spec.points:
+        keys += [k for k in p if k not in keys]
+    varying = [k for k in keys if len({json.dumps(r.get(k)) for r in rows}) > 1]
+    return varying or keys
+
+
+def _short(row, params):
+    return " ".join(f"{k}={row.get(k)}" for k in params)
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:,.3g}" if abs(v) < 100 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return "—" if v is None else str(v)
+
+
+def _plot(out, name, rows, front, x, y, title, params):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    pts = [r for r in rows if r.get(x) is not None and r.get(y) is not None]
+    ax.scatter([r[x] for r in pts], [r[y] for r in pts], color="0.6", s=18, label="points")
+    ax.plot([r[x] for r in front], [r[y] for r in front], "o-", color="tab:red", ms=5,
+            drawstyle="steps-post", label="Pareto front")
+    for r in front:
+        ax.annotate(_short(r, params), (r[x], r[y]), fontsize=6, xytext=(3, 3),
+                    textcoords="offset points")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths = []
+    for ext in ("png", "svg"):
+        path = out / f"{name}.{ext}"
+        fig.savefig(path, dpi=120)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _step_times(rows):
+    lines = ["| step | points | median s | max s |", "|---|---|---|---|"]
+    for step in _STEPS:
+        vals = [r[f"{step}_s"] for r in rows if r.get(f"{step}_s") is not None]
+        if vals:
+            lines.append(f"| {step} | {len(vals)} | {statistics.median(vals):.1f} | "
+                         f"{max(vals):.1f} |")
+    return lines
+
+
+def write_report(out, spec, rows, plots=True):
+    """``out/report.md`` and the front plots (``out/<front>.png`` / ``.svg``); returns
+    ``{name: path}`` of what it wrote."""
+    out = Path(out)
+    ok = [r for r in rows if r["status"] == "ok"]
+    params = _params(spec, rows)
+    files, lines = {}, [f"# Sweep `{spec.name}`: {spec.design}, {len(rows)} points", ""]
+    if spec.description:
+        lines += [spec.description, ""]
+    first = next((r for r in rows if r.get("scope")), {})
+    lines += [f"Points: {len(ok)} ok, {len(rows) - len(ok)} failed. Measured: "
+              f"{', '.join(spec.measure)}. Workload: `{json.dumps(spec.workload)}`.", ""]
+    if first:
+        lines += [f"Cycles: {first.get('model')}; {first.get('scope')}"
+                  + (f" ({first['model_note']})" if first.get("model_note") else "") + ".", ""]
+    scope = next((r["synth_scope"] for r in rows if r.get("synth_scope")), None)
+    if scope:
+        flat = scope.startswith("flat")
+        lines += [("Synthesis: the design flat (one module)" if flat else
+                   "Synthesis per module: every Verilog module on its own (its submodules "
+                   "black boxes), totals weighted by instance counts (" + scope + ")")
+                  + "; Yosys `synth_xilinx -family xcup` and `synth_ecp5`; Fmax: nextpnr-ecp5 "
+                  "(85k, out of context, registered ports) of the "
+                  + ("design." if flat else "slowest leaf module (paths through the glue "
+                     "modules are not timed)."), ""]
+    if "energy" in spec.measure:
+        lines += [f"Energy: an **estimate** from event counts, {TECHNOLOGY}; sources: "
+                  + "; ".join(SOURCES) + " (hw/sweep/energy.py).", ""]
+    cols = [c for c in _MAIN if any(r.get(c) is not None for r in rows)]
+    lines += ["| " + " | ".join(params + cols + ["status"]) + " |",
+              "|" + "---|" * (len(params) + len(cols) + 1)]
+    for r in rows:
+        lines.append("| " + " | ".join(_fmt(r.get(c)) for c in params + cols)
+                     + f" | {r['status']} |")
+    lines += ["", "## Time per point by step (seconds; synthesis: the sum over the point's "
+              "modules, each measured once and shared)", ""] + _step_times(rows) + [""]
+    for name, x, xs, y, ys, title, merit in FRONTS:
+        front = pareto(ok, x, xs, y, ys)
+        if not front:
+            continue
+        lines += [f"## {title}", ""]
+        pics = _plot(out, name, ok, front, x, y, title, params) if plots else []
+        for path in pics:
+            files[path.name] = path
+        if pics:
+            lines += [f"![{name}]({pics[0].name})", ""]
+        lines += ["Front: " + "; ".join(f"{_short(r, params)} ({x} {_fmt(r[x])}, {y} "
+                                        f"{_fmt(r[y])})" for r in front) + ".", ""]
+        top, merit_v, second = best(ok, x, y, merit)
+        what = {"product": f"{x} x {y}", "ratio": f"{y} / {x}", "y": y}[merit[0]]
+        if top is not None:
+            margin = (f", {merit_v / second:.3g}x the runner-up's" if second else "")
+            lines += [f"Best by {what}: **{_short(top, params)}** ({_fmt(merit_v)}{margin}).",
+                      ""]
+    failed = [r for r in rows if r["status"] != "ok"]
+    if failed:
+        lines += ["## Failed points", ""] + [f"- {_short(r, params)}: {r['error']}"
+                                             for r in failed] + [""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    files["report"] = path
+    return files

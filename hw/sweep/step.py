@@ -1,0 +1,158 @@
+"""One measurement step of one sweep point, run as its own process so that a timeout can end it
+(and the tools it started) and a crash cannot take the Dask worker down.
+
+``python -m hw.sweep.step REQUEST.json RESULT.json``: REQUEST holds ``{"step": ..., "args":
+{...}}``; RESULT gets ``{"result": ...}`` or ``{"error": "Type: message"}``. :func:`run_step`
+starts it (from a Dask task, :mod:`hw.sweep.tasks`) and raises :class:`StepError` on an error
+or a timeout. Amaranth is imported only by the ``generate`` step.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+__all__ = ["StepError", "run_step", "STEP_FUNCTIONS", "module_graph"]
+
+
+class StepError(RuntimeError):
+    """A step failed (its error message) or ran past its timeout."""
+
+
+def module_graph(text):
+    """``{module: {submodule: instances}}`` of a Verilog text (modules of the same text)."""
+    bodies = dict(re.findall(r"^module\s+\\?(\w+)\s*\((.*?)^endmodule", text, re.M | re.S))
+    graph = {}
+    for name, body in bodies.items():
+        subs = {}
+        for sub in re.findall(r"^\s*\\?(\w+)\s+\\?[\w.$\[\]]+\s*\(", body, re.M):
+            if sub in bodies and sub != name:
+                subs[sub] = subs.get(sub, 0) + 1
+        graph[name] = subs
+    return graph
+
+
+def module_text(text, name):
+    """The text of module ``name`` (``module`` .. ``endmodule``)."""
+    match = re.search(rf"^module\s+\\?{re.escape(name)}\s*\(.*?^endmodule\s*$", text, re.M | re.S)
+    if match is None:
+        raise ValueError(f"module {name} not found in the Verilog text")
+    return match.group(0) + "\n"
+
+
+def _generate(design, params, workdir):
+    from ..designs import DESIGNS, build
+    from ..generate import to_verilog
+
+    start = time.monotonic()
+    component, used = build(design, **params)
+    top = design
+    text = to_verilog(component, top)
+    seconds = time.monotonic() - start
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    (Path(workdir) / f"{top}.v").write_text(text)
+    latency = getattr(component, "latency", None)
+    graph = module_graph(text)
+    return {"top": top, "text": text, "graph": graph, "seconds": round(seconds, 2),
+            "verilog_bytes": len(text), "modules": len(graph),
+            "latency": latency if isinstance(latency, int) else None,
+            "description": DESIGNS[design].description}
+
+
+def _lint(text, top, workdir):
+    from sim.runner import tool_env
+
+    from ..checks import lint_verilog
+
+    start = time.monotonic()
+    problems = lint_verilog(text, workdir, {**os.environ, **tool_env()}, top)
+    return {"problems": len(problems), "first": problems[:3],
+            "seconds": round(time.monotonic() - start, 2)}
+
+
+def _cycles(design, params, latency, workload):
+    from .workload import cycles_for
+
+    start = time.monotonic()
+    result = cycles_for(design, params, latency, workload)
+    result["seconds"] = round(time.monotonic() - start, 2)
+    return result
+
+
+def _synth(text, module, subs, family, workdir):
+    """Yosys (and for ECP5 leaf modules with a clock, nextpnr) of one module, its submodules
+    black boxes: the report's resource columns, raw cells, Fmax, seconds, mapper."""
+    from ..synth.flow import SynthError, synth_ecp5, synth_ecp5_abc
+    from ..synth.spartann import summarize, yosys_cells
+
+    start = time.monotonic()
+    result = {"module": module, "family": family, "fmax_mhz": None}
+    timed = family == "ecp5" and not subs and re.search(r"^\s*input\s+clk\s*;", text, re.M)
+    if timed:
+        try:
+            run = synth_ecp5(text, module, Path(workdir) / "abc9")
+            result["mapper"] = "abc9"
+        except SynthError:
+            run = synth_ecp5_abc(text, module, Path(workdir) / "abc")
+            result["mapper"] = "classic abc (abc9 failed)"
+        cells = run["cells"]
+        result["fmax_mhz"], result["critical_path"] = run["fmax_mhz"], run["critical_path"]
+    else:
+        run = yosys_cells(text, module, workdir, family, blackbox=subs)
+        cells, result["mapper"] = run["cells"], run["mapper"]
+    result["summary"] = summarize({k.lstrip("\\"): v for k, v in cells.items()}, family)
+    result["seconds"] = round(time.monotonic() - start, 1)
+    return result
+
+
+STEP_FUNCTIONS = {"generate": _generate, "lint": _lint, "cycles": _cycles, "synth": _synth}
+
+
+def run_step(step, args, workdir, timeout):
+    """Run ``step`` with ``args`` in a child process in ``workdir``; its result, or
+    :class:`StepError` (the step's error, or the timeout; the child's process group is killed
+    on a timeout)."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    request, result = workdir / f"{step}.request.json", workdir / f"{step}.result.json"
+    request.write_text(json.dumps({"step": step, "args": args}))
+    result.unlink(missing_ok=True)
+    proc = subprocess.Popen([sys.executable, "-m", "hw.sweep.step", str(request), str(result)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise StepError(f"{step} timed out after {timeout} s") from None
+    if not result.exists():
+        tail = "\n".join(out.splitlines()[-10:])
+        raise StepError(f"{step} exited with {proc.returncode} and no result: {tail}")
+    data = json.loads(result.read_text())
+    if "error" in data:
+        raise StepError(f"{step}: {data['error']}")
+    return data["result"]
+
+
+def main(argv=None):
+    request, result = (argv or sys.argv[1:])[:2]
+    data = json.loads(Path(request).read_text())
+    os.environ.setdefault("PROGRESS", "0")
+    try:
+        out = {"result": STEP_FUNCTIONS[data["step"]](**data["args"])}
+    except Exception as error:                       # recorded in the row, not raised
+        message = " ".join(str(error).split()) or "(no message)"
+        out = {"error": f"{type(error).__name__}: {message}",
+               "traceback": traceback.format_exc()[-4000:]}
+    Path(result).write_text(json.dumps(out, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
