@@ -73,9 +73,11 @@ def test_latch_check_is_reexported_for_one_release():
     assert hw.synth.latch_check is hw.checks.latch_check
 
 
-@pytest.mark.parametrize("family", ["fp", "sat", "spartann"])
+@pytest.mark.parametrize("family", ["fp", "sat", "spartann", "pe", "cores"])
 def test_experiment_lists_import_only_public_flow_names(family):
-    """Each family imports the flow's public functions, none of another family's."""
+    """Each experiment list imports the public functions of the flow, the report writer and
+    the per-module synthesis (and, for the whole cores, the SparTANN buffer list and the PE),
+    nothing private."""
     import ast
     from pathlib import Path
 
@@ -83,11 +85,11 @@ def test_experiment_lists_import_only_public_flow_names(family):
     source = Path(hw.synth.__file__).with_name(f"{family}.py").read_text()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom) and node.level == 1:
-            assert node.module in ("flow", "report"), node.module
+            assert node.module in ("flow", "report", "modules", "spartann", "pe"), node.module
             assert all(not alias.name.startswith("_") for alias in node.names)
 
 
-@pytest.mark.parametrize("family", ["fp", "sat", "spartann"])
+@pytest.mark.parametrize("family", ["fp", "sat", "spartann", "pe", "cores"])
 def test_command_line_help(family):
     result = subprocess.run([sys.executable, "-m", f"hw.synth.{family}", "--help"],
                             capture_output=True, text=True, timeout=120)

@@ -22,5 +22,5 @@ def test_core_blocks_tiny_core(tmp_path):
     assert total["lut_eq"] == sum(total[k] * w for k, w in LUT_EQ.items())
     # tiny buffers map to LUT RAM; every module is mapped
     assert b["core glue + buffers"]["DPR16X4"] > 0
-    assert any("buf_sparse via" in line for line in run["memories"])
+    assert any("buf_sparse" in line for line in run["memories"]), run["memories"]
     assert set(run["mappers"]) == set(run["seconds"]) and len(run["seconds"]) == 6

@@ -3,6 +3,9 @@ UltraScale+ (Yosys) resource and timing reports.
 
 Command line: ``python -m hw.synth.fp [--quick] [-o build/reports]`` writes ``synth_fp.json``
 and ``synth_fp.md``; each design runs in its own work directory ``build/synth/<label>/``.
+``python -m hw.synth.fp --sweep`` writes ``synth_fp_sweep.{json,md}``: the area-latency-Fmax
+table (:data:`SWEEP`: FP32 add, FP32 mul, FP16 and BF16 MAC, conversions, a few latencies
+each), so a user can pick a latency.
 """
 
 import argparse
@@ -14,10 +17,10 @@ from pathlib import Path
 from ..checks import latch_check
 from ..progress import collect
 from .flow import synth_ecp5, synth_xilinx
-from .report import command, fmax_text, md_table, tools_info, write_report
+from .report import command, fmax_text, git_info, md_table, tools_info, write_report
 
-__all__ = ["synth_design", "report", "markdown", "DEFAULT_DESIGNS", "QUICK_DESIGNS",
-           "TARGET_MHZ", "main"]
+__all__ = ["synth_design", "report", "markdown", "sweep_markdown", "DEFAULT_DESIGNS",
+           "QUICK_DESIGNS", "SWEEP", "sweep_designs", "TARGET_MHZ", "main"]
 
 #: Fmax (MHz) a unit must reach on ECP5 to count as "meets" in the report.
 TARGET_MHZ = 150
@@ -40,6 +43,23 @@ DEFAULT_DESIGNS = [
     ("fp_abs-fp32", "fp_abs", {"fmt": "fp32"}),
 ]
 QUICK_DESIGNS = DEFAULT_DESIGNS[:3]
+#: The area-latency-Fmax sweep: ``(label, design, params, latencies)``; ``None`` is the
+#: unit's default latency.
+SWEEP = [
+    ("fp_add-fp32", "fp_add", {"fmt": "fp32"}, [2, 6, None, 16]),
+    ("fp_mul-fp32", "fp_mul", {"fmt": "fp32"}, [2, 6, None]),
+    ("fp_mac-fp16-fp32", "fp_mac", {"ab_fmt": "fp16", "c_fmt": "fp32"}, [6, 12, None]),
+    ("fp_mac-bf16-fp32", "fp_mac", {"ab_fmt": "bf16", "c_fmt": "fp32"}, [6, 12, None]),
+    ("fp_convert-fp16-fp32", "fp_convert", {"in_fmt": "fp16", "out_fmt": "fp32"}, [1, 4, None]),
+    ("fp_convert-fp32-fp16", "fp_convert", {"in_fmt": "fp32", "out_fmt": "fp16"}, [1, 4, None]),
+]
+
+
+def sweep_designs(sweep=SWEEP):
+    """:data:`SWEEP` as ``(label, design, params)`` runs, one per latency."""
+    return [(f"{label}-l{'default' if lat is None else lat}", design,
+             params if lat is None else {**params, "latency": lat})
+            for label, design, params, lats in sweep for lat in lats]
 
 
 def _format_text(params):
@@ -112,7 +132,27 @@ def markdown(results, info):
     return "\n".join(lines)
 
 
-def report(designs, out_dir, root="build/synth", workers=2):
+def sweep_markdown(results, info):
+    """The sweep as markdown: one row per unit and latency, the default marked."""
+    head = ["unit", "format", "latency", "ECP5 LUT4", "CCU2C", "FF", "MULT18", "Fmax MHz",
+            "xcup LUT", "FF", "DSP48E2"]
+    rows = []
+    for r in results:
+        e, x = r["ecp5"], r["xcup"]
+        default = r["label"].endswith("-ldefault")
+        rows.append([r["design"], r["format"],
+                     f"**{r['latency']}** (default)" if default else r["latency"],
+                     e["luts"], e["ccu2c"], e["ffs"], e["dsps"], fmax_text(e["fmax_mhz"]),
+                     x["luts"], x["ffs"], x["dsps"]])
+    return "\n".join([f"# Floating-point units: area, latency, Fmax ({info['date']})", "",
+                      *md_table(head, rows), "",
+                      f"Flows as in `synth_fp.md` (ECP5: Yosys `synth_ecp5` + nextpnr-ecp5 "
+                      f"85k out of context, registered ports; xcup: `synth_xilinx -family "
+                      f"xcup`). Commit {info.get('commit', '?')}. {info['yosys']}; "
+                      f"{info['nextpnr']}. Wall time {info['seconds']} s.", ""])
+
+
+def report(designs, out_dir, root="build/synth", workers=2, stem="synth_fp"):
     """Run every ``(label, design_key, params)`` of ``designs`` through both flows (in a
     process pool) and write ``out_dir/synth_fp.json`` and ``out_dir/synth_fp.md``."""
     start = time.monotonic()
@@ -128,9 +168,9 @@ def report(designs, out_dir, root="build/synth", workers=2):
                               first["ecp5"]["commands"]],
             "xcup_commands": [c.replace(first["design"], "TOP") for c in
                               first["xcup"]["commands"]],
-            "seconds": round(time.monotonic() - start, 1)}
-    write_report(out_dir, "synth_fp", {"info": info, "results": results},
-                 markdown(results, info))
+            "seconds": round(time.monotonic() - start, 1), **git_info()}
+    write_report(out_dir, stem, {"info": info, "results": results},
+                 (sweep_markdown if stem.endswith("sweep") else markdown)(results, info))
     return results, info
 
 
@@ -138,11 +178,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m hw.synth.fp",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="only fp_add, fp_mul and fp_mac")
+    parser.add_argument("--sweep", action="store_true",
+                        help="the area-latency-Fmax table (SWEEP) into synth_fp_sweep.*")
     parser.add_argument("-o", "--output", default="build/reports", help="report directory")
+    parser.add_argument("-j", "--workers", type=int, default=2, help="parallel Yosys runs")
     args = parser.parse_args(argv)
+    stem = "synth_fp_sweep" if args.sweep else "synth_fp"
+    designs = (sweep_designs() if args.sweep else
+               QUICK_DESIGNS if args.quick else DEFAULT_DESIGNS)
     return command(
-        lambda: report(QUICK_DESIGNS if args.quick else DEFAULT_DESIGNS, args.output),
-        lambda done: f"wrote {args.output}/synth_fp.md and synth_fp.json "
+        lambda: report(designs, args.output, workers=args.workers, stem=stem),
+        lambda done: f"wrote {args.output}/{stem}.md and {stem}.json "
                      f"({done[1]['seconds']} s)",
         lambda done: ", ".join(r["label"] for r in done[0] if r["latches"]))
 

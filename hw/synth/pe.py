@@ -1,0 +1,127 @@
+"""The quick synthesis target: the SAT PE (uMAC) alone, exactly as the PAPER core
+instantiates it (``SatCore(PAPER).array.pe``, default latencies), through both flows.
+
+- xcup: :func:`hw.synth.flow.synth_xilinx` (ABC9; classic ABC if ABC9 fails, recorded);
+- ECP5: :func:`hw.synth.flow.synth_ecp5` (resources of the PE; nextpnr-ecp5 Fmax of the PE
+  with registered ports).
+
+Command line: ``python -m hw.synth.pe [-o build/reports]`` (``make synth-pe``) writes
+``synth_pe.json`` and ``synth_pe.md``; work directory ``build/synth/pe/``. The JSON's flat
+keys (``xcup_lut``, ``xcup_ff``, ``xcup_dsp``, ``ecp5_lut4``, ``ecp5_ff``,
+``ecp5_mult18x18d``, ``ecp5_fmax_mhz``, ...) are listed in :data:`KEYS`.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .flow import SynthError, synth_ecp5, synth_ecp5_abc, synth_xilinx, synth_xilinx_abc
+from .report import command, git_info, md_table, tools_info, write_report
+
+__all__ = ["KEYS", "TARGETS", "paper_pe", "run_flows", "report", "markdown", "main"]
+
+#: The report's flat keys (besides ``info``, ``pe``, ``targets``, ``xcup``, ``ecp5``).
+KEYS = ["xcup_lut", "xcup_ff", "xcup_dsp", "xcup_carry4", "ecp5_lut4", "ecp5_ccu2c",
+        "ecp5_ff", "ecp5_mult18x18d", "ecp5_fmax_mhz"]
+#: Issue 13's targets for the PE: xcup LUTs and DSP48E2s at most, ECP5 Fmax at least.
+TARGETS = {"xcup_lut": 450, "xcup_dsp": 1, "ecp5_fmax_mhz": 150}
+
+
+def paper_pe():
+    """The PE of the PAPER SAT core (``SatCore(PAPER).array.pe``), default latencies."""
+    from ..sat.config import PAPER
+    from ..sat.core import SatCore
+    return SatCore(PAPER).array.pe
+
+
+def _with_fallback(abc9, abc, text, top, workdir):
+    """Run ``abc9`` (an ABC9 flow); if the tool fails, ``abc`` (the classic-ABC flow)."""
+    start = time.monotonic()
+    try:
+        result, mapper = abc9(text, top, workdir), "abc9"
+    except SynthError:
+        result, mapper = abc(text, top, Path(workdir) / "abc"), "classic abc (abc9 failed)"
+    return result | {"mapper": mapper, "seconds": round(time.monotonic() - start, 1)}
+
+
+def run_flows(component, top, workdir):
+    """xcup and ECP5 (with nextpnr) of ``component`` as module ``top``: ``{xcup, ecp5}``."""
+    from ..generate import to_verilog
+    text = to_verilog(component, top)
+    workdir = Path(workdir)
+    return {"xcup": _with_fallback(synth_xilinx, synth_xilinx_abc, text, top, workdir / "xcup"),
+            "ecp5": _with_fallback(synth_ecp5, synth_ecp5_abc, text, top, workdir / "ecp5")}
+
+
+def flat_keys(x, e):
+    """The report's flat keys from an xcup and an ECP5 result."""
+    return {"xcup_lut": x["luts"], "xcup_ff": x["ffs"], "xcup_dsp": x["dsps"],
+            "xcup_carry4": x["carry4"], "ecp5_lut4": e["luts"], "ecp5_ccu2c": e["ccu2c"],
+            "ecp5_ff": e["ffs"], "ecp5_mult18x18d": e["dsps"], "ecp5_fmax_mhz": e["fmax_mhz"]}
+
+
+def targets(keys):
+    """Each of :data:`TARGETS` with the measured value and whether it is met."""
+    out = {}
+    for key, limit in TARGETS.items():
+        value = keys[key]
+        met = None if value is None else (value >= limit if key.endswith("mhz")
+                                          else value <= limit)
+        out[key] = {"target": limit, "measured": value, "met": met}
+    return out
+
+
+def report(out_dir, root="build/synth/pe"):
+    """Synthesize the PAPER PE; write ``out_dir/synth_pe.{json,md}``; return the data."""
+    start = time.monotonic()
+    pe = paper_pe()
+    top = pe.module_name
+    flows = run_flows(pe, top, root)
+    keys = flat_keys(flows["xcup"], flows["ecp5"])
+    info = {**tools_info(), **git_info(), "seconds": round(time.monotonic() - start, 1)}
+    data = {**keys, "info": info,
+            "pe": {"module": top, "mul_latency": pe.mul_latency, "add_latency": pe.add_latency,
+                   "group": pe.group, "in_fmt": pe.in_fmt.name, "acc_fmt": pe.acc_fmt.name},
+            "targets": targets(keys),
+            **{fam: {k: v for k, v in flows[fam].items() if k != "cells"} | {
+                "cells": flows[fam]["cells"]} for fam in ("xcup", "ecp5")}}
+    write_report(out_dir, "synth_pe", data, markdown(data))
+    return data
+
+
+def markdown(data):
+    """The report as markdown."""
+    pe, info = data["pe"], data["info"]
+    rows = [[k, data[k]] for k in KEYS]
+    lines = [f"# SAT PE synthesis ({info['date']})", "",
+             f"`{pe['module']}`: the uMAC of the PAPER SAT core (bus of {pe['group']}, "
+             f"{pe['in_fmt']} x {pe['in_fmt']} + {pe['acc_fmt']}, {pe['mul_latency']} + "
+             f"{pe['add_latency']} stages). Commit {info['commit']}"
+             + (" with uncommitted changes under hw/" if info["dirty"] else "") + ".", "",
+             *md_table(["key", "value"], rows), "",
+             *md_table(["target", "limit", "measured", "met"],
+                       [[k, t["target"], t["measured"], t["met"]]
+                        for k, t in data["targets"].items()]), "",
+             f"LUT mappers: xcup {data['xcup']['mapper']}, ECP5 {data['ecp5']['mapper']}. "
+             f"Seconds: xcup {data['xcup']['seconds']}, ECP5 + nextpnr "
+             f"{data['ecp5']['seconds']}, total {info['seconds']}.", "",
+             f"Tools: {info['yosys']}; {info['nextpnr']}.", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m hw.synth.pe",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("-o", "--output", default="build/reports", help="report directory")
+    args = parser.parse_args(argv)
+    return command(
+        lambda: report(args.output),
+        lambda d: (f"wrote {args.output}/synth_pe.json and .md ({d['info']['seconds']} s): "
+                   f"xcup {d['xcup_lut']} LUT {d['xcup_ff']} FF {d['xcup_dsp']} DSP48E2; "
+                   f"ECP5 {d['ecp5_fmax_mhz']} MHz"),
+        lambda d: "")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
