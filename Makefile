@@ -11,7 +11,7 @@ TEST_STAMP  := $(VENV)/.stamp-test
 BENCH_STAMP := $(VENV)/.stamp-bench
 JOBS   ?= auto
 
-.PHONY: verilog test test-full lint synth synth-engines synth-quick bench clean
+.PHONY: verilog test test-full lint synth synth-engines synth-quick synth-pe synth-cores bench clean
 
 $(BASE_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,14 @@ synth-engines: $(TEST_STAMP)
 
 synth-quick: $(TEST_STAMP)
 	$(PY) -m hw.synth.fp --quick -o build/reports
+
+## The SAT PE (uMAC) alone at default settings: build/reports/synth_pe.json (a few minutes)
+synth-pe: $(TEST_STAMP)
+	$(PY) -m hw.synth.pe -o build/reports
+
+## PAPER SAT and SparTANN cores per module on xcup, ECP5 Fmax of PE/lanes/small cores
+synth-cores: $(TEST_STAMP)
+	$(PY) -m hw.synth.cores -o build/reports
 
 ## Benchmarks (numbers, not pass/fail), into build/reports/ (~40 min; BDWP digits is the long one)
 bench: $(BENCH_STAMP)
