@@ -4,7 +4,10 @@
 ``python -m hw generate DESIGN [--param value | --param=value ...] [-o DIR] [--name NAME]``
 writes ``DIR/NAME.v`` and ``DIR/NAME.json``; ``python -m hw generate DESIGN --help`` lists
 that design's parameters; ``python -m hw generate-all [-o DIR]`` writes every design at its
-defaults (a progress line per design on stderr).
+defaults (a progress line per design on stderr); ``python -m hw sweep SPEC [--scheduler
+tcp://HOST:PORT] [--workers N] [-o ROOT] [--retry-failed] [--no-plots]`` runs a design-space
+sweep on Dask (docs/sweep.md) into ``ROOT/NAME/`` (default ``build/sweeps``); it exits with
+status 1 when a point failed (its row says why).
 
 A bad parameter (unknown, not a value of its kind, out of range, or rejected by the design's
 own checks) prints one line ``error: parameter NAME=VALUE is invalid: ...`` on stderr and
@@ -133,6 +136,21 @@ def _generate(args, rest):
     print(f"wrote {v_path} and {j_path} (with {others})")
 
 
+def _sweep(args):
+    from .sweep import run_sweep
+
+    try:
+        result = run_sweep(args.spec, out_root=args.output, scheduler=args.scheduler,
+                           workers=args.workers, retry_failed=args.retry_failed,
+                           plots=not args.no_plots)
+    except (OSError, ValueError) as error:
+        raise CliError(f"sweep {args.spec}: {error}") from None
+    failed = [r for r in result.rows if r["status"] != "ok"]
+    print(f"{len(result.rows)} points ({result.ran} run now, {len(failed)} failed) in "
+          f"{result.seconds} s: {result.files['csv']} and {result.files['report']}")
+    return 1 if failed else 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m hw", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -149,6 +167,14 @@ def main(argv=None):
                      help="show the design's parameters (or this help) and exit")
     every = sub.add_parser("generate-all", help="write every design at its defaults")
     every.add_argument("-o", "--output", default="build/verilog", help="output directory")
+    swp = sub.add_parser("sweep", help="run a design-space sweep (TOML spec) on Dask")
+    swp.add_argument("spec", help="sweep spec, e.g. sweeps/smoke.toml")
+    swp.add_argument("--scheduler", help="Dask scheduler address tcp://HOST:PORT (default: "
+                     "$DASK_SCHEDULER_ADDRESS, else a local cluster)")
+    swp.add_argument("--workers", type=int, help="local cluster workers (default: CPUs)")
+    swp.add_argument("-o", "--output", default="build/sweeps", help="results root directory")
+    swp.add_argument("--retry-failed", action="store_true", help="run failed points again")
+    swp.add_argument("--no-plots", action="store_true", help="write no Pareto plots")
     args, rest = parser.parse_known_args(argv)
     try:
         if args.command != "generate" and rest:
@@ -163,6 +189,8 @@ def main(argv=None):
                 for design in DESIGNS:
                     with step(design):
                         generate(design, args.output)
+        elif args.command == "sweep":
+            return _sweep(args)
         elif args.help and args.design is None:
             gen.print_help()
         else:

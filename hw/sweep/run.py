@@ -14,6 +14,7 @@ modules are cached in ``out_root/modules/KEY.json`` for every sweep.
 """
 
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from ..progress import note, restart
 from .energy import estimate
 from .points import depth, git_commit, label, mac_units, module_key, point_key, tool_versions
 from .spec import Spec, load_spec
-from .step import module_text, run_step
+from .step import StepError, module_text, run_step
 
 __all__ = ["run_sweep", "read_rows", "SweepResult"]
 
@@ -64,7 +65,8 @@ def _client(scheduler, workers):
     if address:
         return Client(address), None, address
     cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                           processes=True, dashboard_address=None)
+                           processes=True, dashboard_address=None,
+                           silence_logs=logging.ERROR)     # failed steps are in the rows
     return Client(cluster), cluster, f"LocalCluster ({len(cluster.workers)} workers)"
 
 
@@ -164,6 +166,8 @@ class _Engine:
         error = None
         try:
             result = future.result()
+        except StepError as exc:                       # the step's own message
+            result, error = None, " ".join(str(exc).split())
         except Exception as exc:                       # noqa: BLE001 - recorded in the row
             result, error = None, " ".join(f"{type(exc).__name__}: {exc}".split())
         if tag[0] == "module":
@@ -206,7 +210,8 @@ class _Engine:
 def _steps_text(row):
     parts = [f"{s} {row[f'{s}_s']} s" for s in ("generate", "lint", "cycles", "xcup", "ecp5")
              if row.get(f"{s}_s") is not None]
-    return ", ".join(parts) + (f"; error: {row['error']}" if row.get("error") else "")
+    return "; ".join([", ".join(parts)] * bool(parts)
+                     + [f"error: {row['error']}"] * bool(row.get("error")))
 
 
 def _synth_columns(point, family, graph, cols):

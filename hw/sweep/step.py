@@ -136,7 +136,7 @@ def run_step(step, args, workdir, timeout):
         raise StepError(f"{step} exited with {proc.returncode} and no result: {tail}")
     data = json.loads(result.read_text())
     if "error" in data:
-        raise StepError(f"{step}: {data['error']}")
+        raise StepError(data["error"])
     return data["result"]
 
 

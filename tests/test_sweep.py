@@ -1,0 +1,166 @@
+"""Design-space sweeps (hw/sweep, docs/sweep.md): the spec, keys, fronts and energy table on
+their own; a tiny sweep (FP |x| units: Verilog, cycle model, Yosys xcup cell counts, energy) on
+a LocalCluster with 2 workers, with a failing point and a resume; and the same against a
+`dask scheduler` + `dask worker` started as separate processes."""
+
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hw.sweep.energy import SRAM_PJ_64B, estimate, op_pj, sram_pj
+from hw.sweep.points import point_key
+from hw.sweep.report import best, pareto
+from hw.sweep.spec import parse_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+pytest.importorskip("distributed")
+
+TINY = {"name": "tiny", "design": "fp_abs", "measure": ["generate", "cycles", "xcup", "energy"],
+        "grid": {"fmt": ["fp16", "bf16"]}, "points": [{"fmt": "nonsense"}],
+        "workload": {"ops": 100}, "timeout_s": {"xcup": 300}}
+
+
+def test_spec_grid_tables_base_and_dedupe():
+    spec = parse_spec({"name": "s", "design": "sat_core", "base": {"preset": "paper"},
+                       "grid": {"rows": [4, 8], "nm": [{"n": 1, "m": 4}, {"n": 2, "m": 8}]},
+                       "points": [{"rows": 4, "n": 1, "m": 4}]})
+    assert [(p["rows"], p["n"], p["m"]) for p in spec.points] == \
+        [(4, 1, 4), (4, 2, 8), (8, 1, 4), (8, 2, 8)]        # the explicit point is a duplicate
+    assert all(p["preset"] == "paper" for p in spec.points)
+    assert spec.timeouts["xcup"] > 0 and spec.retries == 1
+
+
+@pytest.mark.parametrize("bad, word", [({"colour": 1}, "colour"), ({"measure": ["x"]}, "measure"),
+                                       ({"timeout_s": {"xcup": -1}}, "timeout_s.xcup"),
+                                       ({"grid": {"fmt": []}}, "grid.fmt"),
+                                       ({"name": "a b"}, "name"), ({"retries": -1}, "retries")])
+def test_spec_errors_name_the_key(bad, word):
+    with pytest.raises(ValueError, match=word.replace(".", r"\.")):
+        parse_spec({"name": "s", "design": "fp_add", **bad})
+
+
+def test_keys_change_with_every_input():
+    base = ("fp_add", {"fmt": "fp16"}, {"ops": 1}, ["cycles"], {"yosys": "1"})
+    key = point_key(*base)
+    assert key == point_key(*base)
+    for i, other in enumerate([{"fmt": "bf16"}, {"ops": 2}, ["xcup"], {"yosys": "2"}], 1):
+        changed = list(base)
+        changed[i] = other
+        assert point_key(*changed) != key
+
+
+def test_pareto_front_and_best():
+    rows = [{"x": 1, "y": 9}, {"x": 2, "y": 4}, {"x": 3, "y": 5}, {"x": 4, "y": 1},
+            {"x": 5, "y": None}]
+    assert [(r["x"], r["y"]) for r in pareto(rows, "x", "min", "y", "min")] == \
+        [(1, 9), (2, 4), (4, 1)]
+    assert [(r["x"], r["y"]) for r in pareto(rows, "x", "min", "y", "max")] == [(1, 9)]
+    top, merit, second = best(rows, "x", "y", ("product", "min"))
+    assert (top["x"], merit, second) == (4, 4, 8)
+
+
+def test_energy_table():
+    for size, pj in SRAM_PJ_64B:
+        assert sram_pj(size, 64) == pytest.approx(pj)
+    assert sram_pj(16 * 1024, 128) == pytest.approx(2 * 10 * 2 ** 0.5)   # log-log midpoint
+    assert op_pj("mul", "bf16") == op_pj("mul", "fp16") == 1.1 and op_pj("add", "fp32") == 0.9
+    e = estimate({"ops": {"mul:fp32": 10, "add:fp32": 10}, "sram": {"b": [5, 8192, 64]},
+                  "dram_bytes": 2})
+    assert e["compute_uj"] == pytest.approx(46e-6) and e["sram_uj"] == pytest.approx(50e-6)
+    assert e["dram_uj"] == pytest.approx(320e-6)
+    assert e["energy_uj"] == pytest.approx(416e-6)
+
+
+def test_sweep_modules_import_no_amaranth():
+    mods = ["hw.sweep", "hw.sweep.spec", "hw.sweep.points", "hw.sweep.energy",
+            "hw.sweep.report", "hw.sweep.run", "hw.sweep.workload", "hw.sweep.step"]
+    code = (f"import sys, {', '.join(mods)}\n"
+            "assert not [m for m in sys.modules if m.startswith('amaranth')]\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+def test_spartann_memoized_replay_equals_plain_replay():
+    """The SparTANN workload replays each distinct job once; the cycles are the same."""
+    import numpy as np
+
+    from hw.spartann.config import SMALL
+    from hw.sweep.workload import _memo_schedule
+    from sim.spartann.cycles import command_cycles
+    from sim.spartann.driver import ConvLayer, CoreConfig, plan_bp, plan_wu
+
+    layer = ConvLayer(batch=1, m=8, z=10, h=5, w=5, k=3, pad=1)
+    rng = np.random.default_rng(1)
+    go = np.where(rng.random(layer.go_shape) < 0.4, 0x3F800000, 0).astype(np.uint64)
+    cfg = CoreConfig(SMALL, contexts=True)
+    for plan in (plan_bp(layer, go, np.zeros(layer.w_shape, np.uint64), cfg),
+                 plan_wu(layer, go, np.zeros(layer.ia_shape, np.uint64), cfg)):
+        plain = command_cycles(plan.program, SMALL)
+        with _memo_schedule():
+            assert command_cycles(plan.program, SMALL) == plain
+
+
+def _check_tiny(result, out):
+    rows = {r["fmt"]: r for r in result.rows}
+    assert set(rows) == {"fp16", "bf16", "nonsense"}
+    bad = rows.pop("nonsense")
+    assert bad["status"] == "failed" and "nonsense" in bad["error"]
+    for fmt, r in rows.items():
+        assert r["status"] == "ok", r["error"]
+        assert r["cycles"] == 100 + r["latency"]            # ops + latency
+        assert r["xcup_luts"] > 0 and r["xcup_s"] > 0 and r["synth_scope"].startswith("flat")
+        assert r["energy_uj"] == 0                          # |x| has no table operation
+    with (out / "results.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 3 and {"key", "fmt", "cycles", "xcup_luts", "status"} <= set(table[0])
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and all(json.loads(line)["key"] for line in lines)
+    assert (out / "report.md").exists()
+
+
+def test_local_cluster_sweep_resume_and_failure(tmp_path):
+    from hw.sweep import run_sweep
+
+    spec = parse_spec(TINY)
+    first = run_sweep(spec, out_root=tmp_path, workers=2, plots=False)
+    assert first.ran == 3
+    _check_tiny(first, tmp_path / "tiny")
+    again = run_sweep(spec, out_root=tmp_path, workers=2, plots=False)
+    assert again.ran == 0                                   # every point has its row
+    assert [r["key"] for r in again.rows] == [r["key"] for r in first.rows]
+    assert len((tmp_path / "tiny" / "results.jsonl").read_text().splitlines()) == 3
+
+
+def test_external_scheduler_and_worker_processes(tmp_path):
+    """As a user with a cluster: `dask scheduler` and `dask worker` as separate processes on
+    localhost, the sweep given the scheduler's address."""
+    from hw.sweep import run_sweep
+
+    dask = str(Path(sys.executable).parent / "dask")
+    info = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(info)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(600):
+            if info.exists() and info.read_text().strip():
+                break
+            time.sleep(0.1)
+        address = json.loads(info.read_text())["address"]
+        procs.append(subprocess.Popen([dask, "worker", address, "--nworkers", "1",
+                                       "--nthreads", "1", "--no-dashboard"], cwd=ROOT,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        spec = parse_spec({**TINY, "grid": {"fmt": ["fp16"]}, "points": [{"fmt": "nonsense"}],
+                           "name": "remote"})
+        result = run_sweep(spec, out_root=tmp_path, scheduler=address, plots=False)
+        status = {r["fmt"]: r["status"] for r in result.rows}
+        assert status == {"fp16": "ok", "nonsense": "failed"}
+        assert result.rows[0]["xcup_luts"] > 0
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(timeout=30)
