@@ -72,5 +72,14 @@ bench: $(BENCH_STAMP)
 	$(PY) -m sim.bench.scalesim -o build/reports
 	$(PY) -m sim.bench.bdwp_digits -o build/reports
 
+## Design-space sweep, tiny (4 FP adders, a few minutes): build/sweeps/smoke/results.csv (plots with the bench extra)
+sweep-smoke: $(TEST_STAMP)
+	$(PY) -m hw sweep sweeps/smoke.toml
+
+## The ready sweeps (SparTANN T x format x MAC latency; SAT arrays x N:M x latencies; hours)
+sweep: $(BENCH_STAMP)
+	$(PY) -m hw sweep sweeps/spartann.toml
+	$(PY) -m hw sweep sweeps/sat.toml
+
 clean:
 	rm -rf build sim_build .pytest_cache
