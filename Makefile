@@ -72,6 +72,7 @@ bench: $(BENCH_STAMP)
 	$(PY) -m sim.bench.scalesim -o build/reports
 	$(PY) -m sim.bench.bdwp_digits -o build/reports
 
+.PHONY: sweep-smoke sweep
 ## Design-space sweep, tiny (4 FP adders, a few minutes): build/sweeps/smoke/results.csv (plots with the bench extra)
 sweep-smoke: $(TEST_STAMP)
 	$(PY) -m hw sweep sweeps/smoke.toml
