@@ -67,6 +67,7 @@ synth-cores: $(TEST_STAMP)
 bench: $(BENCH_STAMP)
 	$(PY) -m sim.bench.spartann -o build/reports
 	$(PY) -m sim.bench.spartann_layer -o build/reports
+	$(PY) -m sim.bench.spartann_system -o build/reports
 	$(PY) -m sim.bench.dts -o build/reports
 	$(PY) -m sim.bench.sat_resnet18 -o build/reports
 	$(PY) -m sim.bench.scalesim -o build/reports
@@ -81,6 +82,11 @@ sweep-smoke: $(TEST_STAMP)
 sweep: $(BENCH_STAMP)
 	$(PY) -m hw sweep sweeps/spartann.toml
 	$(PY) -m hw sweep sweeps/sat.toml
+
+## SparTANN end to end: conv layers, loads behind runs, 16-128 B/cycle (minutes)
+.PHONY: bench-spartann-system
+bench-spartann-system: $(BENCH_STAMP)
+	$(PY) -m sim.bench.spartann_system -o build/reports
 
 clean:
 	rm -rf build sim_build .pytest_cache

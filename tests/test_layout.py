@@ -23,12 +23,13 @@ HDL_FREE = [
     "hw.spartann.config", "hw.spartann.isa",
     "sim.spartann.csc", "sim.spartann.conv", "sim.spartann.model", "sim.spartann.dts",
     "sim.spartann.cnn",
-    "sim.spartann.driver", "sim.spartann.cycles",
+    "sim.spartann.driver", "sim.spartann.cycles", "sim.spartann.system",
     # shared: parameters and checks, timing, formats, payload packing, synthesis flow
     "hw.params", "hw.checks", "hw.timing", "hw.fp.format", "sim.manifest_io",
     "hw.synth.flow", "hw.synth.report",
     # benches that use only models
     "sim.bench.sat_resnet18", "sim.bench.scalesim", "sim.bench.spartann_layer",
+    "sim.bench.spartann_system",
     "sim.bench.bdwp_digits",
 ]
 
