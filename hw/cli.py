@@ -5,9 +5,9 @@
 writes ``DIR/NAME.v`` and ``DIR/NAME.json``; ``python -m hw generate DESIGN --help`` lists
 that design's parameters; ``python -m hw generate-all [-o DIR]`` writes every design at its
 defaults (a progress line per design on stderr); ``python -m hw sweep SPEC [--scheduler
-tcp://HOST:PORT] [--workers N] [-o ROOT] [--retry-failed] [--no-plots]`` runs a design-space
-sweep on Dask (docs/sweep.md) into ``ROOT/NAME/`` (default ``build/sweeps``); it exits with
-status 1 when a point failed (its row says why).
+tcp://HOST:PORT] [--workers N] [-o ROOT] [--retry-failed] [--no-plots] [--only P=V1,V2]``
+runs a design-space sweep on Dask (docs/sweep.md) into ``ROOT/NAME/`` (default
+``build/sweeps``); it exits with status 1 when a point failed (its row says why).
 
 A bad parameter (unknown, not a value of its kind, out of range, or rejected by the design's
 own checks) prints one line ``error: parameter NAME=VALUE is invalid: ...`` on stderr and
@@ -139,10 +139,16 @@ def _generate(args, rest):
 def _sweep(args):
     from .sweep import run_sweep
 
+    only = {}
+    for item in args.only:
+        key, eq, values = item.partition("=")
+        if not eq or not key or not values:
+            raise CliError(f"--only takes PARAM=V1,V2,..., not {item!r}")
+        only[key.replace("-", "_")] = values.split(",")
     try:
         result = run_sweep(args.spec, out_root=args.output, scheduler=args.scheduler,
                            workers=args.workers, retry_failed=args.retry_failed,
-                           plots=not args.no_plots)
+                           plots=not args.no_plots, only=only)
     except (OSError, ValueError) as error:
         raise CliError(f"sweep {args.spec}: {error}") from None
     failed = [r for r in result.rows if r["status"] != "ok"]
@@ -175,6 +181,8 @@ def main(argv=None):
     swp.add_argument("-o", "--output", default="build/sweeps", help="results root directory")
     swp.add_argument("--retry-failed", action="store_true", help="run failed points again")
     swp.add_argument("--no-plots", action="store_true", help="write no Pareto plots")
+    swp.add_argument("--only", action="append", default=[], metavar="PARAM=V1,V2",
+                     help="run only the points with one of these values (repeatable)")
     args, rest = parser.parse_known_args(argv)
     try:
         if args.command != "generate" and rest:

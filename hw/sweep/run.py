@@ -24,13 +24,15 @@ from ..progress import note, restart
 from .energy import estimate
 from .points import depth, git_commit, label, mac_units, module_key, point_key, tool_versions
 from .spec import Spec, load_spec
-from .step import StepError, module_text, run_step
+from ..synth.modules import instance_counts, sliced
+from .step import StepError, run_step
 
 __all__ = ["run_sweep", "read_rows", "SweepResult"]
 
 #: xcup / ECP5 summary columns that go into a row (family column -> row column).
 XCUP_COLS = {"LUT": "luts", "FF": "ffs", "DSP48E2": "dsps", "CARRY4": "carry4",
-             "RAMB36": "ramb36", "RAMB18": "ramb18", "LUTRAM": "lutram"}
+             "RAMB36": "ramb36", "RAMB18": "ramb18", "URAM": "uram", "ram_kbit": "ram_kbit",
+             "LUTRAM": "lutram"}
 ECP5_COLS = {"LUT4": "luts", "lut_eq": "lut_eq", "CCU2C": "ccu2c", "FF": "ffs",
              "MULT18X18D": "dsps", "DP16KD": "dp16kd", "DPR16X4": "dpr16x4"}
 
@@ -104,11 +106,13 @@ class _Engine:
         self.ac = None
         self.done, self.ran, self.total = 0, 0, 0
 
-    def submit(self, step, args, workdir, tag):
+    def submit(self, step, args, workdir, tag, index):
+        """Submit one step; the points' order is the tasks' priority (earlier points first,
+        so finished rows arrive while the sweep runs)."""
         timeout = self.spec.timeouts["xcup" if step == "synth" and args["family"] == "xcup"
                                      else "ecp5" if step == "synth" else step]
         future = self.client.submit(run_step, step, args, str(workdir), timeout,
-                                    retries=self.spec.retries, pure=False)
+                                    retries=self.spec.retries, pure=False, priority=-index)
         self.futures[future] = tag
         self.ac.add(future)
         return future
@@ -121,7 +125,7 @@ class _Engine:
         if needs_verilog or (unit and "cycles" in spec.measure):
             args = {"design": spec.design, "params": point.params, "workdir": str(wd / "gen")}
             point.pending.add("generate")
-            self.submit("generate", args, wd, ("point", point, "generate"))
+            self.submit("generate", args, wd, ("point", point, "generate"), point.index)
         if "cycles" in spec.measure and not unit:
             self._cycles(point, None)
 
@@ -129,22 +133,23 @@ class _Engine:
         args = {"design": self.spec.design, "params": point.params, "latency": latency,
                 "workload": self.spec.workload}
         point.pending.add("cycles")
-        self.submit("cycles", args, self.out / "work" / point.key, ("point", point, "cycles"))
+        self.submit("cycles", args, self.out / "work" / point.key, ("point", point, "cycles"),
+                    point.index)
 
     def _generated(self, point, gen):
         spec, wd = self.spec, self.out / "work" / point.key
         if "lint" in spec.measure:
             point.pending.add("lint")
             self.submit("lint", {"text": gen["text"], "top": gen["top"],
-                                 "workdir": str(wd / "lint")}, wd, ("point", point, "lint"))
+                                 "workdir": str(wd / "lint")}, wd, ("point", point, "lint"),
+                        point.index)
         if "cycles" in spec.measure and spec.design not in ("spartann_core", "sat_core"):
             self._cycles(point, gen["latency"])
         for family in ("xcup", "ecp5"):
             if family not in spec.measure:
                 continue
             for module, subs in gen["graph"].items():
-                text = module_text(gen["text"], module) + "".join(
-                    module_text(gen["text"], s) for s in sorted(subs))
+                text = sliced(gen["text"], module, gen["graph"])
                 self._module(point, family, module, sorted(subs), text)
 
     def _module(self, point, family, module, subs, text):
@@ -159,7 +164,8 @@ class _Engine:
             args = {"text": text, "module": module, "subs": subs, "family": family,
                     "workdir": str(self.modules_dir / mkey)}
             self.module_futures[mkey] = self.submit("synth", args, self.modules_dir / mkey,
-                                                    ("module", mkey, f"{family}:{module}"))
+                                                    ("module", mkey, f"{family}:{module}"),
+                                                    point.index)
 
     def finished(self, future):
         tag = self.futures.pop(future)
@@ -214,9 +220,9 @@ def _steps_text(row):
                      + [f"error: {row['error']}"] * bool(row.get("error")))
 
 
-def _synth_columns(point, family, graph, cols):
+def _synth_columns(point, family, gen, cols):
     """Instance-weighted totals of the point's modules for ``family`` (row columns)."""
-    counts = _instance_counts(graph, next(iter(graph)))      # the top comes first
+    counts = instance_counts(gen["text"], gen["top"])
     totals = {c: 0 for c in cols.values()}
     fmax, slowest, seconds = None, None, 0.0
     for module, n in counts.items():
@@ -231,19 +237,6 @@ def _synth_columns(point, family, graph, cols):
     if family == "ecp5":
         row.update(ecp5_fmax_mhz=fmax, ecp5_fmax_module=slowest)
     return row, counts
-
-
-def _instance_counts(graph, top):
-    """Instances of every module under ``top`` (a module used in several places adds up)."""
-    counts = {}
-
-    def visit(name, n):
-        counts[name] = counts.get(name, 0) + n
-        for sub, k in graph[name].items():
-            visit(sub, n * k)
-
-    visit(top, 1)
-    return counts
 
 
 def make_row(spec, point, tools):
@@ -271,7 +264,7 @@ def make_row(spec, point, tools):
         scope = []
         for family, cols in (("xcup", XCUP_COLS), ("ecp5", ECP5_COLS)):
             if family in spec.measure and family not in point.errors:
-                cols_row, counts = _synth_columns(point, family, gen["graph"], cols)
+                cols_row, counts = _synth_columns(point, family, gen, cols)
                 row.update(cols_row)
                 scope = counts
         if scope:
@@ -304,11 +297,19 @@ def _derived(row):
         row["macs_per_cycle"] = macs / cycles
 
 
+def _selected(params, only):
+    """Whether ``params`` has, for every ``{name: [values]}`` of ``only``, one of the values
+    (compared as text: ``rows=4`` selects ``rows = 4``)."""
+    return all(str(params.get(k)) in [str(v) for v in vals] for k, vals in (only or {}).items())
+
+
 def run_sweep(spec, *, out_root="build/sweeps", scheduler=None, workers=None,
-              retry_failed=False, plots=True):
+              retry_failed=False, plots=True, only=None):
     """Run the sweep ``spec`` (a :class:`Spec` or a TOML path): every point without a row in
     ``out_root/NAME/results.jsonl`` (and, with ``retry_failed``, every failed one); then
-    write the CSV, the report and the plots. Returns a :class:`SweepResult`."""
+    write the CSV, the report and the plots. ``only`` (``{parameter: [values]}``) runs just
+    the points that match; their keys are the full sweep's, so a later full run skips them.
+    Returns a :class:`SweepResult` (rows of every point of the spec that has one)."""
     restart()
     start = time.monotonic()
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
@@ -322,7 +323,8 @@ def run_sweep(spec, *, out_root="build/sweeps", scheduler=None, workers=None,
                                               indent=1, default=str) + "\n")
     have = read_rows(out / "results.jsonl")
     todo = [(i, p, k) for i, (p, k) in enumerate(zip(spec.points, keys))
-            if k not in have or (retry_failed and have[k]["status"] != "ok")]
+            if (k not in have or (retry_failed and have[k]["status"] != "ok"))
+            and _selected(p, only)]
     note(f"sweep {spec.name}: {len(spec.points)} points, {len(spec.points) - len(todo)} "
          f"already done, {len(todo)} to run")
     if todo:

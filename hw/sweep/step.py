@@ -17,37 +17,17 @@ import time
 import traceback
 from pathlib import Path
 
-__all__ = ["StepError", "run_step", "STEP_FUNCTIONS", "module_graph"]
+__all__ = ["StepError", "run_step", "STEP_FUNCTIONS"]
 
 
 class StepError(RuntimeError):
     """A step failed (its error message) or ran past its timeout."""
 
 
-def module_graph(text):
-    """``{module: {submodule: instances}}`` of a Verilog text (modules of the same text)."""
-    bodies = dict(re.findall(r"^module\s+\\?(\w+)\s*\((.*?)^endmodule", text, re.M | re.S))
-    graph = {}
-    for name, body in bodies.items():
-        subs = {}
-        for sub in re.findall(r"^\s*\\?(\w+)\s+\\?[\w.$\[\]]+\s*\(", body, re.M):
-            if sub in bodies and sub != name:
-                subs[sub] = subs.get(sub, 0) + 1
-        graph[name] = subs
-    return graph
-
-
-def module_text(text, name):
-    """The text of module ``name`` (``module`` .. ``endmodule``)."""
-    match = re.search(rf"^module\s+\\?{re.escape(name)}\s*\(.*?^endmodule\s*$", text, re.M | re.S)
-    if match is None:
-        raise ValueError(f"module {name} not found in the Verilog text")
-    return match.group(0) + "\n"
-
-
 def _generate(design, params, workdir):
     from ..designs import DESIGNS, build
     from ..generate import to_verilog
+    from ..synth.modules import instances
 
     start = time.monotonic()
     component, used = build(design, **params)
@@ -57,7 +37,7 @@ def _generate(design, params, workdir):
     Path(workdir).mkdir(parents=True, exist_ok=True)
     (Path(workdir) / f"{top}.v").write_text(text)
     latency = getattr(component, "latency", None)
-    graph = module_graph(text)
+    graph = instances(text)
     return {"top": top, "text": text, "graph": graph, "seconds": round(seconds, 2),
             "verilog_bytes": len(text), "modules": len(graph),
             "latency": latency if isinstance(latency, int) else None,
@@ -86,9 +66,10 @@ def _cycles(design, params, latency, workload):
 
 def _synth(text, module, subs, family, workdir):
     """Yosys (and for ECP5 leaf modules with a clock, nextpnr) of one module, its submodules
-    black boxes: the report's resource columns, raw cells, Fmax, seconds, mapper."""
+    black boxes (``text``: :func:`hw.synth.modules.sliced`, the module and its submodules'
+    stubs): the report's resource columns, raw cells, Fmax, seconds, mapper."""
     from ..synth.flow import SynthError, synth_ecp5, synth_ecp5_abc
-    from ..synth.spartann import summarize, yosys_cells
+    from ..synth.modules import summarize, yosys_cells
 
     start = time.monotonic()
     result = {"module": module, "family": family, "fmax_mhz": None}
@@ -103,8 +84,9 @@ def _synth(text, module, subs, family, workdir):
         cells = run["cells"]
         result["fmax_mhz"], result["critical_path"] = run["fmax_mhz"], run["critical_path"]
     else:
-        run = yosys_cells(text, module, workdir, family, blackbox=subs)
+        run = yosys_cells(text, module, workdir, family)
         cells, result["mapper"] = run["cells"], run["mapper"]
+        result["cpu_s"] = run["cpu_s"]
     result["summary"] = summarize({k.lstrip("\\"): v for k, v in cells.items()}, family)
     result["seconds"] = round(time.monotonic() - start, 1)
     return result

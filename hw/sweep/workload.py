@@ -200,7 +200,7 @@ def sat_cycles(params, workload):
               "sram": {k: [v, *bufs[k]] for k, v in sram.items()}, "dram_bytes": dram}
     return {"cycles": summary["sparse"], "dense_cycles": summary["dense"],
             "macs": summary["macs"], "macs_done": done,
-            "utilization": summary["macs"] / (rows * cols * summary["sparse"]),
+            "utilization": done / (rows * cols * summary["sparse"]),     # MACs done
             "model": "sim.bench.sat_resnet18.run (sim.sat.cycles.gemm_cycles)",
             "model_note": _system_note("sat"),
             "scope": f"ResNet-18 batch {batch}, FW + BW dX at {n}:{m} + WU dW dense: "
