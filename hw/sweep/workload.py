@@ -36,10 +36,12 @@ BENCH_LAYER = [("bench_layer", 256, 64, 14, 3, 1, 1)]
 LAYER_SETS = {"alexnet": ALEXNET, "alexnet_conv2_5": ALEXNET[1:], "bench_layer": BENCH_LAYER}
 
 
-def _system_note(family):
+def _system_note(family, used=False):
+    if used:
+        return f"system model sim/{family}/system.py"
     found = importlib.util.find_spec(f"sim.{family}.system") is not None
-    return (f"sim/{family}/system.py exists but is not used by this sweep version"
-            if found else f"sim/{family}/system.py absent: per-command model")
+    return (f"sim/{family}/system.py exists; set workload.bandwidth to use it" if found
+            else f"sim/{family}/system.py absent: per-command model")
 
 
 # -- FP units ---------------------------------------------------------------------------------
@@ -119,8 +121,13 @@ def spartann_cycles(params, workload):
     phases = workload.get("phases", ["bp", "wu"])
     rng = np.random.default_rng(int(workload.get("seed", 0)))
     core = CoreConfig(cfg, contexts=True)
+    bandwidth, system = workload.get("bandwidth"), None
+    if bandwidth is not None:
+        if importlib.util.find_spec("sim.spartann.system") is None:
+            raise ValueError("workload.bandwidth needs the system model sim/spartann/system.py")
+        from sim.spartann import system
     word, one = cfg.format.width, cfg.format.bias << cfg.format.man_bits    # 1.0
-    total = {"cycles": 0, "run_cycles": 0, "macs": 0, "updates": 0}
+    total = {"cycles": 0, "serial_cycles": 0, "run_cycles": 0, "macs": 0, "updates": 0}
     sram = {"sparse": 0, "dense_a": 0, "dense_b": 0, "out": 0}
     dram, per = 0.0, []
     for name, m, z, h, k, stride, pad in layers:
@@ -129,22 +136,32 @@ def spartann_cycles(params, workload):
         for density in densities:
             go = np.where(rng.random(layer.go_shape) < density, one, 0).astype(np.uint64)
             for phase in phases:
-                if phase == "bp":
-                    plan = plan_bp(layer, go, np.zeros(layer.w_shape, np.uint64), core)
+                other = np.zeros(layer.w_shape if phase == "bp" else layer.ia_shape, np.uint64)
+                if system is not None:          # loads reordered to overlap the runs
+                    plan = system.plan(phase, layer, go, other, core)
                 else:
-                    plan = plan_wu(layer, go, np.zeros(layer.ia_shape, np.uint64), core)
+                    plan = (plan_bp if phase == "bp" else plan_wu)(layer, go, other, core)
                 with _memo_schedule():
                     cyc = command_cycles(plan.program, cfg)
                 run = sum(c for c, cmd in zip(cyc, plan.program) if cmd["op"].startswith("run"))
                 s = plan.stats
+                if system is not None:
+                    timeline = system.simulate(plan.program, cfg, bandwidth, cycles=cyc)
+                    cycles, moved = timeline.total, timeline.read + timeline.write
+                else:
+                    cycles = sum(cyc)
+                    moved = ((s.a_words + s.b_words + s.drained_words) * word
+                             + s.entries * (word + cfg.idx_bits + 2)) / 8
                 # every z-tile does the same updates; the last may use fewer than T lanes
                 macs = s.updates // tiles * z
-                total["cycles"] += sum(cyc)
+                total["cycles"] += cycles
+                total["serial_cycles"] += sum(cyc)
                 total["run_cycles"] += run
                 total["updates"] += s.updates
                 total["macs"] += macs
                 per.append({"layer": name, "density": density, "phase": phase,
-                            "cycles": sum(cyc), "run_cycles": run, "updates": s.updates,
+                            "cycles": cycles, "serial_cycles": sum(cyc), "run_cycles": run,
+                            "updates": s.updates,
                             "macs": macs})
                 # events, in accesses of one buffer row (T words; a Sparse Buf entry)
                 dense_in, acc = ("dense_b", "out") if phase == "bp" else ("dense_a", "dense_b")
@@ -154,19 +171,23 @@ def spartann_cycles(params, workload):
                 sram["dense_a"] += s.a_words // cfg.T            # loads
                 sram["dense_b"] += s.b_words // cfg.T
                 sram[acc] += s.drained_words // cfg.T            # drains
-                dram += ((s.a_words + s.b_words + s.drained_words) * word
-                         + s.entries * (word + cfg.idx_bits + 2)) / 8
+                dram += moved
     fmt = cfg.fmt
     lanes_ops = total["updates"] * cfg.T       # lanes switch in lock step (padding included)
     bufs = buffer_bytes("spartann_core", cfg)
     events = {"ops": {f"mul:{fmt}": lanes_ops, f"add:{fmt}": lanes_ops},
               "sram": {k: [v, *bufs[k]] for k, v in sram.items()}, "dram_bytes": dram}
-    return {"cycles": total["cycles"], "run_cycles": total["run_cycles"], "macs": total["macs"],
-            "updates": total["updates"], "model": "sim.spartann.cycles.command_cycles on "
-            "sim.spartann.driver plans", "model_note": _system_note("spartann"),
-            "scope": f"{layers_name} batch {batch}, GO densities {densities}, {'+'.join(phases)}: "
-                     "loads, runs and drains one after another (no overlap)",
-            "per_run": per, "events": events}
+    if system is not None:
+        model = ("sim.spartann.system.simulate on sim.spartann.system.plan (driver plans, "
+                 "sparse loads first in each gap)")
+        how = (f"end to end: units run concurrently as the core dispatches them, external "
+               f"memory {bandwidth} bytes/cycle per direction")
+    else:
+        model = "sim.spartann.cycles.command_cycles on sim.spartann.driver plans"
+        how = "loads, runs and drains one after another (no overlap, no bandwidth limit)"
+    return {**total, "model": model, "model_note": _system_note("spartann", system is not None),
+            "scope": f"{layers_name} batch {batch}, GO densities {densities}, "
+                     f"{'+'.join(phases)}: {how}", "per_run": per, "events": events}
 
 
 # -- SAT --------------------------------------------------------------------------------------
