@@ -26,12 +26,12 @@ import numpy as np
 from hw.fp.format import FP32
 from sim.fp import golden as fp
 from . import csc
-from .dts import HI, LO, bits_to_float, dts_update, float_to_bits, gaussian_z, target_bits
+from .dts import VARIANTS, bits_to_float, dts_update, float_to_bits, gaussian_z, target_bits
 
 __all__ = ["load_digits", "init_params", "conv2d", "conv2d_backward_data",
            "conv2d_backward_weight", "forward_backward", "dts_policy", "gaussian_policy",
-           "static_policy", "none_policy", "Policy", "Trace", "train", "clamp_binds", "warm_up",
-           "POLICIES"]
+           "static_policy", "none_policy", "relative_policy", "sparsify", "Policy", "Trace",
+           "train", "clamp_binds", "warm_up", "POLICIES", "VARIANT_POLICIES"]
 
 C1, C2, CLASSES = 8, 16, 10
 
@@ -90,9 +90,10 @@ def conv2d_backward_weight(go, x):
     return (g.T @ _cols(x)).reshape(o, x.shape[1], 3, 3)
 
 
-def forward_backward(params, x, y, sparsify=None):
+def forward_backward(params, x, y, sparsify=None, record=None):
     """Loss, gradients of every parameter and ``(GO, GI)`` of conv2 for one batch.
-    ``sparsify(GI) -> GI~`` (float32 arrays) is applied before conv1's backward."""
+    ``sparsify(GI) -> GI~`` (float32 arrays) is applied before conv1's backward; a ``record``
+    dict receives conv1's output gradient ``"go1"`` (``GI~`` masked by conv1's ReLU)."""
     z1 = conv2d(x, params["w1"], params["b1"])
     a1 = np.maximum(z1, 0)
     z2 = conv2d(a1, params["w2"], params["b2"])
@@ -112,6 +113,8 @@ def forward_backward(params, x, y, sparsify=None):
     gi = conv2d_backward_data(go, params["w2"]).astype(np.float32)
     gs = gi if sparsify is None else sparsify(gi)
     dz1 = (gs * (z1 > 0)).astype(np.float32)
+    if record is not None:
+        record["go1"] = dz1
     grads["w1"], grads["b1"] = conv2d_backward_weight(dz1, x), dz1.sum((0, 2, 3))
     return loss, {k: v.astype(np.float32) for k, v in grads.items()}, go, gi
 
@@ -119,15 +122,44 @@ def forward_backward(params, x, y, sparsify=None):
 # -- threshold policies: start(G_1 bits) -> theta_1, update(theta, stats, G_i bits) -> theta_{i+1}
 class Policy(NamedTuple):
     """``start(GI_1 bits) -> theta_1`` and ``update(theta_i, stats_i, GI_i bits) ->
-    theta_{i+1}`` (FP32 bits; ``GI_i`` dense, before thresholding)."""
+    theta_{i+1}`` (FP32 bits; ``GI_i`` dense, before thresholding). ``relative``: ``theta``
+    is the relative threshold ``k`` of DTS's ``"relative"`` variant (:func:`sparsify`)."""
     start: object
     update: object
+    relative: bool = False
+
+
+def sparsify(bits, theta, relative=False):
+    """``(GI~ bits, Stats)`` of ``GI`` (FP32 bits, samples on axis 0) thresholded with
+    ``theta``: the paper's one threshold per tensor, or (``relative``) per sample ``b`` the
+    threshold ``round(theta * max|GI_b|)`` (FP32 multiply, RNE; ``max`` over the finite
+    elements, as the sparsifier's ``max_abs``), the statistics summed (``csc.stats`` rules)."""
+    if not relative:
+        return csc.sparsify(bits, theta, FP32)[0], csc.stats(bits, theta, FP32)
+    x = np.asarray(bits, dtype=np.uint64).reshape(len(bits), -1)
+    mag = x & np.uint64(FP32.sign_mask - 1)
+    finite = (mag >> np.uint64(FP32.man_bits)) != FP32.exp_max_field
+    block_max = np.where(finite, mag, np.uint64(0)).max(1)
+    t = np.asarray(fp.mul(np.full_like(block_max, int(theta)), block_max, FP32), np.uint64)
+    drop = (mag == 0) | (fp.compare(FP32, mag, np.broadcast_to(t[:, None], mag.shape))["lt"] == 1)
+    kept = np.where(drop, np.uint64(0), x).reshape(np.shape(bits))
+    total = csc.Stats(min(x.size, csc.COUNTER_MAX), min(int(drop.sum()), csc.COUNTER_MAX),
+                      int(block_max.max()) if x.size else 0)
+    return kept, total
 
 
 def dts_policy(target):
     """DTS, bit-exact (:func:`sim.spartann.dts.dts_update`), ``theta_1 = +0``."""
     t = target_bits(target)
     return Policy(lambda g: 0, lambda theta, stats, g: dts_update(theta, t, stats))
+
+
+def relative_policy(target):
+    """DTS's ``"relative"`` variant (beyond the paper): ``theta`` is ``k``, every sample is
+    thresholded at ``round(k * max|GI_b|)``, ``k`` follows the bit-exact
+    ``dts_update(..., variant="relative")`` (``k_1 = +0``, ``k_2 = 1/100``, clamp 0.5..2)."""
+    t = target_bits(target)
+    return Policy(lambda g: 0, lambda k, stats, g: dts_update(k, t, stats, "relative"), True)
 
 
 def gaussian_policy(target):
@@ -153,12 +185,16 @@ def none_policy(target=None):
 
 
 POLICIES = {"DTS": dts_policy, "Gaussian": gaussian_policy, "static": static_policy}
+#: Beyond the paper (default off): the relative variant of DTS.
+VARIANT_POLICIES = {"DTS relative": relative_policy}
 
 
 class Trace(NamedTuple):
     """One training run: ``thetas[i]`` (FP32 bits) was applied to ``GI`` of iteration ``i``
     and gave ``stats[i]``; ``sparsity[i] = zeros / elements``; ``losses[i]`` the batch loss;
-    ``gi`` / ``go`` the dense FP32 bit arrays per iteration when kept."""
+    ``gi`` / ``go`` the dense FP32 bit arrays per iteration when kept; ``go_density[i]`` /
+    ``go1_density[i]`` the fraction of non-zero elements of conv2's ``GO`` and of conv1's
+    ``GO`` (``GI~`` through conv1's ReLU): the operand densities SparTANN's BP / WU see."""
     thetas: list
     stats: list
     sparsity: np.ndarray
@@ -166,6 +202,8 @@ class Trace(NamedTuple):
     accuracy: float
     gi: list
     go: list
+    go_density: np.ndarray
+    go1_density: np.ndarray
 
 
 def train(policy, iterations=120, batch=32, lr=0.01, momentum=0.9, seed=0, keep=False):
@@ -177,7 +215,7 @@ def train(policy, iterations=120, batch=32, lr=0.01, momentum=0.9, seed=0, keep=
     velocity = {k: np.zeros_like(v) for k, v in params.items()}
     rng = np.random.default_rng(seed + 1)
     order, pos = rng.permutation(len(y)), 0
-    thetas, stats, losses, gis, gos = [], [], [], [], []
+    thetas, stats, losses, gis, gos, dens, dens1 = [], [], [], [], [], [], []
     theta = None
     for i in range(iterations):
         if pos + batch > len(y):
@@ -186,17 +224,19 @@ def train(policy, iterations=120, batch=32, lr=0.01, momentum=0.9, seed=0, keep=
         pos += batch
         seen = {}
 
-        def sparsify(gi):
+        def threshold(gi):
             nonlocal theta
             bits = gi.view(np.uint32)
             if theta is None:
                 theta = int(policy.start(bits))
             seen["bits"] = bits.copy()
-            seen["stats"] = csc.stats(bits, theta, FP32)
-            kept, _ = csc.sparsify(bits, theta, FP32)
+            kept, seen["stats"] = sparsify(bits, theta, policy.relative)
             return kept.astype(np.uint32).view(np.float32).reshape(gi.shape)
 
-        loss, grads, go, gi = forward_backward(params, x[idx], y[idx], sparsify)
+        record = {}
+        loss, grads, go, gi = forward_backward(params, x[idx], y[idx], threshold, record)
+        dens.append(float(np.count_nonzero(go)) / go.size)
+        dens1.append(float(np.count_nonzero(record["go1"])) / record["go1"].size)
         thetas.append(theta)
         stats.append(seen["stats"])
         losses.append(loss)
@@ -211,13 +251,14 @@ def train(policy, iterations=120, batch=32, lr=0.01, momentum=0.9, seed=0, keep=
     logits = np.maximum(z2, 0).reshape(len(x), -1) @ params["w3"].T + params["b3"]
     sparsity = np.array([s.zeros / s.elements for s in stats])
     return Trace(thetas, stats, sparsity, np.array(losses), float(np.mean(logits.argmax(1) == y)),
-                 gis, gos)
+                 gis, gos, np.array(dens), np.array(dens1))
 
 
-def clamp_binds(trace, target):
+def clamp_binds(trace, target, variant="paper"):
     """Per update ``i -> i + 1`` (theta_i non-zero): +1 where ``q = s* N / Z`` exceeds the
-    +20% bound, -1 where it is under the -20% bound, 0 otherwise (``q`` in float64)."""
-    hi, lo, out = bits_to_float(HI), bits_to_float(LO), []
+    upper clamp bound (+20%), -1 where it is under the lower one (-20%), 0 otherwise (``q`` in
+    float64; bounds of ``variant``)."""
+    hi, lo, out = bits_to_float(VARIANTS[variant][0]), bits_to_float(VARIANTS[variant][1]), []
     for theta, s in zip(trace.thetas[:-1], trace.stats[:-1]):
         if theta & 0x7FFFFFFF == 0:
             out.append(0)
@@ -227,12 +268,13 @@ def clamp_binds(trace, target):
     return np.array(out)
 
 
-def warm_up(trace):
+def warm_up(trace, variant="paper"):
     """The warm-up rule for real gradients: the iterations whose threshold is ``theta_1 = +0``,
     ``theta_2 = max|GI_1|/100`` or a step of the initial +20% climb (every update clamped at
-    +20% from update 2 on). Errors count from the first iteration whose threshold came out of
-    an update that was not clamped (0-based index returned)."""
-    climb = lambda theta: int(np.asarray(fp.mul(theta, HI, FP32)).reshape(-1)[0])
+    +20% from update 2 on; x2 for the relative variant). Errors count from the first iteration
+    whose threshold came out of an update that was not clamped (0-based index returned)."""
+    hi = VARIANTS[variant][0]
+    climb = lambda theta: int(np.asarray(fp.mul(theta, hi, FP32)).reshape(-1)[0])
     i = 1
     while i + 1 < len(trace.thetas) and trace.thetas[i + 1] == climb(trace.thetas[i]):
         i += 1

@@ -8,6 +8,11 @@ One update per training iteration, every operation FP32 rounded to nearest even:
                      r = 1.0 if q is NaN else clamp(q, 0.8f, 1.2f)
                      theta' = round(theta * r)
 
+``variant="relative"`` (beyond the paper, default off): ``theta`` is a *relative* threshold
+``k``; the sparsifier drops ``|x| < round(k * max|block|)`` per block (one sample), so the
+block's own scale cancels. The update is the same with ``round(1 / 100)`` for the first step
+(the paper's ``max/100`` is ``k = 1/100``) and the clamp bounds ``0.5`` and ``2.0``.
+
 :func:`run_dts` runs the loop over a sequence of gradient tensors (``theta_1 = +0``) and
 :func:`run_gaussian` / :func:`run_static` the paper's two baselines (Fig. 8a) on the same
 sequence. :func:`gradient_sequence` makes the synthetic, drifting, non-Gaussian workload (an
@@ -24,7 +29,7 @@ from hw.fp.format import FP32
 from sim.fp import golden as fp
 from . import csc
 
-__all__ = ["WARM_UP", "ONE", "HI", "LO", "HUNDRED", "dts_update", "Run", "run_dts", "run_gaussian",
+__all__ = ["WARM_UP", "ONE", "HI", "LO", "HUNDRED", "VARIANTS", "dts_update", "Run", "run_dts", "run_gaussian",
            "run_static", "gaussian_z", "gradient_sequence", "target_bits", "bits_to_float",
            "float_to_bits"]
 
@@ -35,6 +40,8 @@ WARM_UP = 15
 
 #: FP32 constants of the update: 1.0, the clamp bounds 1.2f and 0.8f (nearest FP32), 100.0.
 ONE, HI, LO, HUNDRED = 0x3F800000, 0x3F99999A, 0x3F4CCCCD, 0x42C80000
+#: Per variant: the clamp bounds ``(HI, LO)`` (FP32 bits) and whether ``theta`` is relative.
+VARIANTS = {"paper": (HI, LO, False), "relative": (0x40000000, 0x3F000000, True)}
 
 
 def _one(x):
@@ -56,22 +63,26 @@ def target_bits(target):
     return float_to_bits(target)
 
 
-def dts_update(theta, target, stats):
+def dts_update(theta, target, stats, variant="paper"):
     """``theta'`` (FP32 bits) from ``theta`` and target ``s*`` (FP32 bits) and the
-    :class:`~sim.spartann.csc.Stats` of the iteration just finished."""
+    :class:`~sim.spartann.csc.Stats` of the iteration just finished (``variant``: a key of
+    :data:`VARIANTS`)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {sorted(VARIANTS)}, not {variant!r}")
+    hi, lo, relative = VARIANTS[variant]
     theta, target = int(theta), int(target)
     if stats.elements == 0:
         return theta
     if theta & (FP32.sign_mask - 1) == 0:
-        return _one(fp.div(FP32, int(stats.max_abs), HUNDRED))
+        return _one(fp.div(FP32, ONE if relative else int(stats.max_abs), HUNDRED))
     n, z = _one(fp.from_int(stats.elements, FP32)), _one(fp.from_int(stats.zeros, FP32))
     q = _one(fp.div(FP32, _one(fp.mul(target, n, FP32)), z))
     if fp.is_nan(FP32, q):
         r = ONE
-    elif _one(fp.compare(FP32, q, HI)["gt"]):
-        r = HI
-    elif _one(fp.compare(FP32, q, LO)["lt"]):
-        r = LO
+    elif _one(fp.compare(FP32, q, hi)["gt"]):
+        r = hi
+    elif _one(fp.compare(FP32, q, lo)["lt"]):
+        r = lo
     else:
         r = q
     return _one(fp.mul(theta, r, FP32))
