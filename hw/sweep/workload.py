@@ -39,9 +39,11 @@ LAYER_SETS = {"alexnet": ALEXNET, "alexnet_conv2_5": ALEXNET[1:], "bench_layer":
 def _system_note(family, used=False):
     if used:
         return f"system model sim/{family}/system.py"
-    found = importlib.util.find_spec(f"sim.{family}.system") is not None
-    return (f"sim/{family}/system.py exists; set workload.bandwidth to use it" if found
-            else f"sim/{family}/system.py absent: per-command model")
+    if importlib.util.find_spec(f"sim.{family}.system") is None:
+        return f"sim/{family}/system.py absent: per-command model"
+    if family == "spartann":
+        return "sim/spartann/system.py exists; set workload.bandwidth to use it"
+    return f"sim/{family}/system.py exists but is not used by the sweep yet"
 
 
 # -- FP units ---------------------------------------------------------------------------------
