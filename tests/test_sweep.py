@@ -164,3 +164,34 @@ def test_external_scheduler_and_worker_processes(tmp_path):
         for proc in reversed(procs):
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def test_spartann_workload_true_macs_and_system_model():
+    """A 1x1 layer: every GO nonzero is Z MACs in BP and in WU; the system model overlaps
+    loads with runs, so it takes at most the serial command cycles."""
+    from hw.sweep.workload import spartann_cycles
+
+    work = {"layers": [{"m": 16, "z": 12, "h": 6, "k": 1}], "densities": [0.3],
+            "phases": ["bp", "wu"]}
+    params = {"preset": "small"}
+    serial = spartann_cycles(params, work)
+    system = spartann_cycles(params, {**work, "bandwidth": 64})
+    import numpy as np
+    nnz = int((np.random.default_rng(0).random((1, 16, 6, 6)) < 0.3).sum())
+    assert serial["macs"] == system["macs"] == 2 * nnz * 12
+    assert serial["cycles"] == serial["serial_cycles"] >= serial["run_cycles"] > 0
+    assert system["serial_cycles"] == serial["cycles"] >= system["cycles"] > 0
+    assert "system.py" in system["model_note"] and serial["events"]["dram_bytes"] > 0
+
+
+def test_sat_workload_is_the_resnet18_bench():
+    from hw.sweep.workload import sat_cycles
+    from sim.bench.sat_resnet18 import run
+
+    params = {"rows": 8, "cols": 8, "n": 2, "m": 8}
+    r = sat_cycles(params, {"batch": 1})
+    _, summary = run(batch=1, rows=8, cols=8, n=2, m=8)
+    assert (r["cycles"], r["dense_cycles"], r["macs"]) == \
+        (summary["sparse"], summary["dense"], summary["macs"])
+    assert summary["macs"] / 4 < r["macs_done"] < summary["macs"]      # FW, dX at 2:8
+    assert 0 < r["utilization"] <= 1
