@@ -60,8 +60,8 @@ def test_pareto_front_and_best():
     assert [(r["x"], r["y"]) for r in pareto(rows, "x", "min", "y", "min")] == \
         [(1, 9), (2, 4), (4, 1)]
     assert [(r["x"], r["y"]) for r in pareto(rows, "x", "min", "y", "max")] == [(1, 9)]
-    top, merit, second = best(rows, "x", "y", ("product", "min"))
-    assert (top["x"], merit, second) == (4, 4, 8)
+    ranked = best(rows, "x", "y", ("product", "min"))
+    assert [(m, r["x"]) for m, r in ranked] == [(4, 4), (8, 2), (9, 1), (15, 3)]
 
 
 def test_energy_table():

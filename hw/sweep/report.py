@@ -56,14 +56,13 @@ def _merit(row, x, y, kind):
 
 
 def best(rows, x, y, merit):
-    """``(best row, its merit, runner-up merit)`` by the front's figure of merit."""
+    """``[(merit, row), ...]`` best first by the front's figure of merit (rows with both
+    values)."""
     kind, sense = merit
     scored = [(m, r) for r in rows if r.get(x) is not None and r.get(y) is not None
               for m in [_merit(r, x, y, kind)] if m is not None]
-    if not scored:
-        return None, None, None
     scored.sort(key=lambda t: t[0], reverse=sense == "max")
-    return scored[0][1], scored[0][0], scored[1][0] if len(scored) > 1 else None
+    return scored
 
 
 def _scalar(v):
@@ -197,12 +196,17 @@ def write_report(out, spec, rows, plots=True):
             lines += [f"![{name}]({pics[0].name})", ""]
         lines += ["Front: " + "; ".join(f"{_short(r, params)} ({x} {_fmt(r[x])}, {y} "
                                         f"{_fmt(r[y])})" for r in front) + ".", ""]
-        top, merit_v, second = best(ok, x, y, merit)
+        ranked = best(ok, x, y, merit)
         what = {"product": f"{x} x {y}", "ratio": f"{y} / {x}", "y": y}[merit[0]]
-        if top is not None:
-            margin = (f", {merit_v / second:.3g}x the runner-up's" if second else "")
-            lines += [f"Best by {what}: **{_short(top, params)}** ({_fmt(merit_v)}{margin}).",
-                      ""]
+        if ranked:
+            (m1, r1), text = ranked[0], ""
+            if len(ranked) > 1 and ranked[1][0]:
+                m2, r2 = ranked[1]
+                factor = m2 / m1 if merit[1] == "min" else m1 / m2
+                text = (f"; runner-up {_short(r2, params)} ({_fmt(m2)}): the best is "
+                        f"{factor:.3g}x better")
+            lines += [f"Best by {what} ({'lower' if merit[1] == 'min' else 'higher'} is "
+                      f"better): **{_short(r1, params)}** ({_fmt(m1)}){text}.", ""]
     failed = [r for r in rows if r["status"] != "ok"]
     if failed:
         lines += ["## Failed points", ""] + [f"- {_short(r, params)}: {r['error']}"

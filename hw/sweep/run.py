@@ -67,7 +67,7 @@ def _client(scheduler, workers):
     if address:
         return Client(address), None, address
     cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                           processes=True, dashboard_address=None,
+                           processes=True, dashboard_address=":0",
                            silence_logs=logging.ERROR)     # failed steps are in the rows
     return Client(cluster), cluster, f"LocalCluster ({len(cluster.workers)} workers)"
 
@@ -325,8 +325,10 @@ def run_sweep(spec, *, out_root="build/sweeps", scheduler=None, workers=None,
     todo = [(i, p, k) for i, (p, k) in enumerate(zip(spec.points, keys))
             if (k not in have or (retry_failed and have[k]["status"] != "ok"))
             and _selected(p, only)]
-    note(f"sweep {spec.name}: {len(spec.points)} points, {len(spec.points) - len(todo)} "
-         f"already done, {len(todo)} to run")
+    chosen = sum(_selected(p, only) for p in spec.points)
+    note(f"sweep {spec.name}: {len(spec.points)} points"
+         + (f", {chosen} selected by only={only}" if only else "")
+         + f", {chosen - len(todo)} already done, {len(todo)} to run")
     if todo:
         from distributed import as_completed
 
