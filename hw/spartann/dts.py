@@ -9,6 +9,12 @@ Once per training iteration, from the sparsifier's statistics of the iteration j
                      r = 1.0 if q is NaN else clamp(q, 0.8f, 1.2f)
                      theta' = round(theta * r)
 
+``variant="relative"`` (beyond the paper, default ``"paper"``): ``theta`` is a relative
+threshold ``k`` (the sparsifier drops ``|x| < round(k * max|block|)``), the first step gives
+``round(1 / 100)`` instead of ``round(max_abs / 100)`` and the clamp bounds are ``0.5`` and
+``2.0``. Extra hardware in this unit: none (other constants at the divider and comparator
+inputs).
+
 The datapath is the paper's: one int->FP32 converter, one multiplier (used twice), one
 divider, one comparator (used twice), all inlined from the FP library's step lists, plus a
 counter that issues every operation at a fixed cycle. Every update runs the same schedule (the
@@ -32,10 +38,12 @@ from ..hier import part
 from ..params import Design, Param, _latency, check_int
 
 __all__ = ["DTSUnit", "input_layout", "output_layout", "schedule", "ONE", "HI", "LO",
-           "HUNDRED", "MAX_COUNTER_WIDTH", "DESIGNS"]
+           "HUNDRED", "VARIANTS", "MAX_COUNTER_WIDTH", "DESIGNS"]
 
 #: FP32 constants: 1.0, the clamp bounds 1.2f and 0.8f (nearest FP32) and 100.0.
 ONE, HI, LO, HUNDRED = 0x3F800000, 0x3F99999A, 0x3F4CCCCD, 0x42C80000
+#: Per variant: the clamp bounds ``(HI, LO)`` (FP32) and whether ``theta`` is relative.
+VARIANTS = {"paper": (HI, LO, False), "relative": (0x40000000, 0x3F000000, True)}
 #: The statistics counters are at most 32 bits (docs/spartann/index.md).
 MAX_COUNTER_WIDTH = 32
 
@@ -92,12 +100,16 @@ class DTSUnit(wiring.Component):
     * ``busy``: an update is in progress or its result has not been taken.
 
     ``*_latency``: pipeline stages of the inlined int->float converter, multiplier, divider
-    and comparator (0..64; defaults: the FP library units' own).
+    and comparator (0..64; defaults: the FP library units' own). ``variant``: a key of
+    :data:`VARIANTS` (``"paper"``, or ``"relative"`` for a relative threshold).
     """
 
     def __init__(self, counter_width=32, *, itof_latency=None, mul_latency=None,
-                 div_latency=None, cmp_latency=None):
+                 div_latency=None, cmp_latency=None, variant="paper"):
         self._counter_width = check_int("counter_width", counter_width, 1, MAX_COUNTER_WIDTH)
+        if not isinstance(variant, str) or variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {sorted(VARIANTS)}, not {variant!r}")
+        self._variant = variant
         given = {"itof_latency": itof_latency, "mul_latency": mul_latency,
                  "div_latency": div_latency, "cmp_latency": cmp_latency}
         self._lat = {}
@@ -120,6 +132,10 @@ class DTSUnit(wiring.Component):
         return self._counter_width
 
     @property
+    def variant(self):
+        return self._variant
+
+    @property
     def latencies(self):
         """The unit latencies used: ``{itof_latency, mul_latency, div_latency, cmp_latency}``."""
         return dict(self._lat)
@@ -127,7 +143,7 @@ class DTSUnit(wiring.Component):
     @property
     def built_parameters(self):
         """The parameters as built (the manifest's; ``None`` latencies resolved)."""
-        return {"counter_width": self.counter_width, **self.latencies}
+        return {"counter_width": self.counter_width, **self.latencies, "variant": self.variant}
 
     @property
     def cycles(self):
@@ -186,7 +202,9 @@ class DTSUnit(wiring.Component):
         n_zero = req.elements == 0
         n, z, sn, q, out = (Signal(32, name=k) for k in ("n", "z", "sn", "q", "theta_next"))
         gt_hi, lt_lo, unordered = Signal(), Signal(), Signal()
-        one, hi, lo, hundred = (Const(c, 32) for c in (ONE, HI, LO, HUNDRED))
+        hi_bits, lo_bits, relative = VARIANTS[self._variant]
+        one, hi, lo, hundred = (Const(c, 32) for c in (ONE, hi_bits, lo_bits, HUNDRED))
+        first = one if relative else req.max_abs        # theta = 0: first / 100
         r = Signal(32)
         m.d.comb += r.eq(Mux(unordered, one, Mux(gt_hi, hi, Mux(lt_lo, lo, q))))
 
@@ -203,7 +221,7 @@ class DTSUnit(wiring.Component):
                    {"a": Mux(second, req.theta, req.target), "b": Mux(second, r, n)},
                    at("mul_sn") | at("mul_theta"), lat["mul_latency"])
         div = unit("div", div_steps(FP32),
-                   {"a": Mux(theta_zero, req.max_abs, sn), "b": Mux(theta_zero, hundred, z)},
+                   {"a": Mux(theta_zero, first, sn), "b": Mux(theta_zero, hundred, z)},
                    at("div"), lat["div_latency"])
         cmp = unit("cmp", _compare_steps(),
                    {"a": q, "b": Mux(count == s["cmp_lo"], lo, hi)},
@@ -235,5 +253,7 @@ DESIGNS = {
          "itof_latency": Param(None, _latency, "int->FP32 converter stages (default 8)"),
          "mul_latency": Param(None, _latency, "multiplier stages (default 11)"),
          "div_latency": Param(None, _latency, "divider stages (default 38)"),
-         "cmp_latency": Param(None, _latency, "comparator stages (default 2)")}),
+         "cmp_latency": Param(None, _latency, "comparator stages (default 2)"),
+         "variant": Param("paper", str, "update rule: 'paper' or 'relative' (theta = k, "
+                          "dropped |x| < k * max|block|; first step 1/100, clamp 0.5..2)")}),
 }

@@ -6,7 +6,8 @@ the measured numbers go to the file it names (``measured``).
 
 A ``vectors`` phase streams update requests through ``StreamSource`` (random gaps)
 into the unit and takes results with ``StreamSink`` (random back-pressure, stream rule
-checked); each ``theta_next`` must equal ``sim.spartann.dts.dts_update`` bit for bit. A ``run``
+checked); each ``theta_next`` must equal ``sim.spartann.dts.dts_update`` (the unit's
+``variant``) bit for bit. A ``run`` (paper variant)
 phase closes the loop over a gradient sequence: ``theta_1 = +0``; every iteration the
 testbench thresholds ``G_i`` with the theta the RTL produced (``csc.stats``), sends the
 statistics, and checks the RTL's ``theta_{i+1}`` against the golden :func:`run_dts`
@@ -82,11 +83,12 @@ async def _dts(dut, cfg):
             await source.send([_request(layout, *r) for r in requests])
             got = await sink.wait_for(first_out + len(requests))
             for k, ((theta, target, stats), word) in enumerate(zip(requests, got[first_out:])):
-                want = dts_update(theta, target, stats)
+                want = dts_update(theta, target, stats, unit.variant)
                 assert word == want, (f"{name}: request {k} theta={theta:#x} s*={target:#x} "
                                       f"{stats}: got {word:#x}, expected {want:#x}")
             entry = {"requests": len(requests)}
         else:
+            assert unit.variant == "paper", "run phases follow the paper's rule"
             target = phase["target"]
             name = f"phase {number} (run s*={target}, gaps {phase['gap_prob']}, " \
                    f"stalls {phase['stall_prob']})"

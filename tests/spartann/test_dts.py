@@ -226,6 +226,65 @@ def test_dts_tracks_real_gradients(target, real_dts):
         assert run.thetas[i + 1] == dts_update(run.thetas[i], target_bits(target), run.stats[i])
 
 
+# -- beyond the paper: the relative variant (theta = k, per-sample threshold k * max|GI_b|) ------
+RELATIVE_CASES = [
+    # (theta, target, stats, expected, why)
+    (0, f32(0.5), S(10, 1, f32(100.0)), 0x3C23D70A, "k = +0: round(1/100), max ignored"),
+    (0x80000000, f32(0.5), S(10, 10, 0), 0x3C23D70A, "k = -0, max = 0: still 1/100"),
+    (f32(0.25), f32(0.5), S(100, 10), f32(0.5), "q = 5: clamped to x2"),
+    (f32(0.25), f32(0.5), S(100, 100), f32(0.125), "q = 0.5 exactly: not < 0.5, passes"),
+    (f32(0.25), f32(0.4), S(100, 100), f32(0.125), "q = 0.4: clamped to x0.5"),
+    (f32(0.25), f32(0.5), S(100, 40), f32(0.3125), "q = 1.25 in range (beyond 1.2f)"),
+    (f32(0.25), f32(0.5), S(0, 0), f32(0.25), "N = 0: hold"),
+    (f32(1.5), f32(0.0), S(100, 0), f32(1.5), "q = NaN: r = 1"),
+]
+
+
+@pytest.mark.parametrize("theta,target,stats,want,why", RELATIVE_CASES)
+def test_relative_variant_hand_cases(theta, target, stats, want, why):
+    assert dts_update(theta, target, stats, "relative") == want, why
+    with pytest.raises(ValueError, match="variant"):
+        dts_update(theta, target, stats, "log")
+
+
+def test_relative_sparsify_is_per_sample_csc():
+    """``cnn.sparsify(..., relative=True)`` equals ``csc`` per sample with the threshold
+    ``round(k * max|GI_b|)`` (special values included), statistics merged."""
+    rng = np.random.default_rng(8)
+    g = rng.standard_normal((6, 2, 4, 4)) * np.exp(rng.normal(0, 3, (6, 1, 1, 1)))
+    bits = g.astype(np.float32).view(np.uint32)
+    bits.reshape(6, -1)[0, :5] = [0, 0x80000000, QNAN, 0xFF800000, 1]
+    for k in (0, 0x3C23D70A, f32(0.5), f32(1.0), INF):
+        kept, stats = cnn.sparsify(bits, k, True)
+        total = None
+        for b in range(6):
+            t = int(np.asarray(fp.mul(k, csc.stats(bits[b], 0, FP32).max_abs, FP32)).reshape(-1)[0])
+            assert np.array_equal(kept[b], csc.sparsify(bits[b], t, FP32)[0])
+            one = csc.stats(bits[b], t, FP32)
+            total = one if total is None else csc.merge_stats(total, one)
+        assert stats == total
+    assert cnn.sparsify(bits, f32(0.3))[1] == csc.stats(bits, f32(0.3), FP32)
+
+
+@pytest.mark.parametrize("target", [0.5, 0.7])
+def test_relative_variant_tracks_real_gradients(target):
+    """Closed loop, 120 iterations (the same CNN run as DTS's): measured (sim.bench.dts) warm-up
+    6 iterations, mean |s - s*| 1.88 / 1.83 pp, max 5.94 / 7.19 pp (s* = 0.5 / 0.7), no clamp
+    binding after the warm-up; the paper's rule on the same run: 6.36 / 5.49 pp. Every k is the
+    golden update of the previous one."""
+    run = cnn.train(cnn.relative_policy(target))
+    warm = cnn.warm_up(run, "relative")
+    err = np.abs(run.sparsity[warm:] - target)
+    assert 4 <= warm <= 9, warm
+    assert 100 * err.mean() < 2.5 and 100 * err.max() < {0.5: 8.0, 0.7: 9.0}[target], \
+        (err.mean(), err.max())
+    assert not np.any(cnn.clamp_binds(run, target, "relative")[warm - 1:])
+    assert run.accuracy > 0.95 and run.thetas[1] == 0x3C23D70A
+    for i in range(len(run.thetas) - 1):
+        assert run.thetas[i + 1] == dts_update(run.thetas[i], target_bits(target), run.stats[i],
+                                               "relative")
+
+
 def test_baselines_on_real_gradients(real_dts):
     """Gaussian and static thresholds in the same loop, first 40 iterations: both at least 2.5
     times DTS's mean error after the warm-up (measured over 120 iterations: Gaussian 37.1 /
@@ -298,6 +357,18 @@ def test_rtl_matches_golden(sim, tmp_path):
         assert entry["thetas"] == [hex(t) for t in run_dts(sequence, target).thetas]
 
 
+def test_rtl_relative_variant(sim, tmp_path):
+    """``variant="relative"``: the hand cases of both rules and 150 random requests, back to
+    back (cycles as the paper's rule: the variant changes constants only) and with stalls."""
+    extra = [[t, s, st.elements, st.zeros, st.max_abs] for t, s, st, _, _ in RELATIVE_CASES]
+    phases = [{"kind": "vectors", "requests": extra + _requests(32, 150, 6), "gap_prob": 0.0,
+               "stall_prob": 0.0},
+              {"kind": "vectors", "requests": _requests(32, 150, 7), "gap_prob": 0.3,
+               "stall_prob": 0.3}]
+    unit, measured = _run_rtl({"variant": "relative"}, phases, sim, tmp_path, seed=9)
+    assert unit.cycles == 77 and [v.get("cycles") for v in measured.values()] == [77, None]
+
+
 def test_rtl_narrow_counters_fast_units(sim, tmp_path):
     """12-bit counters, combinational multiplier and comparator, divider latency 1,
     converter 2: 150 requests with and without stalls, cycles = 2 + 2*0 + 1 + 0 + 7 = 10."""
@@ -340,6 +411,7 @@ def test_defaults_and_ports():
     ({"counter_width": 16.0}, "counter_width"), ({"counter_width": True}, "counter_width"),
     ({"itof_latency": -1}, "itof_latency"), ({"mul_latency": 65}, "mul_latency"),
     ({"div_latency": 1.5}, "div_latency"), ({"cmp_latency": "2"}, "cmp_latency"),
+    ({"variant": "log"}, "variant"), ({"variant": None}, "variant"),
 ])
 def test_parameter_validation(kwargs, needle):
     with pytest.raises(ValueError, match=rf"^{needle}\b"):
