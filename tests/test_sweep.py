@@ -195,3 +195,17 @@ def test_sat_workload_is_the_resnet18_bench():
         (summary["sparse"], summary["dense"], summary["macs"])
     assert summary["macs"] / 4 < r["macs_done"] < summary["macs"]      # FW, dX at 2:8
     assert 0 < r["utilization"] <= 1
+
+
+def test_step_timeout_kills_and_parameter_errors_are_not_retried(tmp_path):
+    from hw.sweep.step import StepError, run_step
+
+    args = {"design": "fp_add", "params": {}, "latency": 2, "workload": {"ops": 8}}
+    with pytest.raises(StepError, match="timed out after 0.05 s"):
+        run_step("cycles", args, tmp_path / "a", 0.05, retries=3)
+    assert run_step("cycles", args, tmp_path / "b", 120)["cycles"] == 10
+    start = time.monotonic()
+    with pytest.raises(StepError, match="ValueError"):
+        run_step("cycles", {**args, "latency": None}, tmp_path / "c", 120, retries=5)
+    assert len(list((tmp_path / "c").glob("cycles.result.json"))) == 1
+    assert time.monotonic() - start < 60

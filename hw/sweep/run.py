@@ -112,7 +112,7 @@ class _Engine:
         timeout = self.spec.timeouts["xcup" if step == "synth" and args["family"] == "xcup"
                                      else "ecp5" if step == "synth" else step]
         future = self.client.submit(run_step, step, args, str(workdir), timeout,
-                                    retries=self.spec.retries, pure=False, priority=-index)
+                                    self.spec.retries, pure=False, priority=-index)
         self.futures[future] = tag
         self.ac.add(future)
         return future

@@ -17,8 +17,9 @@ what to measure. Read from TOML (stdlib :mod:`tomllib`) or given as a dict; HDL-
     ops = 4096
 
 A grid value that is a table sets several parameters together (a latency set, an N:M ratio).
-``timeout_s`` (seconds per step: a number, or a table by step name) and ``retries`` (Dask
-retries of a failed task) bound the work; ``synth`` holds options of the synthesis step
+``timeout_s`` (seconds per step: a number, or a table by step name) and ``retries`` (runs
+again of a step whose tool crashed; a parameter error or a timeout is not retried) bound the
+work; ``synth`` holds options of the synthesis step
 (``flat_max``: arrays up to that many PEs are synthesized whole, larger ones per module).
 """
 

@@ -95,11 +95,24 @@ def _synth(text, module, subs, family, workdir):
 STEP_FUNCTIONS = {"generate": _generate, "lint": _lint, "cycles": _cycles, "synth": _synth}
 
 
-def run_step(step, args, workdir, timeout):
+#: Errors worth a retry (a tool that crashed or ran out of something); a parameter error
+#: (ValueError, TypeError) or a timeout would only repeat.
+RETRIED = ("SynthError", "OSError", "MemoryError", "RuntimeError", "no result")
+
+
+def run_step(step, args, workdir, timeout, retries=0):
     """Run ``step`` with ``args`` in a child process in ``workdir``; its result, or
     :class:`StepError` (the step's error, or the timeout; the child's process group is killed
-    on a timeout)."""
-    workdir = Path(workdir)
+    on a timeout). A tool crash (:data:`RETRIED`) is retried up to ``retries`` times."""
+    for attempt in range(retries + 1):
+        try:
+            return _run_once(step, args, Path(workdir), timeout)
+        except StepError as error:
+            if attempt == retries or not str(error).startswith(RETRIED):
+                raise
+
+
+def _run_once(step, args, workdir, timeout):
     workdir.mkdir(parents=True, exist_ok=True)
     request, result = workdir / f"{step}.request.json", workdir / f"{step}.result.json"
     request.write_text(json.dumps({"step": step, "args": args}))
@@ -114,8 +127,8 @@ def run_step(step, args, workdir, timeout):
         proc.communicate()
         raise StepError(f"{step} timed out after {timeout} s") from None
     if not result.exists():
-        tail = "\n".join(out.splitlines()[-10:])
-        raise StepError(f"{step} exited with {proc.returncode} and no result: {tail}")
+        tail = " ".join(out.splitlines()[-10:])
+        raise StepError(f"no result: {step} exited with {proc.returncode}: {tail}")
     data = json.loads(result.read_text())
     if "error" in data:
         raise StepError(data["error"])
