@@ -18,7 +18,6 @@ from hw.sweep.report import best, pareto
 from hw.sweep.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
-pytest.importorskip("distributed")
 
 TINY = {"name": "tiny", "design": "fp_abs", "measure": ["generate", "cycles", "xcup", "energy"],
         "grid": {"fmt": ["fp16", "bf16"]}, "points": [{"fmt": "nonsense"}],
@@ -123,6 +122,7 @@ def _check_tiny(result, out):
 
 
 def test_local_cluster_sweep_resume_and_failure(tmp_path):
+    pytest.importorskip("distributed")
     from hw.sweep import run_sweep
 
     spec = parse_spec(TINY)
@@ -138,6 +138,7 @@ def test_local_cluster_sweep_resume_and_failure(tmp_path):
 def test_external_scheduler_and_worker_processes(tmp_path):
     """As a user with a cluster: `dask scheduler` and `dask worker` as separate processes on
     localhost, the sweep given the scheduler's address."""
+    pytest.importorskip("distributed")
     from hw.sweep import run_sweep
 
     dask = str(Path(sys.executable).parent / "dask")
