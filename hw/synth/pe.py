@@ -12,6 +12,7 @@ keys (``xcup_lut``, ``xcup_ff``, ``xcup_dsp``, ``ecp5_lut4``, ``ecp5_ff``,
 """
 
 import argparse
+import resource
 import sys
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 from .flow import SynthError, synth_ecp5, synth_ecp5_abc, synth_xilinx, synth_xilinx_abc
 from .report import command, git_info, md_table, tools_info, write_report
 
-__all__ = ["KEYS", "TARGETS", "paper_pe", "run_flows", "report", "markdown", "main"]
+__all__ = ["KEYS", "TARGETS", "paper_pe", "with_fallback", "run_flows", "report", "markdown", "main"]
 
 #: The report's flat keys (besides ``info``, ``pe``, ``targets``, ``xcup``, ``ecp5``).
 KEYS = ["xcup_lut", "xcup_ff", "xcup_dsp", "xcup_carry4", "ecp5_lut4", "ecp5_ccu2c",
@@ -30,19 +31,27 @@ TARGETS = {"xcup_lut": 450, "xcup_dsp": 1, "ecp5_fmax_mhz": 150}
 
 def paper_pe():
     """The PE of the PAPER SAT core (``SatCore(PAPER).array.pe``), default latencies."""
+    from ..hier import part
     from ..sat.config import PAPER
     from ..sat.core import SatCore
-    return SatCore(PAPER).array.pe
+    return part(SatCore, PAPER).array.pe
 
 
-def _with_fallback(abc9, abc, text, top, workdir):
-    """Run ``abc9`` (an ABC9 flow); if the tool fails, ``abc`` (the classic-ABC flow)."""
-    start = time.monotonic()
+def _cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def with_fallback(abc9, abc, text, top, workdir):
+    """Run ``abc9`` (an ABC9 flow); if the tool fails, ``abc`` (the classic-ABC flow).
+    Adds the mapper used, the wall seconds and the tools' CPU seconds (``cpu_s``)."""
+    start, cpu = time.monotonic(), _cpu()
     try:
         result, mapper = abc9(text, top, workdir), "abc9"
     except SynthError:
         result, mapper = abc(text, top, Path(workdir) / "abc"), "classic abc (abc9 failed)"
-    return result | {"mapper": mapper, "seconds": round(time.monotonic() - start, 1)}
+    return result | {"mapper": mapper, "seconds": round(time.monotonic() - start, 1),
+                     "cpu_s": round(_cpu() - cpu, 1)}
 
 
 def run_flows(component, top, workdir):
@@ -50,8 +59,8 @@ def run_flows(component, top, workdir):
     from ..generate import to_verilog
     text = to_verilog(component, top)
     workdir = Path(workdir)
-    return {"xcup": _with_fallback(synth_xilinx, synth_xilinx_abc, text, top, workdir / "xcup"),
-            "ecp5": _with_fallback(synth_ecp5, synth_ecp5_abc, text, top, workdir / "ecp5")}
+    return {"xcup": with_fallback(synth_xilinx, synth_xilinx_abc, text, top, workdir / "xcup"),
+            "ecp5": with_fallback(synth_ecp5, synth_ecp5_abc, text, top, workdir / "ecp5")}
 
 
 def flat_keys(x, e):
@@ -104,8 +113,9 @@ def markdown(data):
                        [[k, t["target"], t["measured"], t["met"]]
                         for k, t in data["targets"].items()]), "",
              f"LUT mappers: xcup {data['xcup']['mapper']}, ECP5 {data['ecp5']['mapper']}. "
-             f"Seconds: xcup {data['xcup']['seconds']}, ECP5 + nextpnr "
-             f"{data['ecp5']['seconds']}, total {info['seconds']}.", "",
+             f"Seconds (wall / tools' CPU): xcup {data['xcup']['seconds']} / "
+             f"{data['xcup']['cpu_s']}, ECP5 + nextpnr {data['ecp5']['seconds']} / "
+             f"{data['ecp5']['cpu_s']}; total wall {info['seconds']}.", "",
              f"Tools: {info['yosys']}; {info['nextpnr']}.", ""]
     return "\n".join(lines)
 
