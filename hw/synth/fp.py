@@ -46,12 +46,12 @@ QUICK_DESIGNS = DEFAULT_DESIGNS[:3]
 #: The area-latency-Fmax sweep: ``(label, design, params, latencies)``; ``None`` is the
 #: unit's default latency.
 SWEEP = [
-    ("fp_add-fp32", "fp_add", {"fmt": "fp32"}, [2, 6, None, 16]),
-    ("fp_mul-fp32", "fp_mul", {"fmt": "fp32"}, [2, 6, None]),
-    ("fp_mac-fp16-fp32", "fp_mac", {"ab_fmt": "fp16", "c_fmt": "fp32"}, [6, 12, None]),
-    ("fp_mac-bf16-fp32", "fp_mac", {"ab_fmt": "bf16", "c_fmt": "fp32"}, [6, 12, None]),
-    ("fp_convert-fp16-fp32", "fp_convert", {"in_fmt": "fp16", "out_fmt": "fp32"}, [1, 4, None]),
-    ("fp_convert-fp32-fp16", "fp_convert", {"in_fmt": "fp32", "out_fmt": "fp16"}, [1, 4, None]),
+    ("fp_add-fp32", "fp_add", {"fmt": "fp32"}, [4, 8, None]),
+    ("fp_mul-fp32", "fp_mul", {"fmt": "fp32"}, [4, None]),
+    ("fp_mac-fp16-fp32", "fp_mac", {"ab_fmt": "fp16", "c_fmt": "fp32"}, [8, 16, None]),
+    ("fp_mac-bf16-fp32", "fp_mac", {"ab_fmt": "bf16", "c_fmt": "fp32"}, [8, None]),
+    ("fp_convert-fp16-fp32", "fp_convert", {"in_fmt": "fp16", "out_fmt": "fp32"}, [2, None]),
+    ("fp_convert-fp32-fp16", "fp_convert", {"in_fmt": "fp32", "out_fmt": "fp16"}, [2, None]),
 ]
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from .flow import ECP5_MAP_LUTS, XILINX_MAP_LUTS, SynthError, run_yosys
 
 __all__ = ["ECP5_TYPES", "XCUP_TYPES", "LUT_EQ", "XCUP_RAM_BITS", "yosys_cells",
-           "module_text", "stub", "sliced", "module_names", "instances", "instance_counts", "module_totals", "summarize",
+           "module_text", "stub", "sliced", "strip_memory_init", "module_names", "instances", "instance_counts", "module_totals", "summarize",
            "per_module", "write_scripts", "hierarchical"]
 
 #: Cell types counted per family (summary key -> Yosys cell types).
@@ -139,6 +139,18 @@ def stub(verilog_text, name):
     return "(* blackbox *)\n" + "\n".join([header, *ports, "endmodule", ""])
 
 
+_MEMORY_INIT = re.compile(r"^ *initial begin\n(?: *[\w$\\]+\[\d+\] = \d+'[hbd][0-9a-fA-F_]+;\n)+ *end\n",
+                          re.M)
+
+
+def strip_memory_init(verilog_text):
+    """``verilog_text`` without the ``initial`` blocks that only fill memories with constants
+    (Amaranth writes every row of a memory, zeros included: megabytes for the SAT core's
+    37 Mbit of buffers). Block RAM contents cost no resources, so the counts stay the same;
+    Yosys reads and maps the buffers much faster without them."""
+    return _MEMORY_INIT.sub("", verilog_text)
+
+
 def sliced(verilog_text, name, tree=None):
     """Module ``name`` with a black-box stub of every module it instantiates: what a
     per-module run reads (a few KB for the SAT core's module instead of all 7 MB)."""
@@ -206,16 +218,19 @@ def _one(text, name, workdir, family, uram, mapper):
 
 
 def per_module(verilog_text, top, workdir, family, *, workers=1, uram=False, mapper="abc9",
-               progress=None):
+               keep_init=False, progress=None):
     """Every module under ``top`` synthesized on its own (the others black boxes), in
     ``workers`` processes; returns ``dict(modules, totals, instances, seconds, mappers,
     memories, commands)``: raw cells per module, cells per module including its submodules,
     copies of each module in the design, and per module the Yosys seconds, LUT mapper and
-    memory mapping. ``progress(name)`` is called as each module finishes."""
+    memory mapping. Memory contents are dropped (:func:`strip_memory_init`) unless
+    ``keep_init``. ``progress(name)`` is called as each module finishes."""
     tree = instances(verilog_text)
     counts = instance_counts(verilog_text, top)
     names = [n for n in module_names(verilog_text) if n in counts]
     texts = {n: sliced(verilog_text, n, tree) for n in names}
+    if not keep_init:
+        texts = {n: strip_memory_init(t) for n, t in texts.items()}
     runs = {}
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
