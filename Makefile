@@ -70,6 +70,7 @@ bench: $(BENCH_STAMP)
 	$(PY) -m sim.bench.spartann_system -o build/reports
 	$(PY) -m sim.bench.dts -o build/reports
 	$(PY) -m sim.bench.sat_resnet18 -o build/reports
+	$(PY) -m sim.bench.sat_system -o build/reports
 	$(PY) -m sim.bench.scalesim -o build/reports
 	$(PY) -m sim.bench.bdwp_digits -o build/reports
 
@@ -87,6 +88,11 @@ sweep: $(BENCH_STAMP)
 .PHONY: bench-spartann-system
 bench-spartann-system: $(BENCH_STAMP)
 	$(PY) -m sim.bench.spartann_system -o build/reports
+
+## SAT end to end: a whole ResNet-18 iteration, dense and 2:8, at 32-427 B/cycle (minutes)
+.PHONY: bench-sat-system
+bench-sat-system: $(BENCH_STAMP)
+	$(PY) -m sim.bench.sat_system -o build/reports
 
 clean:
 	rm -rf build sim_build .pytest_cache
