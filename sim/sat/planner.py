@@ -318,10 +318,10 @@ class Planner:
                     self.drain_later(Buf.D, d, rows, "PRUNE", layer)
                     continue
                 for ob in range(obn):               # forward: groups along inputs
-                    base = prune_base + pturn * (prune_rows // 2)
-                    pturn ^= 1
                     kept = ceil(kin / m) * n
                     for w0 in range(0, kept, prune_rows // 2):
+                        base = prune_base + pturn * (prune_rows // 2)
+                        pturn ^= 1
                         groups = min(prune_rows // 2, kept - w0) // n
                         self.ex(Command(Op.PRUNE, a=d + ob * kin + w0 // n * m, b=base,
                                         n0=groups, n1=(ob0 + ob) % cfg.col_blocks),
