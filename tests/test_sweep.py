@@ -210,3 +210,14 @@ def test_step_timeout_kills_and_parameter_errors_are_not_retried(tmp_path):
         run_step("cycles", {**args, "latency": None}, tmp_path / "c", 120, retries=5)
     assert len(list((tmp_path / "c").glob("cycles.result.json"))) == 1
     assert time.monotonic() - start < 60
+
+
+def test_module_key_ignores_module_names_not_text():
+    from hw.sweep.points import module_key
+
+    text = "module top_ab(x);\n  dts_ab u(.x(x));\nendmodule\nmodule dts_ab(x);\nendmodule\n"
+    renamed = text.replace("_ab", "_cd")
+    assert module_key(text, "xcup", {}, ["top_ab", "dts_ab"]) == \
+        module_key(renamed, "xcup", {}, ["top_cd", "dts_cd"])
+    assert module_key(text, "xcup", {}, ["top_ab"]) != module_key(text, "ecp5", {}, ["top_ab"])
+    assert module_key(text, "xcup", {}, []) != module_key(text.replace("(x)", "(y)"), "xcup", {})

@@ -10,6 +10,7 @@ every array size) are synthesized once.
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -33,9 +34,14 @@ def point_key(design, params, workload, measure, tools):
                    "measure": sorted(measure), "tools": tools, "format": FORMAT_VERSION})
 
 
-def module_key(text, family, tools):
+def module_key(text, family, tools, names=()):
     """The key of one module's synthesis for ``family`` (``text``: the module and the
-    submodules it instantiates, which are black boxes)."""
+    stubs of the submodules it instantiates). Module ``names`` are replaced by their order of
+    appearance first: a module whose name carries a hash of its parent's parameters (the
+    SparTANN DTS unit of every core) has the same key wherever its text is the same."""
+    found = sorted((text.find(n), n) for n in names if n in text)
+    for i, (_, name) in enumerate(found):
+        text = re.sub(rf"\b{re.escape(name)}\b", f"__module{i}__", text)
     return digest({"text": hashlib.sha256(text.encode()).hexdigest(), "family": family,
                    "yosys": tools.get("yosys"), "nextpnr": tools.get("nextpnr"),
                    "format": FORMAT_VERSION}, 24)

@@ -150,10 +150,10 @@ class _Engine:
                 continue
             for module, subs in gen["graph"].items():
                 text = sliced(gen["text"], module, gen["graph"])
-                self._module(point, family, module, sorted(subs), text)
+                self._module(point, family, module, sorted(subs), text, list(gen["graph"]))
 
-    def _module(self, point, family, module, subs, text):
-        mkey = module_key(text, family, self.tools)
+    def _module(self, point, family, module, subs, text, names):
+        mkey = module_key(text, family, self.tools, names)
         cached = self.modules_dir / f"{mkey}.json"
         if cached.exists():
             point.modules[(family, module)] = json.loads(cached.read_text())
