@@ -8,7 +8,9 @@ drifting, non-Gaussian sequence of :func:`sim.spartann.dts.gradient_sequence`.
 For s* = 0.5 and 0.7 it runs DTS (the bit-exact golden model of the RTL), the Gaussian
 threshold ``|mu| + z sigma`` of the previous iteration and the static threshold (the
 s*-quantile of ``|G_1|``), and reports mean and largest ``|s - s*|`` after the warm-up and how
-often DTS's +-20% clamp binds. Real gradients: one training run per method and target, the
+often DTS's +-20% clamp binds. On real gradients also DTS's relative variant (beyond the
+paper, default off: per-sample threshold ``k * max|GI_b|``, clamp x0.5..x2; its own warm-up
+rule). Real gradients: one training run per method and target, the
 warm-up from the data (:func:`sim.spartann.cnn.warm_up`: theta_1 = 0, theta_2 = max/100 and
 the initial +20% climb); synthetic: ``WARM_UP`` iterations.
 Writes ``dts.md``, ``dts.json`` and, where matplotlib is installed (``make bench`` installs
@@ -34,9 +36,9 @@ TARGETS = (0.5, 0.7)
 METHODS = {"DTS": run_dts, "Gaussian": run_gaussian, "static": run_static}
 
 
-def _entry(run, target, warm_up):
+def _entry(run, target, warm_up, variant="paper"):
     err = np.abs(run.sparsity[warm_up:] - target)
-    binds = cnn.clamp_binds(run, target)[max(warm_up - 1, 0):]
+    binds = cnn.clamp_binds(run, target, variant)[max(warm_up - 1, 0):]
     return {"sparsity": run.sparsity.tolist(), "mean_err": float(err.mean()),
             "max_err": float(err.max()), "warm_up": warm_up,
             "binds_up": int((binds > 0).sum()), "binds_down": int((binds < 0).sum())}
@@ -56,10 +58,11 @@ def measure(iterations=60, elements=50_000, seed=2024, targets=TARGETS):
     return result
 
 
-def measure_real(iterations=120, seed=0, targets=TARGETS):
+def measure_real(iterations=120, seed=0, targets=TARGETS, variants=True):
     """Real gradients (closed loop, one training run per method and target): as
     :func:`measure`, with the warm-up of the DTS run (:func:`sim.spartann.cnn.warm_up`) for
-    all three methods of a target, and ``accuracy`` / ``final_loss`` of each run."""
+    all three methods of a target, and ``accuracy`` / ``final_loss`` of each run. With
+    ``variants``, also DTS's relative variant (beyond the paper; its own warm-up rule)."""
     result = {}
     for target in targets:
         result[target] = {}
@@ -71,16 +74,23 @@ def measure_real(iterations=120, seed=0, targets=TARGETS):
         for name, run in runs.items():
             result[target][name] = {**_entry(run, target, warm), "accuracy": run.accuracy,
                                     "final_loss": float(run.losses[-10:].mean())}
+        for name, policy in (cnn.VARIANT_POLICIES.items() if variants else ()):
+            note(f"real: s* = {target}, {name} ({iterations} iterations)")
+            run = cnn.train(policy(target), iterations=iterations, seed=seed)
+            result[target][name] = {**_entry(run, target, cnn.warm_up(run, "relative"),
+                                             "relative"),
+                                    "accuracy": run.accuracy,
+                                    "final_loss": float(run.losses[-10:].mean())}
     return result
 
 
 def table(result):
     lines = ["| s* | method | warm-up | mean abs(s - s*) | max abs(s - s*) "
-             "| clamp binds +20% / -20% |",
+             "| clamp binds up / down |",
              "|---|---|---|---|---|---|"]
     for target, methods in result.items():
         for name, r in methods.items():
-            binds = f"{r['binds_up']} / {r['binds_down']}" if name == "DTS" else "-"
+            binds = f"{r['binds_up']} / {r['binds_down']}" if name.startswith("DTS") else "-"
             lines.append(f"| {target} | {name} | {r['warm_up']} | {100 * r['mean_err']:.2f} pp "
                          f"| {100 * r['max_err']:.2f} pp | {binds} |")
     return "\n".join(lines)
@@ -96,7 +106,7 @@ def plot(cases, path):
     fig, axes = plt.subplots(len(cases), ncols, figsize=(5.5 * ncols, 3.4 * len(cases)),
                              sharey=True, squeeze=False)
     styles = {"DTS": ("tab:red", "-"), "Gaussian": ("tab:blue", "--"),
-              "static": ("tab:gray", ":")}
+              "static": ("tab:gray", ":"), "DTS relative": ("tab:green", "-")}
     for row, (title, result) in zip(axes, cases.items()):
         for ax, (target, methods) in zip(row, result.items()):
             iterations = np.arange(1, len(methods["DTS"]["sparsity"]) + 1)
@@ -141,7 +151,8 @@ def main(argv=None):
             f"## Real gradients (default)\n\nconv2 input gradient of the digits CNN "
             f"(sim/spartann/cnn.py), {args.iterations} training iterations (seed {args.seed}), "
             f"closed loop; warm-up from the data (theta_1 = 0, theta_2 = max/100, the initial "
-            f"+20% climb); clamp binds counted after it.\n\n{table(real)}\n\n"
+            f"+20% climb); clamp binds (+20% / -20%; x2 / x0.5 for the relative variant) "
+            f"counted after it.\n\n{table(real)}\n\n"
             f"## Synthetic sequence (extra case)\n\n{args.synthetic_iterations} iterations of "
             f"{args.elements} elements (seed {args.synthetic_seed}); errors after a warm-up of "
             f"{WARM_UP} iterations.\n\n{table(synthetic)}\n\n"

@@ -358,12 +358,12 @@ def test_rtl_matches_golden(sim, tmp_path):
 
 
 def test_rtl_relative_variant(sim, tmp_path):
-    """``variant="relative"``: the hand cases of both rules and 150 random requests, back to
+    """``variant="relative"``: the hand cases of both rules and 60 random requests, back to
     back (cycles as the paper's rule: the variant changes constants only) and with stalls."""
     extra = [[t, s, st.elements, st.zeros, st.max_abs] for t, s, st, _, _ in RELATIVE_CASES]
-    phases = [{"kind": "vectors", "requests": extra + _requests(32, 150, 6), "gap_prob": 0.0,
+    phases = [{"kind": "vectors", "requests": extra + _requests(32, 60, 6), "gap_prob": 0.0,
                "stall_prob": 0.0},
-              {"kind": "vectors", "requests": _requests(32, 150, 7), "gap_prob": 0.3,
+              {"kind": "vectors", "requests": _requests(32, 60, 7), "gap_prob": 0.3,
                "stall_prob": 0.3}]
     unit, measured = _run_rtl({"variant": "relative"}, phases, sim, tmp_path, seed=9)
     assert unit.cycles == 77 and [v.get("cycles") for v in measured.values()] == [77, None]
