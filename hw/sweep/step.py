@@ -50,7 +50,7 @@ def _lint(text, top, workdir):
     from ..checks import lint_verilog
 
     start = time.monotonic()
-    problems = lint_verilog(text, workdir, {**os.environ, **tool_env()}, top)
+    problems = lint_verilog(text, Path(workdir).resolve(), {**os.environ, **tool_env()}, top)
     return {"problems": len(problems), "first": problems[:3],
             "seconds": round(time.monotonic() - start, 2)}
 
