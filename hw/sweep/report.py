@@ -23,6 +23,8 @@ FRONTS = [
      "ECP5 Fmax (MHz) vs pipeline depth", ("y", "max")),
     ("energy_vs_cycles", "cycles", "min", "energy_uj", "min",
      "energy estimate (uJ) vs cycles", ("product", "min")),
+    ("cycles_vs_mac_units", "mac_units", "min", "cycles", "min",
+     "cycles on the workload vs MAC units (no synthesis needed)", ("product", "min")),
 ]
 _MAIN = ["cycles", "macs", "xcup_luts", "xcup_ffs", "xcup_dsps", "ecp5_luts", "ecp5_dsps",
          "ecp5_fmax_mhz", "throughput_gops", "gops_per_klut", "gops_per_dsp", "energy_uj",
