@@ -101,7 +101,7 @@ class Scheduler(wiring.Component):
         super().__init__({
             "start": In(1), "wu": In(1), "ncols": In(range(max_cols + 1)),
             "col_addr": Out(range(max_cols)), "col_end": In(self._ptr),
-            "col_desc": In(col_layout(a_rows, out_rows)),
+            "col_desc": In(col_layout(a_rows, out_rows, sparse_depth)),
             "sparse_addr": Out(range(sparse_depth)), "sparse_en": Out(1),
             "sparse_data": In(entry_layout(fmt, idx_bits)),
             "stall": Out(1),

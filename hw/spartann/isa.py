@@ -175,8 +175,8 @@ def transfers(program, config):
     """Stream words of ``program`` on a core of ``config``
     (:class:`~hw.spartann.config.SpartannConfig`): a dict with lists ``cmd``, ``dense_in``,
     ``sparse_in`` (beats of ``sparse_beat`` entries), ``col_in`` (in the order the core
-    consumes them) and ``drains`` (the rows each drain sends, in order; a rejected drain sends
-    none). Data are raw bit patterns. A ``load_cols`` without ``end`` takes the column ends
+    consumes them) and ``drains`` (the rows each drain sends, in order; rejected drains, which
+    send nothing, left out). Data are raw bit patterns. A ``load_cols`` without ``end`` takes the column ends
     of the last ``load_sparse`` before it (:func:`column_ends`). ``{"op": "raw", "opcode": n,
     "arg": x}`` sends any command word (rejected when ``n`` is not an opcode)."""
     c = config
@@ -214,7 +214,8 @@ def transfers(program, config):
         elif name in ("drain_out", "drain_b"):
             arg = int(cmd["count"])
             rows = c.out_rows if name == "drain_out" else c.b_rows
-            words["drains"].append(arg if arg <= rows else 0)
+            if arg <= rows:
+                words["drains"].append(arg)
         elif name == "set_pad_lanes":
             arg = int(cmd["count"])
         elif name in ("set_theta", "set_target"):
@@ -315,18 +316,22 @@ def rejected(cmd, config, columns):
 def footprints(program, config):
     """The :class:`Footprint` of every command of ``program`` on a core of ``config``, in
     order: halves renamed as the core does (a load fills the other half than the last one
-    filled; a run reads the last ones filled), rejected commands marked (a rejected load
-    still occupies its unit, taking and dropping its data; other rejected commands occupy
-    nothing)."""
+    filled; a run reads the last ones filled), rejected commands marked. A rejected command
+    waits like an accepted one (the core checks it when it is taken), then occupies nothing
+    but, for a load, its unit (it takes and drops its data); it renames no half."""
     half, cols_half = 1, 1             # the halves filled last (reset: 1, so loads fill 0)
     ncols = [[0, 0], [0, 0]]           # columns per Sparse Buf half, descriptors per half
     out = []
     for cmd in program:
         name = cmd["op"]
         why = rejected(cmd, config, (ncols[0][half], ncols[1][cols_half]))
-        if why is not None or name == "raw":
-            unit = UNIT[PROGRAM_OPS[name]] if name.startswith("load_") else None
-            out.append(Footprint(unit, frozenset(), frozenset(), True))
+        if name == "raw":
+            out.append(Footprint(None, frozenset(), frozenset(), True))
+            continue
+        if why is not None:
+            out.append(footprint(name, half=1 - half if name == "load_sparse" else half,
+                                 cols_half=1 - cols_half if name == "load_cols" else cols_half)
+                       ._replace(rejected=True))
             continue
         if name == "load_sparse":
             half = 1 - half
@@ -341,7 +346,7 @@ def footprints(program, config):
 def dispatch(prints, cycles):
     """Start cycle of every command (the first at 0) under the dispatch rule: in order, at
     most one a cycle, when every earlier command on the same unit or in conflict with it has
-    ended. ``prints``: :func:`footprints`; ``cycles``: each command's unit cycles (from its
+    ended (a rejected command holds only a load's unit, see :func:`footprints`). ``prints``: :func:`footprints`; ``cycles``: each command's unit cycles (from its
     start to the first cycle its unit may start a conflicting command). The program ends at
     ``max(start + cycles)``."""
     starts, unit_end, access_end, write_end = [], {}, {}, {}
@@ -353,6 +358,8 @@ def dispatch(prints, cycles):
         end = t + n
         if f.unit is not None:
             unit_end[f.unit] = max(unit_end.get(f.unit, 0), end)
+        if f.rejected:
+            continue
         for r in f.reads | f.writes:
             access_end[r] = max(access_end.get(r, 0), end)
         for r in f.writes:

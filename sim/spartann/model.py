@@ -7,7 +7,8 @@ A program is a list of commands (dicts), executed in order:
 ``{"op": "load_b", "vectors": V}``         likewise into Dense Buf B
 ``{"op": "load_sparse", "entries": E}``    CSC entries (:class:`sim.spartann.csc.Entry`) of a job
 ``{"op": "load_cols", "addr": A,           per-column address and skip bit of the job
-"skip": S}``
+"skip": S[, "end": E]}``                   (``end``: each column's end in the Sparse Buf,
+                                           default the loaded entries' own)
 ``{"op": "run_bp"}`` / ``{"op": "run_wu"}``  one job (:func:`run_job`)
 ``{"op": "drain_out", "count": n}``        Out Buf rows 0..n-1 thresholded with ``theta``
                                            (:func:`csc.sparsify`), statistics merged, rows
@@ -23,7 +24,12 @@ A program is a list of commands (dicts), executed in order:
 =========================================  ==================================================
 
 :meth:`CoreModel.execute` returns the drained arrays in command order.  Capacity and
-range violations raise ``ValueError`` naming the buffer and the sizes.
+range violations raise ``ValueError`` naming the buffer and the sizes; with ``reject=True``
+the commands the core rejects (:func:`hw.spartann.isa.rejected`: unknown opcodes, counts
+beyond a buffer, a run whose Sparse Buf and column table disagree on the column count) change
+nothing and count in ``errors``, as on the core. The core runs commands concurrently
+(:mod:`hw.spartann.isa`), but only commands that touch different data, so this sequential
+model is exact.
 
 One job (:func:`run_job`) in the hardware's accumulation order: for every non-filler entry
 ``(v, row m)`` of column ``c`` (columns whose skip bit is set are passed over), all lanes at
@@ -41,6 +47,7 @@ import numpy as np
 from hw.fp.format import parse_format
 from hw.params import check_int
 from hw.spartann.config import SpartannConfig
+from hw.spartann.isa import column_ends, rejected
 from sim.fp import golden as fp
 from . import csc, dts
 
@@ -104,13 +111,14 @@ class CoreModel:
     uint64), the loaded ``entries`` / ``addr`` / ``skip``, ``theta``, ``target`` and
     ``stats``."""
 
-    def __init__(self, config):
+    def __init__(self, config, *, reject=False):
         if not isinstance(config, SpartannConfig):
             raise TypeError(f"config must be a SpartannConfig, not {config!r}")
         self.config = c = config
         self.T, self.fmt, self.idx_bits = c.T, c.format, c.idx_bits
         self.a_rows, self.b_rows, self.out_rows = c.a_rows, c.b_rows, c.out_rows
         self.sparse_depth, self.max_cols = c.sparse_depth, c.max_cols
+        self.reject = reject
         self.reset()
 
     def reset(self):
@@ -118,7 +126,8 @@ class CoreModel:
         self.a = np.zeros((self.a_rows, self.T), dtype=np.uint64)
         self.b = np.zeros((self.b_rows, self.T), dtype=np.uint64)
         self.out = np.zeros((self.out_rows, self.T), dtype=np.uint64)
-        self.entries, self.addr, self.skip = [], [], []
+        self.entries, self.addr, self.skip, self.end = [], [], [], None
+        self.errors = 0
         self.theta = 0
         self.target = 0
         self.stats = csc.Stats(0, 0, 0)
@@ -165,12 +174,14 @@ class CoreModel:
         if entries and not entries[-1].last:
             raise ValueError("sparse buffer: the last column has no entry with last = 1")
         columns = sum(e.last for e in entries)
-        if columns > self.max_cols:
+        if columns > self.max_cols and not self.reject:
             raise ValueError(f"column table: {columns} columns exceed max_cols = {self.max_cols}")
         self.entries = entries
 
-    def _load_cols(self, addr, skip):
+    def _load_cols(self, addr, skip, end=None):
         addr, skip = [int(a) for a in addr], [int(s) for s in skip]
+        if end is not None and len(end) != len(addr):
+            raise ValueError(f"column table: {len(addr)} addresses but {len(end)} ends")
         if len(addr) != len(skip):
             raise ValueError(f"column table: {len(addr)} addresses but {len(skip)} skip bits")
         if len(addr) > self.max_cols:
@@ -179,12 +190,16 @@ class CoreModel:
         if any(s not in (0, 1) for s in skip):
             raise ValueError("column table: skip bits must be 0 or 1")
         self.addr, self.skip = addr, skip
+        self.end = None if end is None else [int(e) for e in end]
 
     def _run(self, phase):
         columns = columns_of(self.entries)
         if len(columns) != len(self.addr):
             raise ValueError(f"{phase}: {len(columns)} columns in the sparse buffer but "
                              f"{len(self.addr)} in the column table")
+        if self.end is not None and self.end != column_ends(self.entries):
+            raise ValueError(f"{phase}: column ends {self.end} differ from the Sparse Buf's "
+                             f"{column_ends(self.entries)}")
         rows = self.out_rows if phase == "bp" else self.a_rows
         target = "out buffer" if phase == "bp" else "dense buffer A"
         live = [a for a, s in zip(self.addr, self.skip) if not s]
@@ -229,6 +244,12 @@ class CoreModel:
     def step(self, cmd):
         """Execute one command; returns the drained array or ``None``."""
         op = cmd.get("op") if isinstance(cmd, dict) else None
+        if self.reject and (op == "raw" or op in OPS and rejected(
+                cmd, self.config, (sum(1 for e in self.entries if e[3]), len(self.addr)))):
+            if op == "raw" and 0 <= int(cmd["opcode"]) < len(OPS):
+                raise ValueError("raw: a known opcode needs its program form")
+            self.errors = min(self.errors + 1, 255)
+            return None
         if op not in OPS:
             raise ValueError(f"op must be one of {OPS}, not {op!r}")
         if op == "load_a":
@@ -240,7 +261,7 @@ class CoreModel:
         elif op == "load_sparse":
             self._load_sparse(cmd["entries"])
         elif op == "load_cols":
-            self._load_cols(cmd["addr"], cmd["skip"])
+            self._load_cols(cmd["addr"], cmd["skip"], cmd.get("end"))
         elif op in ("run_bp", "run_wu"):
             self._run(op[4:])
         elif op == "drain_out":

@@ -14,8 +14,8 @@ from hw.checks import latch_check
 from sim.spartann import csc
 from sim.spartann.csc import Entry
 from sim.spartann.model import CoreModel, run_job
-from sim.spartann.cycles import (command_cycles, ideal_cycles, job_cycles, mac_count, schedule,
-                                 utilization)
+from sim.spartann.cycles import (command_cycles, ideal_cycles, job_cycles, mac_count,
+                                 program_starts, schedule, utilization)
 from sim.spartann.tb_core import run_on_rtl
 from sim.fp.vectors import special_values
 
@@ -208,6 +208,8 @@ def test_core_programs_match_golden(name, sim, tmp_path):
         assert any(w.run_cycles < o.run_cycles for w, o in zip(scheds, in_order))
     timed, stalled = results["segments"]
     assert timed["commands"] == command_cycles(segments[0]["program"], params)
+    starts, end = program_starts(segments[0]["program"], params)
+    assert (timed["starts"], timed["cycles"]) == (starts, end)
     assert len(stalled["commands"]) == len(segments[1]["program"])
 
 
@@ -294,7 +296,7 @@ def test_command_cycles_formulas():
                {"op": "load_sparse", "entries": _columns([2, 1])},
                {"op": "load_cols", "addr": [0, 1], "skip": [0, 0]}, {"op": "run_bp"}]
     cycles = command_cycles(program, p)
-    assert cycles[:7] == [7, 4 + 3 + 2, 4 + 3, 2, 1, 3 + 2, 2 + 2]
+    assert cycles[:7] == [7, 4 + 3 + 2, 4 + 3, 2, 1, 1 + 2, 2 + 2]     # 3 entries: 1 beat
     assert cycles[7] == schedule("bp", _columns([2, 1]), [0, 0], p.loop_latency).done + 2
 
 
@@ -321,16 +323,21 @@ def test_transfers_pack_program():
     words = transfers([{"op": "load_b", "vectors": np.array([[1, 2]], np.uint64)},
                        {"op": "load_sparse", "entries": [Entry(5, 3, 0, 1)]},
                        {"op": "load_cols", "addr": [7], "skip": [1]},
-                       {"op": "drain_b", "count": 1}, {"op": "set_theta", "bits": 9}],
-                      p.T, fmt, p.idx_bits, p.a_rows, p.out_rows)
+                       {"op": "drain_b", "count": 1}, {"op": "set_theta", "bits": 9},
+                       {"op": "drain_b", "count": p.b_rows + 1}], p)
     assert words["dense_in"] == [1 | 2 << 32]
-    assert words["sparse_in"] == [5 | 3 << 32 | 1 << 36]
-    assert words["col_in"] == [7 | 1 << 6]
+    assert words["sparse_in"] == [5 | 3 << 32 | 1 << 36]           # one beat, lane 0
+    assert words["col_in"] == [7 | 1 << 6 | 1 << 7]                 # end 1 from the entries
     assert words["cmd"] == [Op.LOAD_B | 1 << 4, Op.LOAD_SPARSE | 1 << 4, Op.LOAD_COLS | 1 << 4,
-                            Op.DRAIN_B | 1 << 4, Op.SET_THETA | 9 << 4]
-    assert words["drains"] == [1]
+                            Op.DRAIN_B | 1 << 4, Op.SET_THETA | 9 << 4,
+                            Op.DRAIN_B | (p.b_rows + 1) << 4]
+    assert words["drains"] == [1]                                     # the second is rejected
+    entries = [Entry(k, 0, 0, k % 3 == 2) for k in range(6)]
+    beats = transfers([{"op": "load_sparse", "entries": entries}], p)["sparse_in"]
+    width = fmt.width + p.idx_bits + 2
+    assert len(beats) == 2 and beats[1] == 4 | 5 << width | 1 << (2 * width - 1)
     with pytest.raises(ValueError, match="op"):
-        transfers([{"op": "run"}], p.T, fmt, p.idx_bits, p.a_rows, p.out_rows)
+        transfers([{"op": "run"}], p)
 
 
 # -- parameters, properties, Verilog --------------------------------------------------------------
