@@ -177,7 +177,7 @@ def _streams(component, port_entries):
                  "tdata": {"offset": 0, "width": width}, "tlast": None}
         fields = (payload or {}).get("fields", {})
         last = tlast_map.get(name, "last") if "last" in fields else None
-        if "last" in fields and last is None:
+        if last is None and ("last" in fields or name in tlast_map):
             entry["note"] = "the payload's last field is data here, not TLAST"
         if last is not None:
             f = fields[last]

@@ -70,7 +70,7 @@ class ConvResult:
     """What :func:`spartann_conv` measured. Arrays are bit patterns of the core's format."""
     gi: np.ndarray = None            #: input gradient ``(B, Z, H, W)`` from the RTL (BP)
     gw: np.ndarray = None            #: weight gradient ``(M, Z, K, K)`` from the RTL (WU)
-    cycles: dict = field(default_factory=dict)        #: phase -> cycles of all its commands
+    cycles: dict = field(default_factory=dict)        #: phase -> program cycles (overlapped)
     model_cycles: dict = field(default_factory=dict)  #: phase -> cycle model (no stalls)
     runs: dict = field(default_factory=dict)   #: phase -> per job ``run_cycles``, ``run_macs``
     plans: dict = field(default_factory=dict)  #: phase -> :class:`sim.spartann.driver.Plan`
@@ -91,7 +91,7 @@ def spartann_conv(layer, go, w=None, ia=None, *, core=None, contexts=True, sim="
     m-tile). ``gap_prob``: probability of an idle cycle on the inputs and a stall on the output
     (``0``: the cycles must equal the cycle model).
     """
-    from sim.spartann.cycles import command_cycles
+    from sim.spartann.cycles import command_cycles, program_cycles
     from sim.spartann.driver import CoreConfig, plan_bp, plan_wu
     from sim.spartann.tb_core import run_on_rtl
 
@@ -122,8 +122,8 @@ def spartann_conv(layer, go, w=None, ia=None, *, core=None, contexts=True, sim="
         setattr(result, "gi" if phase == "bp" else "gw", got)
         jobs = sum(cmd["op"].startswith("run_") for cmd in plan.program)
         result.runs[phase], runs = runs[:jobs], runs[jobs:]
-        result.cycles[phase] = sum(segment["commands"])
-        result.model_cycles[phase] = sum(command_cycles(plan.program, params))
+        result.cycles[phase] = segment["cycles"]
+        result.model_cycles[phase] = program_cycles(plan.program, params)
         if check:
             _same("GI" if phase == "bp" else "GW", got, plan.run())
             if not gap_prob and segment["commands"] != command_cycles(plan.program, params):
