@@ -11,11 +11,11 @@ each), so a user can pick a latency.
 import argparse
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from ..checks import latch_check
-from ..progress import collect
+from ..progress import note
 from .flow import synth_ecp5, synth_xilinx
 from .report import command, fmax_text, git_info, md_table, tools_info, write_report
 
@@ -56,10 +56,13 @@ SWEEP = [
 
 
 def sweep_designs(sweep=SWEEP):
-    """:data:`SWEEP` as ``(label, design, params)`` runs, one per latency."""
-    return [(f"{label}-l{'default' if lat is None else lat}", design,
-             params if lat is None else {**params, "latency": lat})
-            for label, design, params, lats in sweep for lat in lats]
+    """:data:`SWEEP` as ``(label, design, params)`` runs, one per latency: the shortest
+    latency of every unit first, the defaults (also in ``synth_fp``) last."""
+    runs = [(f"{label}-l{'default' if lat is None else lat}", design,
+             params if lat is None else {**params, "latency": lat}, rank)
+            for label, design, params, lats in sweep for rank, lat in enumerate(lats)]
+    runs.sort(key=lambda r: (r[2].get("latency") is None, r[3]))
+    return [r[:3] for r in runs]
 
 
 def _format_text(params):
@@ -149,26 +152,42 @@ def sweep_markdown(results, info):
                       f"Flows as in `synth_fp.md` (ECP5: Yosys `synth_ecp5` + nextpnr-ecp5 "
                       f"85k out of context, registered ports; xcup: `synth_xilinx -family "
                       f"xcup`). Commit {info.get('commit', '?')}. {info['yosys']}; "
-                      f"{info['nextpnr']}. Wall time {info['seconds']} s.", ""])
+                      f"{info['nextpnr']}. Wall time {info['seconds']} s."
+                      + (f" **Partial**: still running {', '.join(info['pending'])}."
+                         if info.get("pending") else ""), ""])
 
 
 def report(designs, out_dir, root="build/synth", workers=2, stem="synth_fp"):
     """Run every ``(label, design_key, params)`` of ``designs`` through both flows (in a
-    process pool) and write ``out_dir/synth_fp.json`` and ``out_dir/synth_fp.md``."""
+    process pool) and write ``out_dir/<stem>.json`` and ``out_dir/<stem>.md``. The sweep
+    (``stem`` ending in ``sweep``) rewrites its report as each design finishes."""
     start = time.monotonic()
     if len({label for label, _, _ in designs}) != len(designs):
         raise ValueError("design labels must be unique")
+    partial = stem.endswith("sweep")
+    order = [label for label, _, _ in designs]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {label: pool.submit(synth_design, label, design, params, root)
+        futures = {pool.submit(synth_design, label, design, params, root): label
                    for label, design, params in designs}
-        results = list(collect(futures, "synthesis jobs").values())
+        found = {}
+        for future in as_completed(futures):
+            found[futures[future]] = future.result()
+            note(f"{futures[future]} done ({len(found)} of {len(futures)})")
+            if partial and len(found) < len(futures):
+                _write(out_dir, stem, [found[k] for k in order if k in found], start,
+                       [k for k in order if k not in found])
+    results = [found[k] for k in order]
+    return _write(out_dir, stem, results, start, [])
+
+
+def _write(out_dir, stem, results, start, pending):
     first = results[0]
     info = {**tools_info(),
             "ecp5_commands": [c.replace(first["design"], "TOP") for c in
                               first["ecp5"]["commands"]],
             "xcup_commands": [c.replace(first["design"], "TOP") for c in
                               first["xcup"]["commands"]],
-            "seconds": round(time.monotonic() - start, 1), **git_info()}
+            "seconds": round(time.monotonic() - start, 1), **git_info(), "pending": pending}
     write_report(out_dir, stem, {"info": info, "results": results},
                  (sweep_markdown if stem.endswith("sweep") else markdown)(results, info))
     return results, info
