@@ -242,11 +242,12 @@ def markdown(rows, worst, ok, bandwidths, real, dts_error, seconds):
     return "\n".join(lines)
 
 
-def totals(result, bandwidth, cases):
-    """Whole workload (all layers, BP + WU) per case: ``{case: (speedup vs ideal, util)}``."""
+def totals(result, bandwidth, cases, key="cycles"):
+    """Whole workload (all layers, BP + WU) per case: ``{case: (speedup vs ideal, util)}``
+    (``key="cycles_double_b"``: the double Dense Buf B projection)."""
     out = {}
     for case in cases:
-        cyc = sum(result[n][p][case][bandwidth]["cycles"] for n in result for p in ("bp", "wu"))
+        cyc = sum(result[n][p][case][bandwidth][key] for n in result for p in ("bp", "wu"))
         upd = sum(result[n][p][case]["updates"] for n in result for p in ("bp", "wu"))
         ideal = sum(result[n][p][case]["ideal_dense_cycles"] for n in result
                     for p in ("bp", "wu"))
@@ -269,6 +270,11 @@ def plot(result, bandwidths, path):
         label = "no limit" if bw == "inf" else f"B = {bw} B/cycle"
         axes[0].plot(dens, [t[c][0] for c in uniform], "o-", ms=3, label=label)
         axes[1].plot(dens, [100 * t[c][1] for c in uniform], "o-", ms=3, label=label)
+    t = totals(result, 64, uniform, "cycles_double_b")
+    label = "B = 64, double Dense Buf B (projection)"
+    axes[0].plot(dens, [t[c][0] for c in uniform], "s:", ms=3, color="tab:red", label=label)
+    axes[1].plot(dens, [100 * t[c][1] for c in uniform], "s:", ms=3, color="tab:red",
+                 label=label)
     axes[0].plot(dens, [1 / d for d in dens], "k--", lw=0.8, label="1 / density")
     real = [c for c in cases if c.startswith("real")]
     t = totals(result, 64, real)
