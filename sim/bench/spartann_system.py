@@ -52,8 +52,9 @@ LAYERS = {
 }
 DENSITIES = (0.05, 0.1, 0.2, 0.5, 1.0)
 BANDWIDTHS = (16, 32, 64, 128)
-#: The projection reported next to the core as built: Dense Buf B double (not built).
-PROJECTION = ("B",)
+#: The projection reported next to the core as built: Dense Bufs A and B double (not built;
+#: BP reloads B per tap and m-tile, WU drains B per tap and reloads A tiles per tap).
+PROJECTION = ("A", "B")
 #: Targets (issue 12): utilization over all cycles and speedup / (1 / density).
 TARGET_UTILIZATION, TARGET_SPEEDUP = 0.90, 0.90
 
@@ -89,8 +90,8 @@ def _go(rng, layer, density):
 
 def measure_layer(layer, go, phase, params, bandwidths, rng):
     """One layer, phase and GO, the whole layer (``Z / T`` z-tiles): ``{"updates", "jobs",
-    bandwidth: {"cycles", "read", "write", "run", "cycles_double_b"}}`` (``"inf"``: no
-    bandwidth limit; ``cycles_double_b``: the same program timed as if Dense Buf B were
+    bandwidth: {"cycles", "read", "write", "run", "cycles_double"}}`` (``"inf"``: no
+    bandwidth limit; ``cycles_double``: the same program timed as if Dense Bufs A and B were
     double, :data:`PROJECTION`)."""
     T = params.T
     if layer.z % T:
@@ -114,7 +115,7 @@ def measure_layer(layer, go, phase, params, bandwidths, rng):
         d = system.simulate(full, params, bw, full_cycles, prints, double=PROJECTION)
         out["inf" if bw is None else bw] = {"cycles": t.total, "read": t.read,
                                             "write": t.write, "run": t.busy["run"],
-                                            "cycles_double_b": d.total}
+                                            "cycles_double": d.total}
     return out
 
 
@@ -163,14 +164,14 @@ def summarize(result, bandwidths=BANDWIDTHS, min_density=0.05):
                     util = r["updates"] / c
                     vs_dense = dense[bw]["cycles"] / c
                     vs_ideal = r["ideal_dense_cycles"] / c
-                    proj = r["updates"] / r[bw]["cycles_double_b"]
+                    proj = r["updates"] / r[bw]["cycles_double"]
                     rows.append({"layer": name, "phase": phase, "case": case,
                                  "density": r["density"], "bandwidth": bw, "cycles": c,
                                  "updates": r["updates"], "utilization": util,
                                  "speedup_vs_dense_core": vs_dense,
                                  "speedup_vs_ideal_dense": vs_ideal,
                                  "speedup_over_inverse_density": vs_ideal * r["density"],
-                                 "utilization_double_b": proj,
+                                 "utilization_double": proj,
                                  "read_bytes_per_cycle": r[bw]["read"] / c,
                                  "write_bytes_per_cycle": r[bw]["write"] / c})
                     if r["density"] >= min_density:
@@ -210,7 +211,7 @@ def markdown(rows, worst, ok, bandwidths, real, dts_error, seconds):
              "Lowest utilization over the layers, both phases and densities >= 5%: "
              + ", ".join(f"B = {bw}: {worst[bw]:.1%}" + (" (targets met)" if ok[bw] else "")
                          for bw in ("inf",) + tuple(bandwidths))
-             + "; projection with a double Dense Buf B (not built): "
+             + "; projection with double Dense Bufs A and B (not built): "
              + ", ".join(f"B = {bw}: {worst[f'{bw} double B']:.1%}"
                          for bw in ("inf",) + tuple(bandwidths)), "",
              "## Whole workload (all layers, BP + WU)", "",
@@ -244,7 +245,7 @@ def markdown(rows, worst, ok, bandwidths, real, dts_error, seconds):
 
 def totals(result, bandwidth, cases, key="cycles"):
     """Whole workload (all layers, BP + WU) per case: ``{case: (speedup vs ideal, util)}``
-    (``key="cycles_double_b"``: the double Dense Buf B projection)."""
+    (``key="cycles_double"``: the double Dense Buf A and B projection)."""
     out = {}
     for case in cases:
         cyc = sum(result[n][p][case][bandwidth][key] for n in result for p in ("bp", "wu"))
@@ -270,8 +271,8 @@ def plot(result, bandwidths, path):
         label = "no limit" if bw == "inf" else f"B = {bw} B/cycle"
         axes[0].plot(dens, [t[c][0] for c in uniform], "o-", ms=3, label=label)
         axes[1].plot(dens, [100 * t[c][1] for c in uniform], "o-", ms=3, label=label)
-    t = totals(result, 64, uniform, "cycles_double_b")
-    label = "B = 64, double Dense Buf B (projection)"
+    t = totals(result, 64, uniform, "cycles_double")
+    label = "B = 64, double Dense Buf A and B (projection)"
     axes[0].plot(dens, [t[c][0] for c in uniform], "s:", ms=3, color="tab:red", label=label)
     axes[1].plot(dens, [100 * t[c][1] for c in uniform], "s:", ms=3, color="tab:red",
                  label=label)
@@ -331,7 +332,8 @@ def main(argv=None):
         "min_utilization": worst[chosen],
         "min_utilization_by_bandwidth": {str(bw): worst[bw] for bw in worst
                                          if "double" not in str(bw)},
-        "projection_double_b_min_utilization_by_bandwidth": {
+        "projection_buffers": list(PROJECTION),
+        "projection_double_min_utilization_by_bandwidth": {
             str(bw).split()[0]: worst[bw] for bw in worst if "double" in str(bw)},
         "targets_met_by_bandwidth": {str(bw): ok[bw] for bw in ok},
         "smallest_bandwidth_meeting_targets": meeting[0] if meeting else None,
