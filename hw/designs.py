@@ -9,6 +9,7 @@ from .fp.convert import FloatConvert
 from .fp.div import FloatDiv
 from .fp.mul import FloatMul
 from .fp.muladd import FloatMulAdd
+from .fp.fmac import FloatFusedMAC
 from .sat import DESIGNS as SAT_DESIGNS
 from .spartann import core as spartann_core, decoder, dts, encoder, threshold
 from .fp import itof
@@ -26,6 +27,12 @@ DESIGNS = {
                      unit_params(ab_fmt=Param("fp16", _fmt, "operand format of a and b"),
                                  c_fmt=Param("fp32", _fmt,
                                              "accumulator format of c and the result"))),
+    "fp_fmac": Design(FloatFusedMAC, "fused MAC: round(a * b + c), one rounding (FP16xFP16+FP32)",
+                      unit_params(ab_fmt=Param("fp16", _fmt, "operand format of a and b"),
+                                  c_fmt=Param("fp32", _fmt,
+                                              "accumulator format of c and the result"),
+                                  ftz=Param(False, _bool,
+                                            "flush subnormal a, b, c to zero"))),
     "fp_axpy": Design(lambda fmt, **kw: FloatMulAdd(fmt, fmt, **kw),
                       "alpha * x + y lane, unfused (a = alpha, b = x, c = y)",
                       unit_params(fmt=FMT)),

@@ -13,17 +13,23 @@ __all__ = ["FloatAdd", "add_steps"]
 GUARD_BITS = 3
 
 
-def add_steps(fmt, a="a", b="b", sub=None):
+def add_steps(fmt, a="a", b="b", sub=None, *, classify=None, room=True, compact=False):
     """Datapath steps computing ``result = a + b`` (``a - b`` where value ``sub`` is 1).
 
     Order: classify and compare magnitudes; swap so ``|big| >= |small|``; align ``small``
     by the exponent difference, jamming shifted-out bits into a sticky LSB; add or
-    subtract; then the four rounding steps. An exact zero sum takes ``zero_sign``.
+    subtract; then the rounding steps (no subnormal right shift: the sum's exponent is never
+    below the larger operand's). An exact zero sum takes ``zero_sign``.
+
+    ``classify`` (a :class:`Step`) replaces the first step, for operands that arrive
+    already unpacked (the fused MAC's product): it returns ``swap, eff_sub, sign_a, sign_b,
+    zero_sign, exp_a, exp_b, sig_a, sig_b, is_nan, is_inf, inf_sign`` as the default does.
+    ``room``, ``compact``: see :func:`~hw.fp.rounding.round_pack_steps`.
     """
     sig_w = fmt.sig_bits + GUARD_BITS + 1          # hidden bit .. guard bits, sticky LSB
     exp_w = fmt.exp_bits + 3
 
-    def classify(m, v):
+    def classify_(m, v):
         ua, ub = unpack(m, fmt, v[a], "a"), unpack(m, fmt, v[b], "b")
         sign_b = ub["sign"] ^ v[sub] if sub else ub["sign"]
         eff_sub = ua["sign"] ^ sign_b
@@ -74,9 +80,11 @@ def add_steps(fmt, a="a", b="b", sub=None):
             "is_nan": v["is_nan"], "is_inf": v["is_inf"], "is_zero": Const(0, 1),
         }
 
-    return [Step("classify", classify, 2.0), Step("swap", swap, 1.5),
+    first = classify or Step("classify", classify_, 2.0)
+    return [first, Step("swap", swap, 1.5),
             Step("align_coarse", align_coarse, 1.5), Step("align_fine", align_fine, 1.5),
-            Step("add", add, 2.0), *round_pack_steps(fmt, exp_w)]
+            Step("add", add, 2.0),
+            *round_pack_steps(fmt, exp_w, underflow=False, room=room, compact=compact)]
 
 
 class FloatAdd(FloatUnit):

@@ -99,8 +99,10 @@ def build_pipeline(m, steps, values, valid, latency, passthrough=None, enable=No
 
 
 def delay(m, value, cycles, enable=None, name="delay", reset_less=True):
-    """``value`` delayed by ``cycles`` register stages (advancing only while ``enable``).
+    """``value`` delayed by ``cycles`` register stages (advancing only while ``enable``; a
+    list gives each stage its own enable, e.g. the leaves of a replicated stall tree).
     Control bits such as ``valid`` should pass ``reset_less=False``."""
+    enables = enable if isinstance(enable, (list, tuple)) else [enable] * cycles
     for index in range(cycles):
-        value = _register(m, {"": value}, f"{name}{index}", enable, reset_less)[""]
+        value = _register(m, {"": value}, f"{name}{index}", enables[index], reset_less)[""]
     return value

@@ -38,6 +38,11 @@ def make_case(design, params, n, seed, exhaustive=False):
         ab, c_fmt = (fmt("ab_fmt"), fmt("c_fmt")) if design == "fp_mac" else (fmt("fmt"),) * 2
         a, b, c = vectors.ternary(ab, c_fmt, n, seed)
         return {"a": a, "b": b, "c": c}, {"result": golden.muladd(a, b, c, ab, c_fmt)}
+    if design == "fp_fmac":
+        ab, c_fmt = fmt("ab_fmt"), fmt("c_fmt")
+        a, b, c = vectors.ternary(ab, c_fmt, n, seed)
+        ftz = bool(params.get("ftz"))
+        return {"a": a, "b": b, "c": c}, {"result": golden.fmac(a, b, c, ab, c_fmt, ftz=ftz)}
     if design == "fp_convert":
         f_in, f_out = fmt("in_fmt"), fmt("out_fmt")
         x = (np.arange(1 << f_in.width, dtype=np.uint64) if exhaustive

@@ -266,3 +266,55 @@ def from_int(value, fmt):
     result = _round_pack(fmt, np.zeros_like(sig), sig, exp)
     return _finish(fmt, result, np.zeros(sig.shape, bool), np.zeros(sig.shape, bool),
                    np.zeros_like(sig))
+
+
+__all__ += ["fmac", "flush_subnormals"]
+
+
+@format_args
+def flush_subnormals(fmt: FloatFormat, bits):
+    """Flush-to-zero: every subnormal pattern becomes the zero of its sign; others pass."""
+    bits = _bits(fmt, bits)
+    subnormal = ((bits >> fmt.man_bits) & fmt.exp_max_field) == 0
+    return np.where(subnormal, bits & fmt.sign_mask, bits).astype(np.uint64)
+
+
+@format_args
+def fmac(a, b, c, fmt_ab: FloatFormat, fmt_c: FloatFormat, ftz=False):
+    """Fused ``a * b + c``: the exact product plus ``c``, rounded once to ``fmt_c``.
+
+    Equal to :func:`muladd` whenever the product is exact in ``fmt_c`` (FP16 x FP16 + FP32).
+    ``ftz``: subnormal ``a``, ``b`` (``fmt_ab``) and ``c`` (``fmt_c``) count as zeros of
+    their sign, and a subnormal result becomes the zero of its sign.
+    """
+    if ftz:
+        a, b, c = (flush_subnormals(fmt_ab, a), flush_subnormals(fmt_ab, b),
+                   flush_subnormals(fmt_c, c))
+    x, y, z = _unpack(fmt_ab, a), _unpack(fmt_ab, b), _unpack(fmt_c, c)
+    p_sign, p_sig, p_exp = x.sign ^ y.sign, x.sig * y.sig, x.exp + y.exp
+    # Both operands on one grid: the larger (by leading-bit weight) with its leading 1 at
+    # bit 58, the other shifted onto that grid, bits below it jammed into a sticky LSB.
+    p_top = np.where(p_sig > 0, p_exp + _bit_length(p_sig), -(1 << 20))
+    c_top = np.where(z.sig > 0, z.exp + _bit_length(z.sig), -(1 << 20))
+    p_hi = p_top >= c_top
+    hi_sign, lo_sign = np.where(p_hi, p_sign, z.sign), np.where(p_hi, z.sign, p_sign)
+    hi_sig, lo_sig = np.where(p_hi, p_sig, z.sig), np.where(p_hi, z.sig, p_sig)
+    hi_exp, lo_exp = np.where(p_hi, p_exp, z.exp), np.where(p_hi, z.exp, p_exp)
+    up = 59 - _bit_length(hi_sig)
+    grid = hi_exp - up
+    big = hi_sig << up
+    dist = lo_exp - grid                      # <= up: lo's leading bit is not above hi's
+    right = np.clip(-dist, 0, 62)
+    kept = np.where(dist >= 0, lo_sig << np.clip(dist, 0, 62), lo_sig >> right)
+    lost = np.where(dist >= 0, 0, lo_sig - ((lo_sig >> right) << right)) != 0
+    small = np.where(-dist >= 62, (lo_sig != 0).astype(np.int64), kept | lost)
+    total = np.where(hi_sign == 1, -big, big) + np.where(lo_sign == 1, -small, small)
+    sign = np.where(total != 0, total < 0, hi_sign & lo_sign)
+    result = _round_pack(fmt_c, sign, np.abs(total), grid)
+    if ftz:
+        tiny = ((result >> fmt_c.man_bits) & fmt_c.exp_max_field) == 0
+        result = np.where(tiny, result & fmt_c.sign_mask, result)
+    p_inf = x.inf | y.inf
+    nan = (x.nan | y.nan | z.nan | (x.inf & (y.sig == 0)) | (y.inf & (x.sig == 0))
+           | (p_inf & z.inf & (p_sign != z.sign)))
+    return _finish(fmt_c, result, nan, p_inf | z.inf, np.where(p_inf, p_sign, z.sign))

@@ -22,6 +22,8 @@ FULL = [
     ("fp_mul", {"fmt": "fp16", "out_fmt": "fp32"}),
     ("fp_mac", {"ab_fmt": "fp16", "c_fmt": "fp32"}),
     ("fp_mac", {"ab_fmt": "bf16", "c_fmt": "fp32"}),
+    ("fp_fmac", {"ab_fmt": "fp16", "c_fmt": "fp32"}),
+    ("fp_fmac", {"ab_fmt": "fp16", "c_fmt": "fp32", "ftz": True}),
     *[("fp_axpy", {"fmt": f}) for f in PRESETS],
     ("fp_convert", {"in_fmt": "fp16", "out_fmt": "fp32"}),
     ("fp_convert", {"in_fmt": "bf16", "out_fmt": "fp32"}),
@@ -38,7 +40,8 @@ FULL = [
 # (design, params): latencies 0 (the minimum: combinational) and one register after every
 # datapath step + 1 (an extra output stage); the default latency is covered by FULL.
 LATENCY_UNITS = [
-    ("fp_add", {"fmt": "fp32"}), ("fp_mul", {"fmt": "fp16"}), ("fp_mac", {}),
+    ("fp_add", {"fmt": "fp32"}), ("fp_mul", {"fmt": "fp16"}), ("fp_mac", {}), ("fp_fmac", {}),
+    ("fp_fmac", {"ftz": True}),
     ("fp_convert", {"in_fmt": "fp32", "out_fmt": "fp16"}), ("fp_div", {"fmt": "bf16"}),
     ("fp_compare", {"fmt": "fp32"}), ("fp_abs", {"fmt": "fp16"}),
 ]
@@ -47,6 +50,8 @@ ODD_FORMATS = [
     ("fp_add", {"fmt": "e5m2"}), ("fp_mul", {"fmt": "e3m4", "out_fmt": "e6m9"}),
     ("fp_div", {"fmt": "e6m9"}), ("fp_convert", {"in_fmt": "fp16", "out_fmt": "e4m3"}),
     ("fp_mac", {"ab_fmt": "e4m3", "c_fmt": "bf16"}),
+    ("fp_fmac", {"ab_fmt": "e4m3", "c_fmt": "bf16"}),
+    ("fp_fmac", {"ab_fmt": "e4m3", "c_fmt": "bf16", "ftz": True}),
 ]
 
 

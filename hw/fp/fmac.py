@@ -1,0 +1,135 @@
+"""Fused mixed-precision MAC ``result = round(a * b + c)``: the exact product of two
+``ab_fmt`` operands goes unrounded into the ``c_fmt`` adder (one alignment, one
+normalization, one rounding). For FP16 x FP16 + FP32 the product is exact in FP32, so the
+results equal the unfused ``round(round(a * b) + c)`` bit for bit.
+
+Datapath (see docs/fp/fmac.md): ``recode`` (subnormal operands normalized,
+:mod:`hw.fp.recode`) -> ``multiply`` (significand product, one hard multiplier; exponent sum;
+special cases) -> ``product`` (one-bit normalization: the product of two normalized
+significands is in [1, 4)) -> the adder's steps with ``classify`` replaced by one that takes
+the unpacked product as is (:func:`hw.fp.add.add_steps`).
+"""
+
+from amaranth.hdl import Cat, Const, Mux
+
+from ..params import check_format
+from .add import add_steps
+from .bits import materialize
+from .pipeline import Step, carry
+from .recode import rec_bias, rec_fields, recodable, recode
+from .unit import FloatUnit
+from .unpack import unpack
+
+__all__ = ["FloatFusedMAC", "fused_supported", "check_fused", "product_steps",
+           "accumulate_steps"]
+
+
+def fused_supported(ab, c):
+    """Formats the fused datapath handles: the product significand fits ``c``'s, every
+    nonzero product is a normal ``c`` number, and no nonzero result is subnormal (the
+    smallest nonzero ``|a*b + c|`` is at least the smallest product times
+    ``2**-(c.man_bits + 1)``). FP16 x FP16 + FP32 and e4m3 x e4m3 + BF16 qualify;
+    BF16 x BF16 + FP32 does not (its products under- and overflow FP32)."""
+    low = 2 * (ab.emin - ab.man_bits)
+    return (recodable(ab) and 2 * ab.sig_bits <= c.sig_bits and 2 * (ab.emax + 1) <= c.emax
+            and low - c.man_bits - 1 >= c.emin)
+
+
+def check_fused(ab, c):
+    if not fused_supported(ab, c):
+        raise ValueError(f"the fused MAC does not support ab_fmt={ab.name} with c_fmt={c.name} "
+                         "(needs a product that fits c_fmt's significand and normal range, "
+                         "e.g. fp16 x fp16 + fp32)")
+
+
+def product_steps(ab, c, a="a", b="b", *, ftz=False, recoded=False):
+    """Steps from ``a``, ``b`` (packed ``ab``, or recoded when ``recoded``) to the unpacked
+    product ``p_sign, p_exp`` (biased ``c`` exponent of its leading bit, 0 for a zero
+    product), ``p_sig`` (``c.sig_bits`` wide, leading bit set unless zero), ``p_nan``,
+    ``p_inf``."""
+    width = 2 * ab.sig_bits
+    # leading-bit exponent of the significand product: rexp_a + rexp_b + offset (+1 if the
+    # product is >= 2): product bit (width-1) weighs 2**(ra + rb - 2 rec_bias + 1)
+    offset = c.bias - 2 * rec_bias(ab)
+
+    def recode_(m, v):
+        return {"ra": recode(m, ab, v[a], ftz, "ra"), "rb": recode(m, ab, v[b], ftz, "rb")}
+
+    def multiply(m, v):
+        fa, fb = rec_fields(ab, v["ra"]), rec_fields(ab, v["rb"])
+        return {
+            "p_sign": fa["sign"] ^ fb["sign"], "p_wide": fa["sig"] * fb["sig"],
+            "p_base": fa["rexp"] + fb["rexp"] + offset,
+            "p_zero": fa["is_zero"] | fb["is_zero"],
+            "p_nan": fa["is_nan"] | fb["is_nan"] | (fa["is_inf"] & fb["is_zero"])
+            | (fa["is_zero"] & fb["is_inf"]),
+            "p_inf": fa["is_inf"] | fb["is_inf"],
+        }
+
+    def product(m, v):
+        wide = v["p_wide"][:width]
+        top = wide[-1]
+        sig = Mux(top, wide, wide << 1)[:width]
+        exp = Mux(v["p_zero"], 0, v["p_base"] + top)[:c.exp_bits]
+        return {"p_sign": v["p_sign"], "p_exp": exp,
+                "p_sig": Cat(Const(0, c.sig_bits - width), sig),
+                "p_nan": v["p_nan"], "p_inf": v["p_inf"]}
+
+    if recoded:
+        return [Step("multiply", lambda m, v: multiply(m, {"ra": v[a], "rb": v[b]}), 3.0),
+                Step("product", product, 1.0)]
+    return [Step("recode", recode_, 2.0), Step("multiply", multiply, 3.0),
+            Step("product", product, 1.0)]
+
+
+def accumulate_steps(c, c_key="c", *, ftz=False):
+    """Steps adding the unpacked product (:func:`product_steps`) to ``c_key`` (packed ``c``),
+    rounding once: ``result``. With ``ftz`` a subnormal ``c`` counts as a zero of its sign,
+    and since no result is then subnormal (:func:`fused_supported`) the normalizing shift
+    needs no limit (the rounding's ``plan`` step is left out)."""
+
+    def classify(m, v):
+        uc = unpack(m, c, v[c_key], "c")
+        sig_c, mag_c = uc["sig"], uc["mag"]
+        if ftz:
+            exp_zero = ~uc["sig"][-1]
+            sig_c = materialize(m, Mux(exp_zero, 0, sig_c), "c_sig_ftz")
+        p_mag = Cat(v["p_sig"][:c.man_bits], v["p_exp"])
+        return {
+            "swap": p_mag > mag_c, "eff_sub": uc["sign"] ^ v["p_sign"],
+            "sign_a": uc["sign"], "sign_b": v["p_sign"],
+            "zero_sign": uc["sign"] & v["p_sign"],
+            "exp_a": uc["exp"], "exp_b": v["p_exp"], "sig_a": sig_c, "sig_b": v["p_sig"],
+            "is_nan": uc["is_nan"] | v["p_nan"] | (uc["is_inf"] & v["p_inf"]
+                                                   & (uc["sign"] ^ v["p_sign"])),
+            "is_inf": uc["is_inf"] | v["p_inf"],
+            "inf_sign": Mux(uc["is_inf"], uc["sign"], v["p_sign"]),
+        }
+
+    return add_steps(c, a=c_key, b="product", classify=Step("classify", classify, 2.0),
+                     room=not ftz, compact=True)
+
+
+class FloatFusedMAC(FloatUnit):
+    """``result = round(a * b + c)``, one rounding (see the module docstring).
+
+    ``ftz`` (default False): subnormal ``a``, ``b`` and ``c`` count as zeros of their sign
+    (no subnormal result can occur with the supported formats). Ports: ``i.payload =
+    {a, b, c[, tag]}``, ``o.payload = {result[, tag]}``.
+    """
+
+    DEFAULT_LATENCY = 14
+
+    def __init__(self, ab_fmt="fp16", c_fmt="fp32", *, ftz=False, latency=None, tag_width=0):
+        self.ab_fmt = check_format("ab_fmt", ab_fmt)
+        self.c_fmt = check_format("c_fmt", c_fmt)
+        check_fused(self.ab_fmt, self.c_fmt)
+        if not isinstance(ftz, bool):
+            raise ValueError(f"ftz must be a bool, not {ftz!r}")
+        self.ftz = ftz
+        super().__init__({"a": self.ab_fmt.width, "b": self.ab_fmt.width, "c": self.c_fmt.width},
+                         {"result": self.c_fmt.width}, latency=latency, tag_width=tag_width)
+
+    def steps(self):
+        product = carry(product_steps(self.ab_fmt, self.c_fmt, ftz=self.ftz), ["c"])
+        return product + accumulate_steps(self.c_fmt, ftz=self.ftz)
