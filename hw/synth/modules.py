@@ -24,7 +24,7 @@ from .flow import ECP5_MAP_LUTS, XILINX_MAP_LUTS, SynthError, run_yosys
 
 __all__ = ["ECP5_TYPES", "XCUP_TYPES", "LUT_EQ", "XCUP_RAM_BITS", "yosys_cells",
            "module_text", "stub", "sliced", "strip_memory_init", "module_names", "instances", "instance_counts", "module_totals", "summarize",
-           "per_module", "write_scripts", "hierarchical"]
+           "per_module", "collect_dir", "write_scripts", "hierarchical"]
 
 #: Cell types counted per family (summary key -> Yosys cell types).
 ECP5_TYPES = {"LUT4": ["LUT4"], "CCU2C": ["CCU2C"], "FF": ["TRELLIS_FF"],
@@ -254,6 +254,35 @@ def per_module(verilog_text, top, workdir, family, *, workers=1, uram=False, map
             "mappers": {n: r["mapper"] for n, r in runs.items()},
             "memories": {n: r["memories"] for n, r in runs.items() if r["memories"]},
             "commands": runs[top]["commands"]}
+
+
+def collect_dir(workdir, top, family):
+    """A per-module run's result rebuilt from its work directory (``<module>/<family>_stat
+    .json`` of every module run so far, e.g. by ``run_all.sh``): ``dict(modules, totals,
+    instances, missing)``; ``totals`` only for modules whose submodules have all finished,
+    ``instances`` from the black-box cells of the finished modules."""
+    workdir = Path(workdir)
+    modules = {}
+    for path in sorted(workdir.glob(f"*/{family}_stat.json")):
+        name = path.parent.name
+        modules[name] = _stat_cells(json.loads(path.read_text()), name)
+    tree = {n: {c: k for c, k in cells.items() if not c[0].isupper() and not c.startswith("$")}
+            for n, cells in modules.items()}
+    missing = sorted({c for subs in tree.values() for c in subs if c not in modules}
+                     | ({top} - set(modules)))
+
+    def complete(name):
+        return name in modules and all(complete(c) for c in tree[name])
+    totals = {n: module_totals(modules, n) for n in modules if complete(n)}
+    counts = {}
+
+    def walk(name, copies):
+        counts[name] = counts.get(name, 0) + copies
+        for sub, k in tree.get(name, {}).items():
+            walk(sub, copies * k)
+    if top in tree:
+        walk(top, 1)
+    return {"modules": modules, "totals": totals, "instances": counts, "missing": missing}
 
 
 def write_scripts(workdir, names, counts, family):
