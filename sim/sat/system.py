@@ -129,26 +129,26 @@ def simulate(program, config, timing, bandwidth=None, concurrent=True):
         active = sum(1 for j in running.values() if fixed[j] <= eps and left[j] > eps)
         return cap if active < 2 else share
 
-    def next_end():
+    def next_step():                         # cycles to the next end of a fixed part or transfer
         r = rate()
-        return min((now + (fixed[j] if fixed[j] > eps else left[j] / r)
-                    for j in running.values()), default=math.inf)
+        return min(((fixed[j] if fixed[j] > eps else left[j] / r) for j in running.values()),
+                   default=math.inf)
 
-    def advance(to):                         # no event lies strictly inside (now, to)
+    def advance(dt):                         # no event lies strictly inside (now, now + dt)
         nonlocal now
-        r, dt = rate(), to - now
+        r = rate()
         for j in running.values():
             if fixed[j] > eps:
                 fixed[j] = max(0.0, fixed[j] - dt)
             else:
                 left[j] = max(0.0, left[j] - dt * r)
-        now = to
+        now += dt
 
     while nxt < n or running:
         t_d = max(now, last_d + 1) if nxt < n else math.inf
-        t_e = next_end()
-        if running and (t_e <= t_d + eps or blocked):
-            advance(t_e)
+        dt = next_step()
+        if running and (now + dt <= t_d + eps or blocked):
+            advance(dt)                      # exact: the earliest one reaches 0
             for u, j in list(running.items()):
                 if fixed[j] <= eps and left[j] <= eps * max(1.0, cap):
                     end[j] = now
@@ -156,7 +156,8 @@ def simulate(program, config, timing, bandwidth=None, concurrent=True):
                     del running[u]
             blocked = False
             continue
-        advance(t_d)
+        advance(t_d - now)
+        now = t_d
         c = cmds[nxt]
         if rejected(c):                               # rejected: leaves, holds nothing
             start[nxt], last_d = now, now
