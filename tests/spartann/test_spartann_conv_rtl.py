@@ -1,6 +1,7 @@
 """Whole conv layers on the SparTANN RTL: the driver splits each layer into jobs (z-tiles,
 m-tiles, pixel tiles, column/entry splits), the programs run on the core through cocotb
-(with and without random stalls), and the reassembled GI and GW equal the golden model
+(with and without random stalls and gaps on every stream; loads overlap runs), and the
+reassembled GI and GW equal the golden model
 (the core model executing the same program) bit for bit; they also agree with float64
 conv gradients within the accumulation-length bound."""
 
@@ -10,6 +11,7 @@ import pytest
 from hw.spartann.config import SpartannConfig
 from sim.fp import golden as fp
 from sim.spartann import conv
+from sim.spartann.cycles import program_cycles
 from sim.spartann.driver import ConvLayer, CoreConfig, plan_bp, plan_wu
 from sim.spartann.tb_core import run_on_rtl
 from test_spartann_driver import check_close, make_data
@@ -23,6 +25,7 @@ CASES = [
     ((1, 4, 9, 4, 4, 2, 2, 0), (8, 8, 4, 8, 16, 6, 6), "fp32", 1.0, 0.3, True),
 ]
 MAC_LATENCY = 3
+BANDWIDTH = 12
 
 
 @pytest.mark.parametrize("layer,core,fmt_name,density,p,contexts", CASES,
@@ -40,13 +43,20 @@ def test_conv_layer_on_rtl(layer, core, fmt_name, density, p, contexts, sim, tmp
                                  L.stride, L.pad, (L.h, L.w)))
     plans = [plan_bp(L, go, w, cfg), plan_wu(L, go, ia, cfg)]
     assert cfg.contexts in (None, MAC_LATENCY + 2)
-    segments = [{"program": plan.program, "gap_prob": p, "stall_prob": p} for plan in plans]
+    # With stalls, the data inputs also share a throttled external bandwidth (bytes/cycle).
+    segments = [{"program": plan.program, "gap_prob": p, "stall_prob": p,
+                 "bandwidth": BANDWIDTH if p else None} for plan in plans]
     result = run_on_rtl(params, segments, sim=sim, seed=3, out_dir=tmp_path,
                         toplevel=f"spartann_conv_t{T}_{fmt_name}")
     drained = [np.asarray(x, dtype=np.uint64) for x in result["drained"]]
     n_bp = len(plans[0]._drains)
     gi, gw = plans[0].assemble(drained[:n_bp]), plans[1].assemble(drained[n_bp:])
     assert np.array_equal(gi, plans[0].run()) and np.array_equal(gw, plans[1].run())
+    for plan, segment in zip(plans, result["segments"]):
+        # Loads behind runs: the next job's loads overlap the current run.
+        assert sum(segment["commands"]) > segment["cycles"]
+        if not p:
+            assert segment["cycles"] == program_cycles(plan.program, params)
     # An independent check of the golden result itself: float64 conv gradients.
     go64, w64, ia64 = (fp.to_float64(fmt, x) for x in (go, w, ia))
     check_close(gi, conv.conv_bp(go64, w64, L.stride, L.pad, (L.h, L.w)), gi_abs,
