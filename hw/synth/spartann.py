@@ -108,11 +108,12 @@ def buffer_blocks(params):
     dense = Shape.cast(dense_layout(params.T, fmt)).width
     spec = [("buf_a", dense, params.a_rows, False), ("buf_b", dense, params.b_rows, False),
             ("buf_out", dense, params.out_rows, False),
-            ("buf_sparse", Shape.cast(entry_layout(fmt, params.idx_bits)).width,
-             params.sparse_depth, True),
-            ("col_end", Shape.cast(range(params.sparse_depth + 1)).width, params.max_cols, True),
-            ("col_desc", Shape.cast(col_layout(params.a_rows, params.out_rows)).width,
-             params.max_cols, True)]
+            # Double (two halves, one memory each in the core): rows of sparse_beat entries.
+            ("buf_sparse", Shape.cast(entry_layout(fmt, params.idx_bits)).width
+             * params.sparse_beat, 2 * -(-params.sparse_depth // params.sparse_beat), True),
+            ("col_desc", Shape.cast(col_layout(params.a_rows, params.out_rows,
+                                               params.sparse_depth)).width,
+             2 * params.max_cols, True)]
     return [(label, part(BufferModel, width, depth), f"spartann_{label}", sparse)
             for label, width, depth, sparse in spec]
 
