@@ -248,3 +248,9 @@ def test_per_module_sum_equals_hierarchical_and_flat(tmp_path):
     assert again["totals"]["top"] == total and again["missing"] == []
     assert again["instances"] == run["instances"]
     assert (tmp_path / "pm" / "leaf" / "leaf.synth_ecp5.ys").exists()
+
+
+def test_memories_in_verilog():
+    from hw.synth.cores import memories_in
+    text = "module m(clk);\n  reg [607:0] wbuf [2047:0];\n  reg [7:0] r;\n  reg [3:0] \\x.y [15:0];\n"
+    assert memories_in(text) == {"wbuf": (608, 2048), "x.y": (4, 16)}

