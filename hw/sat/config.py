@@ -6,8 +6,8 @@ benches and the synthesis experiments: the paper's configuration is written here
 
 ``SatConfig.PAPER`` is the configuration of the CEST paper (32 x 32 uMACs, 2:8, FP16 operands
 with FP32 accumulation and master weights, 32 WUVE lanes, 32 OSRE lanes). The paper gives no
-buffer sizes; ours are sized for ResNet-18 layers (about 37.2 Mbit in all, 49% of an XCVU9P's
-75.9 Mbit of block RAM; the part also has 270 Mbit of UltraRAM):
+buffer sizes; ours are sized for ResNet-18 layers (37.2 Mbit = 35.5 Mibit in all, 47% of the
+XCVU9P's 2160 36-Kbit block RAMs, 75.9 Mibit; the part also has 960 UltraRAMs, 270 Mibit):
 
 =========  ======  =====================================  ==========  ==========
 buffer     rows    one row                                 bits/row    total

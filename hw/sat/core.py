@@ -40,7 +40,7 @@ from dataclasses import replace
 from enum import IntEnum
 from typing import NamedTuple
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -50,7 +50,8 @@ from ..params import Design, Param, _bool, _fmt, optional
 from ..timing import Timed
 from .config import (MAX_ARRAY_LATENCY, MAX_DIM, MAX_LANES, MAX_M, MAX_SGD_LATENCY, PAPER,
                      SatConfig, resolve)
-from .isa import Buf, Op, Reg, field_widths, table as command_table
+from .isa import (GROUP_EXTRA_BITS, UNITS, Buf, Op, Reg, Unit, field_widths,
+                  table as command_table)
 from .osre import TopKLanes
 from .stce import SystolicArray
 from .transposer import Transposer
@@ -62,14 +63,11 @@ __all__ = ["SatCore", "Transposer", "Op", "Buf", "Reg", "command_layout", "DESIG
 CYCLE_WIDTH = 32
 
 
-class _S(IntEnum):
-    IDLE = 0
-    CHECK = 1
-    LOAD = 2
-    DRAIN = 3
-    GEMM = 4
-    SGD = 5
-    PRUNE = 6
+class _X(IntEnum):
+    """What the EX unit runs."""
+    GEMM = 0
+    SGD = 1
+    PRUNE = 2
 
 
 def command_layout(addr_width, count_width, value_width):
@@ -132,15 +130,36 @@ class _RowReader:
             yield
 
 
-class _Run(NamedTuple):
-    """What the command datapaths share while elaborating (see :meth:`SatCore._check`)."""
-    state: Signal            # controller state (_S)
-    cur: Signal              # the command in progress
-    done: Signal             # it completes this cycle
-    starts: dict             # {Op: its start pulse}
-    total: Signal            # rows written / beats the command counts to
-    total_in: Signal         # rows it reads
+class _Unit(NamedTuple):
+    """One unit: ``cur`` (the command it runs; in its start cycle the dispatch register),
+    ``busy`` (running, from the cycle after ``start`` to its ``done`` cycle), ``start`` (the
+    command leaves dispatch for it), ``done`` (its last cycle)."""
+    cur: Signal
+    busy: Signal
+    start: Signal
+    done: Signal
+
+
+class _Dispatch(NamedTuple):
+    units: dict              # {Unit: _Unit}
+    ex_state: Signal         # what EX runs (_X)
     registers: dict          # {Reg: configuration register}
+
+
+class _Fanout:
+    """A row-wide port over the X banks (LOAD writes, DRAIN reads whole rows)."""
+
+    def __init__(self, addr_width, width, name):
+        self.addr = Signal(addr_width, name=f"{name}_addr")
+        self.en = Signal(name=f"{name}_en")
+        self.data = Signal(width, name=f"{name}_data")
+
+
+class _Ports(NamedTuple):
+    wr: dict                 # {Buf: write port} (X: _Fanout)
+    rd: dict                 # {Buf: the read port EX and ST share} (X: _Fanout)
+    o_st: object             # O's second read port (ST)
+    banks: list              # X banks: [(write port, read port)]
 
 
 class SatCore(Timed, wiring.Component):
@@ -169,6 +188,8 @@ class SatCore(Timed, wiring.Component):
         self.row_width, self.beats = config.row_width, config.beats
         self.col_blocks = config.col_blocks
         self.addr_width, self.count_width = config.addr_width, config.count_width
+        self.x_groups = config.x_groups
+        self.x_shift = self.x_groups.bit_length() - 1
 
         # The engines are emitted once each as their own Verilog module (hw.hier).
         self.array = part(SystolicArray, rows=config.rows, cols=config.cols, group=config.m,
@@ -262,108 +283,197 @@ class SatCore(Timed, wiring.Component):
     # -- elaboration ------------------------------------------------------------------------
     def elaborate(self, platform):
         m = Module()
-        array, wuve, osre, tr = self.array, self.wuve, self.osre, self.transposer
         for name, engine in self.engines.items():
             instantiate(m, name, engine, self.module_names[name])
-        rd, wr = {}, {}
+        ports = self._memories(m)
+        d = self._dispatch(m)
+        self._load(m, d.units[Unit.LD], ports)
+        self._drain(m, d.units[Unit.ST], ports)
+        ex = d.units[Unit.EX]
+        self._gemm(m, ex, d.ex_state, ports)
+        self._sgd(m, ex, d.ex_state, d.registers, ports)
+        self._prune(m, ex, d.ex_state, ports)
+        return m
+
+    def _memories(self, m):
+        """The buffers: one :class:`~amaranth.lib.memory.Memory` each with a write port
+        (LD or EX) and a read port (EX or ST); O has a second read port for ST (a DRAIN of O
+        runs while a GEMM works on other O rows); X is ``x_groups`` banks one group wide (the
+        router reads a window of consecutive groups, LOAD/DRAIN whole rows across the banks).
+        Returns :class:`_Ports` (X: :class:`_Fanout` row ports over the banks)."""
+        wr, rd = {}, {}
         for buf in Buf:
+            if buf == Buf.X:
+                continue
             mem = Memory(shape=unsigned(self.row_width[buf]), depth=self.depth[buf], init=[])
             m.submodules[f"{buf.name.lower()}buf"] = mem
             wr[buf] = mem.write_port(granularity=self.elem_width if buf == Buf.W else None)
             rd[buf] = mem.read_port(transparent_for=(wr[buf],) if buf == Buf.O else ())
+            if buf == Buf.O:
+                o_st = mem.read_port()
+        group_w = self.m * self.in_fmt.width
+        banks = []
+        for i in range(self.x_groups):
+            mem = Memory(shape=unsigned(group_w), depth=self.depth[Buf.X], init=[])
+            m.submodules[f"xbuf{i}"] = mem
+            banks.append((mem.write_port(), mem.read_port()))
+        addr_w = len(banks[0][0].addr)
+        wr[Buf.X] = _Fanout(addr_w, self.row_width[Buf.X], "xrow_w")
+        rd[Buf.X] = _Fanout(addr_w, self.row_width[Buf.X], "xrow_r")
+        for i, (w, r) in enumerate(banks):
+            m.d.comb += [w.addr.eq(wr[Buf.X].addr), w.en.eq(wr[Buf.X].en),
+                         w.data.eq(wr[Buf.X].data[i * group_w:(i + 1) * group_w]),
+                         r.addr.eq(rd[Buf.X].addr), r.en.eq(rd[Buf.X].en),   # GEMM overrides
+                         rd[Buf.X].data[i * group_w:(i + 1) * group_w].eq(r.data)]
+        return _Ports(wr, rd, o_st, banks)
 
-        state = Signal(range(len(_S)))
-        cur = Signal(self.cmd_layout)
-        done = Signal()                         # the running command completes this cycle
-        counter = Signal(CYCLE_WIDTH)
-        m.d.comb += [self.cmd.ready.eq(state == _S.IDLE), self.busy.eq(state != _S.IDLE)]
+    def _dispatch(self, m):
+        """The dispatch register and the three units: a command is accepted into ``pend``;
+        it leaves when rejected (``error``), or when its unit is free and it conflicts with
+        no running command (:func:`hw.sat.isa.conflicts`, from the footprints the units keep);
+        then its unit starts it. Drives ``cmd.ready``, ``busy``, ``error``, ``cycles``."""
+        pend, pend_valid = Signal(self.cmd_layout, name="pend"), Signal(name="pend_valid")
+        leave = Signal()
+        m.d.comb += self.cmd.ready.eq(~pend_valid | leave)
         with m.If(self.cmd.valid & self.cmd.ready):
-            m.d.sync += [cur.eq(self.cmd.payload), state.eq(_S.CHECK), counter.eq(1),
-                         self.error.eq(0)]
-        with m.Elif(state != _S.IDLE):
-            m.d.sync += counter.eq(counter + 1)
-        with m.If(done):
-            m.d.sync += [state.eq(_S.IDLE), self.cycles.eq(counter + 1)]
+            m.d.sync += [pend.eq(self.cmd.payload), pend_valid.eq(1)]
+        with m.Elif(leave):
+            m.d.sync += pend_valid.eq(0)
 
-        k = self._check(m, state, cur, done)
-        self._load(m, k, wr)
-        self._drain(m, k, rd)
-        self._gemm(m, k, array, rd, wr)
-        self._sgd(m, k, wuve, rd, wr)
-        self._prune(m, k, osre, tr, rd, wr)
-        return m
-
-    def _check(self, m, state, cur, done):
-        """CHECK state: validate ``cur``; run SET; start the command or reject it. Returns
-        what the commands share (:class:`_Run`: the start pulse of each op, the totals they
-        count to, the configuration registers)."""
-        depth = self.depth
-        op_ok = {}
-        sel_depth = _pick(cur.sel, {buf: depth[buf] for buf in Buf})
-        fits = cur.a + cur.n0 <= sel_depth
-        op_ok[Op.LOAD] = op_ok[Op.DRAIN] = (cur.sel < len(Buf)) & (cur.n0 != 0) & fits
-        passes = cur.n1 * cur.n2
-        op_ok[Op.GEMM] = ((cur.n0 != 0) & (cur.n1 != 0) & (cur.n2 != 0)
-                          & (cur.a + passes * self.rows <= depth[Buf.W])
-                          & (cur.b + cur.n1 * cur.n0 <= depth[Buf.X])
-                          & (cur.c + cur.n2 * cur.n0 <= depth[Buf.O]))
-        op_ok[Op.SGD] = ((cur.n0 != 0) & (cur.a + cur.n0 <= depth[Buf.M])
-                         & (cur.b + cur.n0 <= depth[Buf.D]))
-        columns = cur.n0 * self.m
-        blocks = (columns + (self.lanes - 1)) // self.lanes
-        read_end = Mux(cur.flag, cur.a + (blocks - 1) * cur.c + self.lanes, cur.a + columns)
-        op_ok[Op.PRUNE] = ((cur.n0 != 0) & (cur.n1 < self.col_blocks)
-                           & (read_end <= depth[Buf.D])
-                           & (cur.b + cur.n0 * self.n <= depth[Buf.W]))
-        op_ok[Op.SET] = cur.sel < len(Reg)
-
+        ok, fp = self._check(m, pend)
         registers = {r: Signal(self.master_fmt.width, name=f"cfg_{r.name.lower()}")
                      for r in Reg}
-        # Totals the running command counts to, set when it starts.
-        total = Signal(2 * self.count_width + 16)       # rows written / beats / ...
-        total_in = Signal(2 * self.count_width + 16)    # rows read
-        starts = {op: Signal(name=f"start_{op.name.lower()}") for op in Op}
-        targets = {Op.LOAD: _S.LOAD, Op.DRAIN: _S.DRAIN, Op.GEMM: _S.GEMM, Op.SGD: _S.SGD,
-                   Op.PRUNE: _S.PRUNE}
-        totals = {Op.LOAD: (cur.n0, cur.n0), Op.DRAIN: (cur.n0, cur.n0),
-                  Op.GEMM: (passes * cur.n0, passes * self.rows), Op.SGD: (cur.n0, cur.n0),
-                  Op.PRUNE: (cur.n0 * self.n, Mux(cur.flag, blocks * self.lanes, columns))}
-        with m.If(state == _S.CHECK):
-            for index, op in enumerate(Op):
-                with (m.If if index == 0 else m.Elif)(cur.op == op):
-                    with m.If(~op_ok[op]):
-                        m.d.sync += self.error.eq(1)
-                        m.d.comb += done.eq(1)
-                    with m.Else():
-                        if op == Op.SET:
-                            for r in Reg:
-                                with m.If(cur.sel == r):
-                                    m.d.sync += registers[r].eq(cur.value)
-                            m.d.comb += done.eq(1)
-                        else:
-                            m.d.comb += starts[op].eq(1)
-                            m.d.sync += [state.eq(targets[op]), total.eq(totals[op][0]),
-                                         total_in.eq(totals[op][1])]
-            with m.Else():
-                m.d.sync += self.error.eq(1)
-                m.d.comb += done.eq(1)
-        return _Run(state, cur, done, starts, total, total_in, registers)
+        units, busy, blockers = {}, {}, []
+        for unit in Unit:
+            lower = unit.name.lower()
+            busy[unit] = Signal(name=f"{lower}_busy")
+            held = Signal(self.cmd_layout, name=f"{lower}_cmd")
+            start, done = Signal(name=f"{lower}_start"), Signal(name=f"{lower}_done")
+            cur = Signal(self.cmd_layout, name=f"{lower}_cur")
+            m.d.comb += cur.eq(Mux(start, pend, held))
+            # the running command's footprint: per buffer reads, writes, [lo, hi)
+            keep = {buf: (Signal(name=f"{lower}_{buf.name.lower()}_r"),
+                          Signal(name=f"{lower}_{buf.name.lower()}_w"),
+                          Signal(len(fp[buf][2]), name=f"{lower}_{buf.name.lower()}_lo"),
+                          Signal(len(fp[buf][3]), name=f"{lower}_{buf.name.lower()}_hi"))
+                    for buf in Buf}
+            with m.If(start):
+                m.d.sync += [held.eq(pend), busy[unit].eq(1)]
+                for buf in Buf:
+                    m.d.sync += [k.eq(v) for k, v in zip(keep[buf], fp[buf])]
+            with m.If(done):
+                m.d.sync += busy[unit].eq(0)
+            hit = Const(0)
+            for buf in Buf:
+                r1, w1, lo1, hi1 = fp[buf]
+                r2, w2, lo2, hi2 = keep[buf]
+                touch = (r1 | w1) & (r2 | w2)
+                overlap = (lo1 < hi2) & (lo2 < hi1)
+                shared = (w1 & w2) | ((r1 & r2) if buf != Buf.O else Const(0))
+                hit = hit | shared | (touch & overlap & (w1 | w2))
+            blockers.append(busy[unit] & hit)
+            units[unit] = _Unit(cur, busy[unit], start, done)
 
-    def _load(self, m, k, wr):
-        """LOAD: assemble rows from ``din`` beats (LSB first) and write them."""
-        cur, starts, done = k.cur, k.starts, k.done
-        dw, beats = self.data_width, self.beats
+        unit_of = _pick(pend.op, {op: int(u) for op, u in UNITS.items()})
+        unit_busy = _pick(unit_of, {int(u): busy[u] for u in Unit})
+        go = pend_valid & ok & ~unit_busy & ~Cat(*blockers).any()
+        m.d.comb += leave.eq(pend_valid & (~ok | go))
+        with m.If(leave):
+            m.d.sync += self.error.eq(~ok)
+        ex_state = Signal(range(len(_X)), name="ex_op")
+        for op, unit in UNITS.items():
+            if op == Op.SET:
+                with m.If(go & (pend.op == Op.SET)):
+                    for r in Reg:
+                        with m.If(pend.sel == r):
+                            m.d.sync += registers[r].eq(pend.value)
+                continue
+            with m.If(go & (pend.op == op)):
+                m.d.comb += units[unit].start.eq(1)
+                if unit == Unit.EX:
+                    m.d.sync += ex_state.eq(_X[op.name])
+
+        any_busy = pend_valid | Cat(*busy.values()).any()
+        counter = Signal(CYCLE_WIDTH)
+        m.d.comb += self.busy.eq(any_busy)
+        with m.If(self.cmd.valid & self.cmd.ready & ~any_busy):
+            m.d.sync += counter.eq(1)
+        with m.Elif(any_busy):
+            m.d.sync += [counter.eq(counter + 1), self.cycles.eq(counter + 1)]
+        return _Dispatch(units, ex_state, registers)
+
+    def _check(self, m, cmd):
+        """``(ok, footprint)`` of ``cmd``: whether it runs (:func:`hw.sat.isa.problem` is
+        ``None``) and, per buffer, ``(reads, writes, lo, hi)`` (:func:`hw.sat.isa.footprint`)."""
+        depth, rows, xg = self.depth, self.rows, self.x_groups
+        sel_depth = _pick(cmd.sel, {buf: depth[buf] for buf in Buf})
+        fits = cmd.a + cmd.n0 <= sel_depth
+        ok = {}
+        ok[Op.LOAD] = ok[Op.DRAIN] = (cmd.sel < len(Buf)) & (cmd.n0 != 0) & fits
+        passes = cmd.n1 * cmd.n2
+        kept = cmd.n3 * cmd.sel                              # Kc = Kg * N
+        groups = cmd.n0 * cmd.n3                             # X groups of the operand
+        x_end = cmd.b * xg + groups
+        ok[Op.GEMM] = ((cmd.n0 != 0) & (cmd.n1 != 0) & (cmd.n2 != 0) & (cmd.n3 != 0)
+                       & (cmd.sel != 0) & (cmd.sel <= self.m)
+                       & (kept <= cmd.n1 * rows) & (kept > (cmd.n1 - 1) * rows)
+                       & (cmd.a + passes * rows <= depth[Buf.W])
+                       & (x_end <= depth[Buf.X] * xg)
+                       & (cmd.c + cmd.n2 * cmd.n0 <= depth[Buf.O]))
+        ok[Op.SGD] = ((cmd.n0 != 0) & (cmd.a + cmd.n0 <= depth[Buf.M])
+                      & (cmd.b + cmd.n0 <= depth[Buf.D]))
+        columns = cmd.n0 * self.m
+        blocks = (columns + (self.lanes - 1)) // self.lanes
+        read_end = Mux(cmd.flag, cmd.a + (blocks - 1) * cmd.c + self.lanes, cmd.a + columns)
+        ok[Op.PRUNE] = ((cmd.n0 != 0) & (cmd.n1 < self.col_blocks)
+                        & (read_end <= depth[Buf.D])
+                        & (cmd.b + cmd.n0 * self.n <= depth[Buf.W]))
+        ok[Op.SET] = cmd.sel < len(Reg)
+        valid = _pick(cmd.op, {op: v for op, v in ok.items()})
+
+        width = 2 * self.count_width + 16
+        fp = {}
+        for buf in Buf:
+            lower = buf.name.lower()
+            reads, writes = Signal(name=f"fp_{lower}_r"), Signal(name=f"fp_{lower}_w")
+            lo, hi = Signal(width, name=f"fp_{lower}_lo"), Signal(width, name=f"fp_{lower}_hi")
+            fp[buf] = (reads, writes, lo, hi)
+            sel = cmd.sel == buf
+            cases = {   # op: (reads, writes, lo, hi)
+                Op.LOAD: (0, sel, cmd.a, cmd.a + cmd.n0),
+                Op.DRAIN: (sel, 0, cmd.a, cmd.a + cmd.n0),
+            }
+            if buf == Buf.W:
+                cases[Op.GEMM] = (1, 0, cmd.a, cmd.a + passes * rows)
+                cases[Op.PRUNE] = (0, 1, cmd.b, cmd.b + cmd.n0 * self.n)
+            elif buf == Buf.X:
+                cases[Op.GEMM] = (1, 0, cmd.b, cmd.b + ((groups + xg - 1) >> self.x_shift))
+            elif buf == Buf.O:
+                cases[Op.GEMM] = (1, 1, cmd.c, cmd.c + cmd.n2 * cmd.n0)
+            elif buf in (Buf.M, Buf.V, Buf.G):
+                cases[Op.SGD] = (1, buf != Buf.G, cmd.a, cmd.a + cmd.n0)
+            elif buf == Buf.D:
+                cases[Op.SGD] = (0, 1, cmd.b, cmd.b + cmd.n0)
+                cases[Op.PRUNE] = (1, 0, cmd.a, read_end)
+            for index, (op, (r, w, first, end)) in enumerate(cases.items()):
+                with (m.If if index == 0 else m.Elif)(cmd.op == op):
+                    m.d.comb += [reads.eq(r), writes.eq(w), lo.eq(first), hi.eq(end)]
+        return valid, fp
+
+    def _load(self, m, u, ports):
+        """LOAD (unit LD): assemble rows from ``din`` beats (LSB first) and write them."""
+        cur, done, active = u.cur, u.done, u.busy
+        dw, beats, wr = self.data_width, self.beats, ports.wr
         most = max(beats.values())
-        beat = Signal(range(max(most, 2)))      # >= 1 bit: no zero-width wire when most == 1
-        row = Signal(self.count_width)
+        beat = Signal(range(max(most, 2)), name="load_beat")     # >= 1 bit
+        row = Signal(self.count_width, name="load_row")
         stash = [Signal(dw, name=f"load_beat{b}") for b in range(most - 1)]
         last_beat = _pick(cur.sel, {buf: beats[buf] - 1 for buf in Buf})
-        active = k.state == _S.LOAD
         m.d.comb += self.din.ready.eq(active)
         take = self.din.valid & active
         word = Cat(*(Mux(beat == b, self.din.payload, stash[b]) for b in range(most - 1)),
                    self.din.payload)
-        with m.If(starts[Op.LOAD]):
+        with m.If(u.start):
             m.d.sync += [beat.eq(0), row.eq(0)]
         with m.If(take):
             for b in range(most - 1):
@@ -371,7 +481,7 @@ class SatCore(Timed, wiring.Component):
                     m.d.sync += stash[b].eq(self.din.payload)
             with m.If(beat == last_beat):
                 m.d.sync += [beat.eq(0), row.eq(row + 1)]
-                with m.If(row + 1 == k.total):
+                with m.If(row + 1 == cur.n0):
                     m.d.comb += done.eq(1)
             with m.Else():
                 m.d.sync += beat.eq(beat + 1)
@@ -380,28 +490,30 @@ class SatCore(Timed, wiring.Component):
                 m.d.comb += [wr[buf].addr.eq(cur.a + row), wr[buf].data.eq(word),
                              wr[buf].en.eq(-1)]
 
-    def _drain(self, m, k, rd):
-        """DRAIN: read rows and send them as beats (``last`` on the command's final beat)."""
-        cur, done = k.cur, k.done
+    def _drain(self, m, u, ports):
+        """DRAIN (unit ST): read rows and send them as beats (``last`` on the final beat).
+        O is read through its second read port, the other buffers through the port they
+        share with EX (the dispatcher never runs both on one buffer)."""
+        cur, done, active = u.cur, u.done, u.busy
         dw, beats = self.data_width, self.beats
+        rd = {**ports.rd, Buf.O: ports.o_st}
         most = max(beats.values())
-        beat = Signal(range(max(most, 2)))      # >= 1 bit (stays 0 when most == 1)
-        sent = Signal(self.count_width)         # rows fully sent
+        beat = Signal(range(max(most, 2)), name="drain_beat")    # >= 1 bit
+        sent = Signal(self.count_width, name="drain_sent")       # rows fully sent
         last_beat = _pick(cur.sel, {buf: beats[buf] - 1 for buf in Buf})
         row = Signal(most * dw)
         m.d.comb += row.eq(_pick(cur.sel, {buf: rd[buf].data for buf in Buf}))
-        active = k.state == _S.DRAIN
         end_of_row = beat == last_beat
         take = self.dout.valid & self.dout.ready
-        reader = _RowReader(active, take & end_of_row, k.total, self.count_width,
-                            names=("valid", "issued"), gated=True)
+        reader = _RowReader(active, take & end_of_row, cur.n0, self.count_width,
+                            names=("drain_valid", "drain_issued"), gated=True)
         m.d.comb += [self.dout.valid.eq(reader.valid),
                      self.dout.payload.data.eq(row.word_select(beat, dw) if most > 1 else row),
-                     self.dout.payload.last.eq(end_of_row & (sent + 1 == k.total))]
+                     self.dout.payload.last.eq(end_of_row & (sent + 1 == cur.n0))]
         for buf in Buf:
             with m.If(active & (cur.sel == buf)):
                 m.d.comb += reader.read(rd[buf], cur.a + reader.issued)
-        with m.If(k.starts[Op.DRAIN]):
+        with m.If(u.start):
             m.d.sync += [beat.eq(0), reader.issued.eq(0), sent.eq(0), reader.valid.eq(0)]
         with m.Else():
             reader.hold(m)
@@ -411,20 +523,49 @@ class SatCore(Timed, wiring.Component):
                 m.d.sync += beat.eq(Mux(end_of_row, 0, beat + 1))
                 with m.If(end_of_row):
                     m.d.sync += sent.eq(sent + 1)
-                    with m.If(sent + 1 == k.total):
+                    with m.If(sent + 1 == cur.n0):
                         m.d.comb += done.eq(1)
 
-    def _gemm(self, m, k, array, rd, wr):
-        """GEMM: feed W rows and X rows (with partial sums from O) to the array; write its
-        results to O. A chained row waits until the previous fold's result for it is written
-        (the O read port is transparent, so it may read in the very cycle of that write)."""
-        cur, done = k.cur, k.done
+    def _router(self, m, cur, start, fold_end, tile_end):
+        """The data router's state: per array row ``r`` its group ``K[r] = (f*R + r) // N``
+        within the activation row and ``(f*R + r) mod N``, stepped per fold by the constants
+        ``R // N`` and ``R mod N`` (tables over N, so no divider). Returns ``K``."""
+        rows, n, mw = self.rows, cur.sel, self.m
+        kw = self.count_width + GROUP_EXTRA_BITS + 1
+        rw = max(1, mw.bit_length())
+        r_quot = _pick(n, {v: Const(rows // v, kw) for v in range(1, mw + 1)})
+        r_rem = _pick(n, {v: Const(rows % v, rw) for v in range(1, mw + 1)})
+        k, rem = [], []
+        for r in range(rows):
+            k_r, rem_r = Signal(kw, name=f"route_k{r}"), Signal(rw, name=f"route_rem{r}")
+            k0 = _pick(n, {v: Const(r // v, kw) for v in range(1, mw + 1)})
+            rem0 = _pick(n, {v: Const(r % v, rw) for v in range(1, mw + 1)})
+            carry = rem_r + r_rem >= n
+            with m.If(start | tile_end):
+                m.d.sync += [k_r.eq(k0), rem_r.eq(rem0)]
+            with m.Elif(fold_end):
+                m.d.sync += [k_r.eq(k_r + r_quot + carry),
+                             rem_r.eq(rem_r + r_rem - Mux(carry, n, 0))]
+            k.append(k_r)
+            rem.append(rem_r)
+        return k
+
+    def _gemm(self, m, u, ex_state, ports):
+        """GEMM (unit EX): feed W rows and the router's bus rows (with partial sums from O)
+        to the array; write its results to O. A chained row waits until the previous fold's
+        result for it is written (the O read port is transparent, so it may read in the very
+        cycle of that write)."""
+        array, rd, wr = self.array, ports.rd, ports.wr
+        cur, done = u.cur, u.done
         cw = self.count_width
-        active = k.state == _S.GEMM
+        active = u.busy & (ex_state == _X.GEMM)
+        start = u.start & (cur.op == Op.GEMM)
         t_last, f_last = cur.n0 - 1, cur.n1 - 1
+        total = Signal(2 * cw + 16, name="gemm_total")             # results (= x rows)
+        total_in = Signal(2 * cw + 16, name="gemm_total_in")       # weight rows
         # -- weights: total_in rows from W, in order
-        w = _RowReader(active, array.w.ready, k.total_in, len(k.total_in),
-                       names=("$signal", "w_issued"))
+        w = _RowReader(active, array.w.ready, total_in, len(total_in),
+                       names=("gemm_w_valid", "w_issued"))
         w_row = data.ArrayLayout(data.StructLayout({"value": self.in_fmt.width,
                                                     "index": self.index_width}), self.cols)
         w_view = w_row(rd[Buf.W].data)
@@ -432,56 +573,83 @@ class SatCore(Timed, wiring.Component):
         for c in range(self.cols):
             m.d.comb += [array.w.payload.values[c].eq(w_view[c].value),
                          array.w.payload.indices[c].eq(w_view[c].index)]
-        # -- activations and partial sums
-        x_first, x_zero = Signal(), Signal()
-        x_t, x_f = Signal(cw), Signal(cw)
-        x_ptr, o_ptr, o_base = Signal(cw + 1), Signal(cw + 1), Signal(cw + 1)
-        inflight = Signal(cw + 8)
+        # -- activations (through the router) and partial sums
+        x_first, x_zero = Signal(name="x_first"), Signal(name="x_zero")
+        x_t, x_f = Signal(cw, name="x_t"), Signal(cw, name="x_f")
+        o_ptr, o_base = Signal(cw + 1, name="o_ptr"), Signal(cw + 1, name="o_base")
+        inflight = Signal(cw + 8, name="inflight")
         y_write = array.y.valid & active
         chained = (x_f != 0) | cur.flag
         hazard = (x_f != 0) & (inflight - y_write >= cur.n0)
-        x = _RowReader(active, array.x.ready, k.total, len(k.total),
-                       names=("$signal", "x_issued"), stall=hazard)
-        m.d.comb += [array.x.valid.eq(x.valid), array.x.payload.first.eq(x_first),
-                     array.x.payload.groups.eq(rd[Buf.X].data)]
+        x = _RowReader(active, array.x.ready, total, len(total),
+                       names=("gemm_x_valid", "x_issued"), stall=hazard)
+        row_end = x.issue & (x_t == t_last)
+        k = self._router(m, cur, start, row_end & (x_f != f_last), row_end & (x_f == f_last))
+        gw = len(k[0]) + 1 + self.x_shift + cw
+        t_base = Signal(gw, name="route_base")          # first group of activation row t
+        x_base = Cat(Const(0, self.x_shift), cur.b)     # first group of the operand
+        groups = [Signal(gw, name=f"route_group{r}") for r in range(self.rows)]
+        m.d.comb += [g.eq(t_base + k_r) for g, k_r in zip(groups, k)]
+        shift, xg = self.x_shift, self.x_groups
+        bank_sel = [Signal(max(1, shift), name=f"route_bank{r}") for r in range(self.rows)]
+        zero = [Signal(name=f"route_zero{r}") for r in range(self.rows)]
+        held = []
+        for r in range(self.rows):
+            if shift:
+                held.append(bank_sel[r].eq(groups[r][:shift]))
+            held.append(zero[r].eq(k[r] >= cur.n3))
+        window = groups[0]                              # row 0 reads the window's first group
+        bank_data = Array(r.data for _, r in ports.banks)
+        for r in range(self.rows):
+            m.d.comb += array.x.payload.groups[r].eq(
+                Mux(zero[r], 0, bank_data[bank_sel[r]] if shift else ports.banks[0][1].data))
+        m.d.comb += [array.x.valid.eq(x.valid), array.x.payload.first.eq(x_first)]
         for c in range(self.cols):
             acc_w = self.acc_fmt.width
             m.d.comb += array.x.payload.acc[c].eq(
                 Mux(x_zero, 0, rd[Buf.O].data[c * acc_w:(c + 1) * acc_w]))
         # -- results
-        y_t, y_f = Signal(cw), Signal(cw)
-        y_ptr, y_base, y_count = Signal(cw + 1), Signal(cw + 1), Signal(len(k.total))
+        y_t, y_f = Signal(cw, name="y_t"), Signal(cw, name="y_f")
+        y_ptr, y_base = Signal(cw + 1, name="y_ptr"), Signal(cw + 1, name="y_base")
+        y_count = Signal(len(total), name="y_count")
         m.d.comb += array.y.ready.eq(1)
 
         with m.If(active):
-            m.d.comb += [*w.read(rd[Buf.W], cur.a + w.issued),
-                         *x.read(rd[Buf.X], x_ptr), *x.read(rd[Buf.O], o_ptr),
+            m.d.comb += [*w.read(rd[Buf.W], cur.a + w.issued), *x.read(rd[Buf.O], o_ptr),
                          wr[Buf.O].addr.eq(y_ptr), wr[Buf.O].data.eq(array.y.payload),
                          wr[Buf.O].en.eq(y_write)]
-        with m.If(k.starts[Op.GEMM]):
+            for i, (_, port) in enumerate(ports.banks):
+                # bank i holds the window's group at row upper if i >= window mod xg, else
+                # the next row (the window wraps around the banks)
+                upper = window[shift:] + (window[:shift] > i) if i < xg - 1 else window[shift:]
+                m.d.comb += [port.addr.eq(upper), port.en.eq(x.advance)]
+        with m.If(start):
             m.d.sync += [*w.restart(), x.valid.eq(0), x_t.eq(0), x_f.eq(0),
-                         x.issued.eq(0), x_ptr.eq(cur.b), o_ptr.eq(cur.c), o_base.eq(cur.c),
+                         x.issued.eq(0), o_ptr.eq(cur.c), o_base.eq(cur.c), t_base.eq(x_base),
                          inflight.eq(0), y_t.eq(0), y_f.eq(0), y_ptr.eq(cur.c),
-                         y_base.eq(cur.c), y_count.eq(0)]
+                         y_base.eq(cur.c), y_count.eq(0),
+                         total.eq(cur.n1 * cur.n2 * cur.n0),
+                         total_in.eq(cur.n1 * cur.n2 * self.rows)]
         with m.Else():
             w.hold(m)
             with w.count(m):
                 pass
-            x.hold(m, x_first.eq(x_t == 0), x_zero.eq(~chained))
+            x.hold(m, x_first.eq(x_t == 0), x_zero.eq(~chained), *held)
             m.d.sync += inflight.eq(inflight + x.issue - y_write)
             with x.count(m):
                 with m.If(x_t != t_last):
-                    m.d.sync += [x_t.eq(x_t + 1), x_ptr.eq(x_ptr + 1), o_ptr.eq(o_ptr + 1)]
+                    m.d.sync += [x_t.eq(x_t + 1), t_base.eq(t_base + cur.n3),
+                                 o_ptr.eq(o_ptr + 1)]
                 with m.Else():
-                    m.d.sync += x_t.eq(0)
+                    m.d.sync += [x_t.eq(0), t_base.eq(x_base)]
                     with m.If(x_f != f_last):    # next fold of this tile: same O rows
-                        m.d.sync += [x_f.eq(x_f + 1), x_ptr.eq(x_ptr + 1), o_ptr.eq(o_base)]
+                        m.d.sync += [x_f.eq(x_f + 1), o_ptr.eq(o_base)]
                     with m.Else():               # next tile: X from the start, next O rows
-                        m.d.sync += [x_f.eq(0), x_ptr.eq(cur.b), o_ptr.eq(o_base + cur.n0),
+                        m.d.sync += [x_f.eq(0), o_ptr.eq(o_base + cur.n0),
                                      o_base.eq(o_base + cur.n0)]
             with m.If(y_write):
                 m.d.sync += y_count.eq(y_count + 1)
-                with m.If(y_count + 1 == k.total):
+                with m.If(y_count + 1 == total):
                     m.d.comb += done.eq(1)
                 with m.If(y_t != t_last):
                     m.d.sync += [y_t.eq(y_t + 1), y_ptr.eq(y_ptr + 1)]
@@ -493,15 +661,17 @@ class SatCore(Timed, wiring.Component):
                         m.d.sync += [y_f.eq(0), y_ptr.eq(y_base + cur.n0),
                                      y_base.eq(y_base + cur.n0)]
 
-    def _sgd(self, m, k, wuve, rd, wr):
-        """SGD: stream M/V/G rows through the WUVE lanes; write w', v' back and w_lp to D."""
-        cur, done = k.cur, k.done
-        active = k.state == _S.SGD
-        reader = _RowReader(active, wuve.i.ready, k.total, self.count_width,
-                            names=("$signal", "issued"))
-        written = Signal(self.count_width)
+    def _sgd(self, m, u, ex_state, registers, ports):
+        """SGD (unit EX): stream M/V/G rows through the WUVE lanes; write w', v' back and
+        w_lp to D."""
+        wuve, rd, wr = self.wuve, ports.rd, ports.wr
+        cur, done = u.cur, u.done
+        active = u.busy & (ex_state == _X.SGD)
+        reader = _RowReader(active, wuve.i.ready, cur.n0, self.count_width,
+                            names=("sgd_valid", "sgd_issued"))
+        written = Signal(self.count_width, name="sgd_written")
         for name, reg in zip(wuve.config_names, Reg):
-            m.d.comb += getattr(wuve, name).eq(k.registers[reg])
+            m.d.comb += getattr(wuve, name).eq(registers[reg])
         gw, mw = self.grad_fmt.width, self.master_fmt.width
         m.d.comb += wuve.i.valid.eq(reader.valid)
         for lane in range(self.lanes):
@@ -521,7 +691,7 @@ class SatCore(Timed, wiring.Component):
                          wr[Buf.D].data.eq(Cat(*(out[l].w_lp for l in range(self.lanes)))),
                          wr[Buf.M].en.eq(result), wr[Buf.V].en.eq(result),
                          wr[Buf.D].en.eq(result)]
-        with m.If(k.starts[Op.SGD]):
+        with m.If(u.start & (cur.op == Op.SGD)):
             m.d.sync += [*reader.restart(), written.eq(0)]
         with m.Else():
             reader.hold(m)
@@ -529,31 +699,37 @@ class SatCore(Timed, wiring.Component):
                 pass
             with m.If(result):
                 m.d.sync += written.eq(written + 1)
-                with m.If(written + 1 == k.total):
+                with m.If(written + 1 == cur.n0):
                     m.d.comb += done.eq(1)
 
-    def _prune(self, m, k, osre, tr, rd, wr):
-        """PRUNE: D rows (forward) or D blocks through the transposer (backward) into the
-        OSRE lanes; each group's ``n`` kept values and indices become ``n`` W rows, written
-        into the column block ``n1`` (the W port writes one column per enable bit)."""
-        cur, starts, done = k.cur, k.starts, k.done
-        active = k.state == _S.PRUNE
+    def _prune(self, m, u, ex_state, ports):
+        """PRUNE (unit EX): D rows (forward) or D blocks through the transposer (backward)
+        into the OSRE lanes; each group's ``n`` kept values and indices become ``n`` W rows,
+        written into the column block ``n1`` (the W port writes one column per enable bit)."""
+        osre, tr, rd, wr = self.osre, self.transposer, ports.rd, ports.wr
+        cur, done = u.cur, u.done
+        active = u.busy & (ex_state == _X.PRUNE)
+        start = u.start & (cur.op == Op.PRUNE)
         lanes, backward = self.lanes, cur.flag
+        columns = cur.n0 * self.m
+        blocks = (columns + (lanes - 1)) // lanes
+        total = Signal(2 * self.count_width + 16, name="prune_total")        # W rows
+        total_in = Signal(2 * self.count_width + 16, name="prune_total_in")  # D rows
         ready = Mux(backward, tr.i.ready, osre.i.ready)
-        reader = _RowReader(active, ready, k.total_in, len(k.total_in),
-                            names=("$signal", "issued"))
-        in_block = Signal(range(max(lanes, 2)))  # >= 1 bit (stays 0 when lanes == 1)
-        block_base = Signal(self.count_width + 1)
+        reader = _RowReader(active, ready, total_in, len(total_in),
+                            names=("prune_valid", "prune_issued"))
+        in_block = Signal(range(max(lanes, 2)), name="prune_in_block")      # >= 1 bit
+        block_base = Signal(self.count_width + 1, name="prune_block_base")
         addr = Mux(backward, block_base + in_block, cur.a + reader.issued)
-        m.d.comb += [tr.start.eq(starts[Op.PRUNE] & backward), tr.columns.eq(cur.n0 * self.m),
+        m.d.comb += [tr.start.eq(start & backward), tr.columns.eq(columns),
                      tr.i.valid.eq(reader.valid & backward), tr.i.payload.eq(rd[Buf.D].data),
                      tr.o.ready.eq(active & osre.i.ready),
                      osre.i.valid.eq(active & Mux(backward, tr.o.valid, reader.valid)),
                      osre.i.payload.eq(Mux(backward, tr.o.payload.as_value(),
                                            rd[Buf.D].data))]
         # -- writer: n rows per group
-        j = Signal(range(max(self.n, 2)))       # >= 1 bit (stays 0 when n == 1)
-        written = Signal(len(k.total))
+        j = Signal(range(max(self.n, 2)), name="prune_j")      # >= 1 bit
+        written = Signal(len(total), name="prune_written")
         write = active & osre.o.valid
         m.d.comb += osre.o.ready.eq(active & (j == self.n - 1))
         w_row = data.ArrayLayout(data.StructLayout({"value": self.in_fmt.width,
@@ -569,9 +745,10 @@ class SatCore(Timed, wiring.Component):
             m.d.comb += [*reader.read(rd[Buf.D], addr),
                          wr[Buf.W].addr.eq(cur.b + written), wr[Buf.W].data.eq(word),
                          wr[Buf.W].en.eq(Mux(write, enables, 0))]
-        with m.If(starts[Op.PRUNE]):
+        with m.If(start):
             m.d.sync += [*reader.restart(), in_block.eq(0), block_base.eq(cur.a),
-                         j.eq(0), written.eq(0)]
+                         j.eq(0), written.eq(0), total.eq(cur.n0 * self.n),
+                         total_in.eq(Mux(backward, blocks * lanes, columns))]
         with m.Else():
             reader.hold(m)
             with reader.count(m):
@@ -580,7 +757,7 @@ class SatCore(Timed, wiring.Component):
                     m.d.sync += [in_block.eq(0), block_base.eq(block_base + cur.c)]
             with m.If(write):
                 m.d.sync += [written.eq(written + 1), j.eq(Mux(j == self.n - 1, 0, j + 1))]
-                with m.If(written + 1 == k.total):
+                with m.If(written + 1 == total):
                     m.d.comb += done.eq(1)
 
 

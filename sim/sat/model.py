@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from hw.sat.config import SatConfig, resolve
-from hw.sat.isa import FIELD_NAMES, Buf, Op, Reg, field_widths
+from hw.sat.isa import FIELD_NAMES, Buf, Op, Reg, field_widths, problem
 from sim.sat.cycles import REJECTED_CYCLES, command_cycles
 from sim.sat.osre import topk_group
 from sim.sat.stce import systolic_fold
@@ -57,7 +57,8 @@ class SatCoreModel:
         self.index_width = config.index_width
         self.depth = config.depth
         lanes = self.lanes
-        self.shape = {Buf.W: (self.cols, 2), Buf.X: (self.rows, self.m), Buf.O: (self.cols,),
+        self.x_groups = config.x_groups
+        self.shape = {Buf.W: (self.cols, 2), Buf.X: (self.x_groups, self.m), Buf.O: (self.cols,),
                       Buf.M: (lanes,), Buf.V: (lanes,), Buf.G: (lanes,), Buf.D: (lanes,)}
         self.elem_width = config.element_width
         self.row_width = config.row_width
@@ -111,47 +112,9 @@ class SatCoreModel:
 
     # -- validation --------------------------------------------------------------------------
     def problem(self, cmd):
-        """Why the core rejects ``cmd`` (``None`` when it is accepted)."""
-        d, op = self.depth, cmd.op
-        if op in (Op.LOAD, Op.DRAIN):
-            if cmd.sel not in set(Buf):
-                return f"buffer {cmd.sel} does not exist"
-            if cmd.n0 == 0:
-                return "row count is 0"
-            if cmd.a + cmd.n0 > d[Buf(cmd.sel)]:
-                return (f"{Buf(cmd.sel).name} rows {cmd.a}..{cmd.a + cmd.n0 - 1} exceed its "
-                        f"depth {d[Buf(cmd.sel)]}")
-        elif op == Op.GEMM:
-            t, folds, tiles = cmd.n0, cmd.n1, cmd.n2
-            if 0 in (t, folds, tiles):
-                return "T, folds and tiles must be nonzero"
-            for buf, end in ((Buf.W, cmd.a + tiles * folds * self.rows),
-                             (Buf.X, cmd.b + folds * t), (Buf.O, cmd.c + tiles * t)):
-                if end > d[buf]:
-                    return f"GEMM needs {buf.name} rows up to {end - 1}, depth {d[buf]}"
-        elif op == Op.SGD:
-            if cmd.n0 == 0:
-                return "row count is 0"
-            if cmd.a + cmd.n0 > d[Buf.M] or cmd.b + cmd.n0 > d[Buf.D]:
-                return f"SGD rows exceed M/V/G depth {d[Buf.M]} or D depth {d[Buf.D]}"
-        elif op == Op.PRUNE:
-            if cmd.n0 == 0:
-                return "group count is 0"
-            if cmd.n1 >= -(-self.cols // self.lanes):
-                return f"column block {cmd.n1} is beyond the {self.cols} columns"
-            columns = cmd.n0 * self.m
-            blocks = -(-columns // self.lanes)
-            end = cmd.a + ((blocks - 1) * cmd.c + self.lanes if cmd.flag else columns)
-            if end > d[Buf.D]:
-                return f"PRUNE reads D rows up to {end - 1}, depth {d[Buf.D]}"
-            if cmd.b + cmd.n0 * self.n > d[Buf.W]:
-                return f"PRUNE writes W rows up to {cmd.b + cmd.n0 * self.n - 1}, depth {d[Buf.W]}"
-        elif op == Op.SET:
-            if cmd.sel not in set(Reg):
-                return f"register {cmd.sel} does not exist"
-        else:
-            return f"unknown op {op}"
-        return None
+        """Why the core rejects ``cmd`` (``None`` when it is accepted;
+        :func:`hw.sat.isa.problem`)."""
+        return problem(cmd, self.config)
 
     # -- execution ---------------------------------------------------------------------------
     def execute(self, cmd, din):
@@ -181,15 +144,29 @@ class SatCoreModel:
             self.registers[Reg(cmd.sel)] = cmd.value
         return out, 0
 
+    def bus_rows(self, cmd, fold):
+        """``(T, rows, m)``: the array's bus rows the data router forms from the compact X
+        groups for ``fold`` of GEMM ``cmd`` (:mod:`hw.sat.isa`, *compact activations*)."""
+        t, kg, n, r = cmd.n0, cmd.n3, cmd.sel, self.rows
+        flat = self.mem[Buf.X].reshape(-1, self.m)
+        bus = np.zeros((t, r, self.m), np.uint64)
+        base = cmd.b * self.x_groups + kg * np.arange(t)
+        for row in range(r):
+            kk = fold * r + row
+            if kk < kg * n:
+                bus[:, row] = flat[base + kk // n]
+        return bus
+
     def _gemm(self, cmd):
         t, folds, tiles, r = cmd.n0, cmd.n1, cmd.n2, self.rows
-        w, x, o = self.mem[Buf.W], self.mem[Buf.X], self.mem[Buf.O]
+        w, o = self.mem[Buf.W], self.mem[Buf.O]
+        buses = [self.bus_rows(cmd, fold) for fold in range(folds)]
         for tile in range(tiles):
             out = slice(cmd.c + tile * t, cmd.c + (tile + 1) * t)
             for fold in range(folds):
                 p = tile * folds + fold
                 weights = w[cmd.a + p * r:cmd.a + (p + 1) * r]
-                groups = x[cmd.b + fold * t:cmd.b + (fold + 1) * t]
+                groups = buses[fold]
                 chained = fold > 0 or cmd.flag
                 acc = o[out] if chained else np.zeros((t, self.cols), np.uint64)
                 o[out] = systolic_fold(groups, weights[..., 0], weights[..., 1], acc,

@@ -4,14 +4,18 @@ runs command programs; :func:`transposer_turns_blocks` checks the transposer
 
 ``$SIM_CONFIG`` lists phases; each has the ``cmd`` words, the ``din`` beats, the expected
 ``dout`` words (``data | last << data_width``, from :mod:`sim.sat.model`; ``None``: not
-compared here, the host compares the recorded words), the expected
-``error`` flag of every command, optionally the expected ``cycles`` of every command (stall-free
-phases), and the stream behaviour (``gap_prob`` on ``cmd`` and ``din``, ``stall_prob`` on
-``dout``). The core keeps its state from phase to phase. A monitor records, for every command,
-the cycle it was accepted, the first idle cycle after it and the ``cycles`` / ``error``
-outputs then; ``cycles`` must equal the measured span. Results (per phase: every command's
-``cycles``, the ``span`` and the ``dout`` words received) go to the JSON file named by the
-configuration's ``measured``.
+compared here, the host compares the recorded words), the expected ``error`` flag of every
+command, ``serial`` (default true: each command presented once the core is idle, so every
+command is one busy period; false: all presented at once, the units overlap), optionally the
+expected ``cycles`` of every command (serial stall-free phases) or the ``span`` of the whole
+program (overlapped stall-free phases: :func:`sim.sat.cycles.program_cycles`), and the stream
+behaviour (``gap_prob`` on ``cmd`` and ``din``, ``stall_prob`` on ``dout``, ``bandwidth``: bytes
+a cycle shared by ``din`` and ``dout``, :class:`Bandwidth`, ``None``: unlimited). The core keeps its
+state from phase to phase. A monitor records every busy period (the acceptance that started it,
+the first idle cycle after it and the ``cycles`` / ``error`` outputs then); ``cycles`` must
+equal the measured period. Results (per phase: every period's ``cycles``, the ``span`` from the
+first acceptance to the last idle cycle, and the ``dout`` words received) go to the JSON file
+named by the configuration's ``measured``.
 """
 
 import json
@@ -19,17 +23,108 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge, ReadOnly
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from sim.tb.stream import StreamSink, StreamSource, start_clock_and_reset
+from sim.tb.stream import StreamSink, StreamSource, resolved, start_clock_and_reset
+
+
+class Bandwidth:
+    """External bandwidth: a token bucket of ``rate`` bytes a cycle shared by ``din`` and
+    ``dout`` (the host memory's one budget for reads and writes). Every beat costs
+    ``beat_bytes``; the bucket holds at most ``beat_bytes + rate`` (no bursts above the rate
+    beyond one beat). ``rate=None``: no limit."""
+
+    def __init__(self, dut, beat_bytes):
+        self.rate, self.beat, self.tokens = None, beat_bytes, 0.0
+        cocotb.start_soon(self._refill(dut))
+
+    async def _refill(self, dut):
+        while True:
+            await RisingEdge(dut.clk)
+            if self.rate is not None:
+                self.tokens = min(self.beat + self.rate, self.tokens + self.rate)
+
+    def take(self):
+        if self.rate is None:
+            return True
+        if self.tokens >= self.beat:
+            self.tokens -= self.beat
+            return True
+        return False
+
+    def give(self):
+        if self.rate is not None:
+            self.tokens += self.beat
+
+
+class ThrottledSource(StreamSource):
+    """A :class:`StreamSource` that presents a word only when the bucket pays for it."""
+
+    def __init__(self, dut, prefix, bucket, **kwargs):
+        self.bucket = bucket
+        super().__init__(dut, prefix, **kwargs)
+
+    async def _run(self):
+        while True:
+            await FallingEdge(self.clk)
+            if (not self.queue or (self.gap_prob and self.rng.random() < self.gap_prob)
+                    or not self.bucket.take()):
+                self.valid.value = 0
+                if self.x_idle:
+                    self.payload.value = self._idle
+                continue
+            self.valid.value = 1
+            self.payload.value = self.queue[0]
+            while True:
+                await ReadOnly()
+                if int(self.ready.value):
+                    break
+                await FallingEdge(self.clk)
+            self.queue.popleft()
+            self.sent += 1
+
+
+class ThrottledSink(StreamSink):
+    """A :class:`StreamSink` that is ready only when the bucket pays for a beat (refunded
+    when no beat comes)."""
+
+    def __init__(self, dut, prefix, bucket, **kwargs):
+        self.bucket = bucket
+        super().__init__(dut, prefix, **kwargs)
+
+    async def _run(self):
+        pending = None
+        while True:
+            await FallingEdge(self.clk)
+            ready = (not (self.stall_prob and self.rng.random() < self.stall_prob)
+                     and self.bucket.take())
+            self.ready.value = int(ready)
+            await ReadOnly()
+            valid = resolved(self.valid, f"{self.prefix}__valid", self.cycle)
+            word = (resolved(self.payload, f"{self.prefix}__payload (valid high)", self.cycle)
+                    if valid else None)
+            if pending is not None:
+                assert valid and word == pending, (
+                    f"stream rule broken at cycle {self.cycle}: a word presented while not "
+                    f"ready was withdrawn or changed ({pending:#x} -> {word})")
+            if valid and ready:
+                self.words.append(word)
+                self.cycles.append(self.cycle)
+                pending = None
+            else:
+                if ready:
+                    self.bucket.give()
+                pending = word if valid else None
+            self.cycle += 1
 
 
 class CommandMonitor:
-    """Per command: (accepted cycle, first idle cycle after it, ``cycles``, ``error``)."""
+    """Busy periods: per period (cycle of the acceptance that started it, first idle cycle
+    after it, ``cycles`` and ``error`` then); and the cycle of every acceptance."""
 
     def __init__(self, dut):
         self.dut, self.accepted, self.done = dut, [], []
-        self.cycle = 0
+        self.cycle, self._start = 0, None
         cocotb.start_soon(self._run())
 
     async def _run(self):
@@ -39,11 +134,14 @@ class CommandMonitor:
             await ReadOnly()
             busy = int(dut.busy.value)
             if busy_before and not busy:
-                self.done.append((self.accepted[len(self.done)], self.cycle,
-                                  int(dut.cycles.value), int(dut.error.value)))
+                self.done.append((self._start, self.cycle, int(dut.cycles.value),
+                                  int(dut.error.value)))
+                self._start = None
             if int(dut.cmd__valid.value) and int(dut.cmd__ready.value):
-                assert not busy, "a command was accepted while busy"
                 self.accepted.append(self.cycle)
+                if not busy:
+                    assert self._start is None
+                    self._start = self.cycle
             busy_before = busy
             self.cycle += 1
 
@@ -55,26 +153,44 @@ def _config():
 
 @cocotb.test()
 async def sat_core_runs_programs(dut):
+    """Each phase runs ``serial`` (the next command is presented once the core is idle: one
+    busy period per command, whose ``cycles`` and ``error`` are checked) or overlapped (all
+    commands presented at once; ``span`` checked against the program model when given)."""
     cfg = _config()
     await start_clock_and_reset(dut, dut.cmd__valid, dut.din__valid, dut.dout__ready)
     monitor = CommandMonitor(dut)
     cmd = StreamSource(dut, "cmd", seed=cfg["seed"])
-    din = StreamSource(dut, "din", seed=cfg["seed"] + 1)
-    dout = StreamSink(dut, "dout", seed=cfg["seed"] + 2).start()
+    bucket = Bandwidth(dut, len(dut.din__payload) // 8)
+    din = ThrottledSource(dut, "din", bucket, seed=cfg["seed"] + 1)
+    dout = ThrottledSink(dut, "dout", bucket, seed=cfg["seed"] + 2).start()
     measured = []
     for index, phase in enumerate(cfg["phases"]):
         cmd.gap_prob = din.gap_prob = phase["gap_prob"]
         dout.stall_prob = phase["stall_prob"]
-        first_cmd, first_word = len(monitor.done), len(dout.words)
+        bucket.rate = phase.get("bandwidth")
+        serial = phase.get("serial", True)
+        first_period, first_word = len(monitor.done), len(dout.words)
+        first_cmd = len(monitor.accepted)
         start = monitor.cycle
         din.push(*phase["din"])
-        cmd.push(*phase["cmds"])
-        goal = first_cmd + len(phase["cmds"])
-        while len(monitor.done) < goal:
-            await FallingEdge(dut.clk)
-            assert monitor.cycle - start < cfg.get("timeout", 200_000), (
-                f"phase {index}: {len(monitor.done) - first_cmd} of {len(phase['cmds'])} "
-                "commands completed before the timeout")
+        count = len(phase["cmds"])
+
+        async def wait(predicate, what):
+            while not predicate():
+                await FallingEdge(dut.clk)
+                assert monitor.cycle - start < cfg.get("timeout", 200_000), (
+                    f"phase {index}: timeout waiting for {what}: "
+                    f"{len(monitor.accepted) - first_cmd} of {count} commands accepted")
+        if serial:
+            for k, word in enumerate(phase["cmds"]):
+                cmd.push(word)
+                await wait(lambda: len(monitor.done) > first_period + k, f"command {k}")
+        else:
+            cmd.push(*phase["cmds"])
+            await wait(lambda: (len(monitor.accepted) - first_cmd == count
+                                and monitor.done and monitor.done[-1][0] is not None
+                                and monitor.done[-1][1] > monitor.accepted[-1]
+                                and len(monitor.done) > first_period), "the last command")
         assert not din.queue, f"phase {index}: {len(din.queue)} din beats were not taken"
         words = dout.words[first_word:]
         want = phase.get("dout")
@@ -85,20 +201,26 @@ async def sat_core_runs_programs(dut):
             assert not bad, (f"phase {index} ({phase['name']}): {len(bad)} of {len(want)} dout "
                              f"beats differ; first at beat {bad[0]}: {words[bad[0]]:#x} != "
                              f"{want[bad[0]]:#x}")
-        records = monitor.done[first_cmd:goal]
+        records = monitor.done[first_period:]
         for k, (accepted, idle, cycles, error) in enumerate(records):
-            assert cycles == idle - accepted, (f"phase {index} command {k}: cycles output "
+            assert cycles == idle - accepted, (f"phase {index} period {k}: cycles output "
                                                f"{cycles}, measured {idle - accepted}")
-            assert error == phase["errors"][k], f"phase {index} command {k}: error={error}"
+            if serial:
+                assert error == phase["errors"][k], f"phase {index} command {k}: error={error}"
         got_cycles = [r[2] for r in records]
-        if phase.get("cycles") is not None:
+        span = records[-1][1] - records[0][0]
+        if serial and phase.get("cycles") is not None:
             assert got_cycles == phase["cycles"], (
                 f"phase {index} ({phase['name']}): cycles {got_cycles} != model "
                 f"{phase['cycles']}")
-        measured.append({"name": phase["name"], "cycles": got_cycles,
-                         "span": monitor.cycle - start, "dout": words})
-        dut._log.info("phase %s: %d commands, %d dout beats, cycles %s", phase["name"],
-                      len(records), len(words), got_cycles)
+        if not serial and phase.get("span") is not None:
+            assert len(records) == 1 and span == phase["span"], (
+                f"phase {index} ({phase['name']}): span {span} in {len(records)} busy "
+                f"periods != model {phase['span']}")
+        measured.append({"name": phase["name"], "cycles": got_cycles, "span": span,
+                         "dout": words})
+        dut._log.info("phase %s: %d commands, %d busy periods, %d dout beats, span %d",
+                      phase["name"], count, len(records), len(words), span)
     with open(cfg["measured"], "w") as f:
         json.dump(measured, f)
 

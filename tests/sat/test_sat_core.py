@@ -26,7 +26,7 @@ from sim.fp import golden as fp
 from sim.sat.stce import gemm_chain
 from sim.sat.osre import nm_prune, random_weight_bits
 from sim.sat.model import Command, SatCoreModel
-from sim.sat.driver import Program, gemm_result, stage_gemm
+from sim.sat.driver import Program, compact_rows, gemm_result, stage_gemm
 from sim.sat.wuve import config_bits, decay_bits, first_step_v, sgd_step
 from sim.runner import run
 from sim.sat.cycles import gemm_command_cycles, gemm_cycles as stce_gemm_cycles
@@ -243,8 +243,8 @@ def e2e_program(model, rng):
     x = _fp16(rng, (t, cin), specials=False)
     plan = plan_gemm(x, np.zeros((kc, cout), np.uint64), np.zeros((kc, cout), np.uint64),
                      model.n, model.m, model.rows, model.cols, model.in_fmt.width)
-    prog.load(Buf.X, 0, np.concatenate(plan.buses))
-    prog.gemm(0, 0, 0, plan.t, plan.folds, len(plan.tiles))
+    prog.load(Buf.X, 0, compact_rows(x, model.m, model.x_groups))
+    prog.gemm(0, 0, 0, plan.t, plan.folds, len(plan.tiles), n=model.n, groups=cin // model.m)
     prog.drain(Buf.O, 0, plan.t * len(plan.tiles))
     # SGD on the whole layer, then re-prune into fresh W rows and drain everything.
     grad = fp.from_float64(model.grad_fmt, rng.normal(0, 1, (cout, cin)))
@@ -290,8 +290,16 @@ def error_program(model, rng):
     bad = [Command(Op.LOAD, sel=Buf.W, a=d[Buf.W] - 1, n0=2),           # one row too many
            Command(Op.LOAD, sel=7, a=0, n0=1),                           # no such buffer
            Command(Op.DRAIN, sel=Buf.X, a=0, n0=0),                      # zero rows
-           Command(Op.GEMM, a=0, b=0, c=d[Buf.O] - 2, n0=3, n1=1, n2=1),  # O overflows
-           Command(Op.GEMM, a=d[Buf.W] - model.rows, b=0, c=0, n0=1, n1=1, n2=2),  # W
+           Command(Op.GEMM, sel=1, a=0, b=0, c=d[Buf.O] - 2, n0=3, n1=1, n2=1,
+                   n3=1),                                                 # O overflows
+           Command(Op.GEMM, sel=1, a=d[Buf.W] - model.rows, b=0, c=0, n0=1, n1=1,
+                   n2=2, n3=1),                                           # W overflows
+           Command(Op.GEMM, sel=1, a=0, b=d[Buf.X] - 1, c=0, n0=model.x_groups + 1,
+                   n1=1, n2=1, n3=1),                                     # X overflows
+           Command(Op.GEMM, sel=0, n0=1, n1=1, n2=1, n3=1),               # N = 0
+           Command(Op.GEMM, sel=model.m + 1, n0=1, n1=1, n2=1, n3=1),     # N > m
+           Command(Op.GEMM, sel=1, n0=1, n1=2, n2=1, n3=1),         # folds != ceil
+           Command(Op.GEMM, sel=1, n0=1, n1=1, n2=1, n3=0),         # no groups
            Command(Op.SGD, a=0, b=d[Buf.D] - 1, n0=2),                   # D overflows
            Command(Op.PRUNE, a=0, b=0, n0=1, n1=model.cols // model.lanes),  # no such block
            Command(Op.PRUNE, a=0, b=d[Buf.W] - model.n + 1, n0=1),       # W overflows
@@ -421,9 +429,11 @@ def test_host_model_rejects_commands_that_do_not_fit():
     with pytest.raises(ValueError, match="exceed its depth"):
         prog.load(Buf.X, d[Buf.X] - 1, np.zeros((2, model.rows, model.m)))
     with pytest.raises(ValueError, match="GEMM needs O rows"):
-        prog.gemm(0, 0, 0, t=d[Buf.O] + 1, folds=1, tiles=1)
+        prog.gemm(0, 0, 0, t=d[Buf.O] + 1, folds=1, tiles=1, n=1, groups=1)
     with pytest.raises(ValueError, match="GEMM needs W rows"):
-        prog.gemm(0, 0, 0, t=1, folds=d[Buf.W], tiles=1)
+        prog.gemm(0, 0, 0, t=1, folds=d[Buf.W], tiles=1, n=1, groups=d[Buf.W] * model.rows)
+    with pytest.raises(ValueError, match="GEMM needs X groups"):
+        prog.gemm(0, 0, 0, t=d[Buf.X] + 1, folds=1, tiles=1, n=1, groups=model.x_groups)
     with pytest.raises(ValueError, match="PRUNE writes W"):
         prog.prune(0, d[Buf.W] - 1, groups=1)
     with pytest.raises(ValueError, match="PRUNE reads D"):
@@ -435,7 +445,7 @@ def test_host_model_rejects_commands_that_do_not_fit():
     x = np.zeros((5, 16), np.uint64)
     w, idx = np.zeros((8, 4), np.uint64), np.zeros((8, 4), np.uint64)
     stage_gemm(prog, x, w, idx, n=2)                     # fits: 4 folds x 2 tiles x 2 rows
-    with pytest.raises(ValueError, match="X rows"):       # 40 activation rows per fold
+    with pytest.raises(ValueError, match="X rows"):       # 640 activations: 80 X rows
         stage_gemm(prog, np.zeros((40, 16), np.uint64), w, idx, n=2)
 
 
