@@ -198,7 +198,8 @@ def test_sat_cycle_formulas_match_the_model(preset):
     env = {**timing, "beats": {int(Buf[k]): v for k, v in timing["beats"].items()}, "max": max}
     commands = [Command(op, sel=sel, n0=n0) for op, sel, n0 in
                 product((Op.LOAD, Op.DRAIN), range(8), (0, 1, 3))]
-    commands += [Command(Op.GEMM, flag=f, n0=t, n1=k, n2=j) for f, t, k, j in
+    commands += [Command(Op.GEMM, sel=1, flag=f, n0=t, n1=k, n2=j, n3=k * component.rows)
+                 for f, t, k, j in
                  product((0, 1), (1, 2, 7, 140, 300), (1, 2, 3), (1, 2, 4))]
     commands += [Command(Op.SGD, a=1, b=2, n0=n0) for n0 in (0, 1, 5)]
     commands += [Command(Op.PRUNE, flag=f, n0=g, c=component.lanes) for f, g in
