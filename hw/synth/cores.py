@@ -236,14 +236,14 @@ def report(out_dir, root="build/synth/cores", *, pnr=True, cores=("sat", "sparta
     """Run the whole-core and Fmax measurements, write ``out_dir/synth_cores.{json,md}``;
     the report is rewritten as each job finishes (``info.complete`` is False until the
     last), so a long run shows what it has measured so far."""
-    start = time.monotonic()
+    start, commit = time.monotonic(), git_info()      # the code measured: as at the start
     result = {}
     fmax = list(fmax_designs()) if fmax is None else list(fmax)
     fmax = fmax if pnr else []
     pending = [*cores, *(f"fmax:{label}" for label in fmax)]
 
     def write(complete):
-        result["info"] = {**tools_info(), **git_info(), "workers": workers,
+        result["info"] = {**tools_info(), **commit, "workers": workers,
                           "seconds": round(time.monotonic() - start, 1), "complete": complete,
                           "pending": [k for k in pending if k not in done]}
         result["papers"] = PAPERS

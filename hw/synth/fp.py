@@ -166,6 +166,7 @@ def report(designs, out_dir, root="build/synth", workers=2, stem="synth_fp"):
         raise ValueError("design labels must be unique")
     partial = stem.endswith("sweep")
     order = [label for label, _, _ in designs]
+    commit = git_info()                                 # the code measured: as at the start
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(synth_design, label, design, params, root): label
                    for label, design, params in designs}
@@ -175,19 +176,19 @@ def report(designs, out_dir, root="build/synth", workers=2, stem="synth_fp"):
             note(f"{futures[future]} done ({len(found)} of {len(futures)})")
             if partial and len(found) < len(futures):
                 _write(out_dir, stem, [found[k] for k in order if k in found], start,
-                       [k for k in order if k not in found])
+                       [k for k in order if k not in found], commit)
     results = [found[k] for k in order]
-    return _write(out_dir, stem, results, start, [])
+    return _write(out_dir, stem, results, start, [], commit)
 
 
-def _write(out_dir, stem, results, start, pending):
+def _write(out_dir, stem, results, start, pending, commit):
     first = results[0]
     info = {**tools_info(),
             "ecp5_commands": [c.replace(first["design"], "TOP") for c in
                               first["ecp5"]["commands"]],
             "xcup_commands": [c.replace(first["design"], "TOP") for c in
                               first["xcup"]["commands"]],
-            "seconds": round(time.monotonic() - start, 1), **git_info(), "pending": pending}
+            "seconds": round(time.monotonic() - start, 1), **commit, "pending": pending}
     write_report(out_dir, stem, {"info": info, "results": results},
                  (sweep_markdown if stem.endswith("sweep") else markdown)(results, info))
     return results, info
