@@ -38,6 +38,8 @@ LINT_CASES = [(key, spec.test_params) for key, spec in DESIGNS.items()] + [
     ("sat_stce", {"rows": 1, "cols": 1}),
     ("sat_stce", {"rows": 2, "cols": 3, "group": 4, "in_fmt": "bf16", "hierarchical": False}),
     ("sat_stce", {"rows": 3, "cols": 1, "group": 1, "mul_latency": 0, "add_latency": 1}),
+    ("sat_stce", {"rows": 2, "cols": 2, "group": 2, "ftz": True, "mul_latency": 1}),
+    ("fp_fmac", {"ftz": True, "latency": 0}), ("fp_fmac", {"ab_fmt": "e4m3", "c_fmt": "bf16"}),
     ("sat_topk", {"n": 1, "m": 4}), ("sat_topk", {"n": 4, "m": 4}),
     ("sat_topk", {"n": 2, "m": 16, "fmt": "bf16"}), ("sat_topk", {"n": 1, "m": 2}),
     ("sat_osre", {"lanes": 1, "n": 1, "m": 2}), ("sat_osre", {"lanes": 3, "n": 3, "m": 8,

@@ -22,15 +22,22 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..fp.add import add_steps
+from ..fp.fmac import accumulate_steps, fused_supported, product_steps
 from ..fp.mul import mul_steps
-from ..fp.pipeline import build_pipeline, delay
+from ..fp.pipeline import Step, build_pipeline, delay
+from ..fp.recode import rec_width, recode
 from ..hier import instantiate, part
 from ..params import Design, Param, _bool, _fmt, check_format, check_int
 from ..timing import Timed
 from .config import (MAX_ARRAY_LATENCY, MAX_DIM, MAX_M, PAPER, array_latency, index_width,
                      swap_wave)
 
-__all__ = ["SystolicArray"]
+__all__ = ["SystolicArray", "STALL_LEVELS"]
+
+#: Register levels of the array's stall tree: a root, one copy per row (and one for the
+#: columns and control), one leaf per consumer. ``y`` back-pressure stops the array this many
+#: cycles later; the output skid buffer holds ``STALL_LEVELS + 1`` result rows.
+STALL_LEVELS = 3
 
 
 class SystolicArray(Timed, wiring.Component):
@@ -42,7 +49,7 @@ class SystolicArray(Timed, wiring.Component):
     """
 
     def __init__(self, *, rows, cols, group=1, in_fmt="fp16", acc_fmt="fp32",
-                 mul_latency=2, add_latency=3, hierarchical=True):
+                 mul_latency=2, add_latency=3, hierarchical=True, ftz=False):
         self.rows = check_int("rows", rows, 1, MAX_DIM)
         self.cols = check_int("cols", cols, 1, MAX_DIM)
         self.group = check_int("group", group, 1, MAX_M)
@@ -52,9 +59,11 @@ class SystolicArray(Timed, wiring.Component):
         self.add_latency = check_int("add_latency", add_latency, 0, MAX_ARRAY_LATENCY)
         self.index_width = index_width(self.group)
         self.hierarchical = bool(hierarchical)
+        self.ftz = check_ftz(ftz, self.in_fmt, self.acc_fmt)
         # only elaborated when instantiated (hierarchical) or used for its datapath (flat)
         self.pe = part(SystolicPE, group=self.group, in_fmt=self.in_fmt, acc_fmt=self.acc_fmt,
-                       mul_latency=self.mul_latency, add_latency=self.add_latency)
+                       mul_latency=self.mul_latency, add_latency=self.add_latency,
+                       ftz=self.ftz)
         in_w, acc_w = self.in_fmt.width, self.acc_fmt.width
         x_layout = data.StructLayout({
             "groups": data.ArrayLayout(data.ArrayLayout(in_w, self.group), self.rows),
@@ -87,15 +96,25 @@ class SystolicArray(Timed, wiring.Component):
         return swap_wave(self.rows, self.cols, self.add_latency)
 
     def _weights(self, m):
-        """Shadow weight rows, the load counter and the swap-wave counter."""
-        shadow = [Signal(self.w.payload.shape(), name=f"shadow{r}") for r in range(self.rows)]
+        """Shadow weight rows (values recoded for the fused uMAC), the load counter and the
+        swap-wave counter."""
+        layout = data.StructLayout({
+            "values": data.ArrayLayout(self.pe.weight_layout["value"].shape, self.cols),
+            "indices": data.ArrayLayout(self.index_width, self.cols)})
+        shadow = [Signal(layout, name=f"shadow{r}") for r in range(self.rows)]
+        incoming = Signal(layout, name="w_in")
+        m.d.comb += incoming.indices.eq(self.w.payload.indices)
+        for c in range(self.cols):
+            value = self.w.payload.values[c]
+            m.d.comb += incoming.values[c].eq(recode(m, self.in_fmt, value, self.ftz, f"w{c}_rec")
+                                              if self.pe.fused else value)
         loaded = Signal(range(self.rows + 1))
         wave = Signal(range(self.swap_wave + 1))
         load = self.w.valid & self.w.ready
         m.d.comb += self.w.ready.eq((loaded < self.rows) & (wave == 0))
         with m.If(load):
             m.d.sync += [shadow[r].eq(shadow[r + 1]) for r in range(self.rows - 1)]
-            m.d.sync += [shadow[-1].eq(self.w.payload), loaded.eq(loaded + 1)]
+            m.d.sync += [shadow[-1].eq(incoming), loaded.eq(loaded + 1)]
         return shadow, loaded, wave
 
     def _pe(self, m, name, enable, bus, weight, psum):
@@ -110,57 +129,170 @@ class SystolicArray(Timed, wiring.Component):
                      "bus_out": bus_out, "psum_out": psum_out})
         return bus_out, psum_out
 
+    @property
+    def stall_latency(self):
+        """Cycles from ``y`` back-pressure to the array stopping: the depth of the registered
+        stall tree (:attr:`STALL_LEVELS`)."""
+        return STALL_LEVELS
+
+    @property
+    def skid_depth(self):
+        """Result rows the output skid buffer holds (``stall_latency + 1``)."""
+        return STALL_LEVELS + 1
+
+    @property
+    def timing_properties(self):
+        return {"stall_latency": self.stall_latency, "skid_depth": self.skid_depth,
+                "swap_wave": self.swap_wave}
+
+    def _stall_tree(self, m, go):
+        """Registered, replicated copies of ``go`` (:attr:`STALL_LEVELS` cycles later): a root,
+        one copy per array row and one for the columns and control, then one leaf per
+        consumer (made by the returned ``leaf(parent, name)``). Every register of the array
+        advances on a leaf, all of which carry the same value in every cycle."""
+        def copy(parent, name):
+            reg = Signal(init=1, name=name)
+            m.d.sync += reg.eq(parent)
+            return reg
+        root = copy(go, "adv_root")
+        row_mid = [copy(root, f"adv_row{r}") for r in range(self.rows)]
+        col_mid = copy(root, "adv_cols")
+        return row_mid, col_mid, copy
+
+    def _skid(self, m, push, data):
+        """The output skid buffer: ``skid_depth`` result rows; returns the level after this
+        cycle's push and pop."""
+        depth = self.skid_depth
+        slots = [Signal(len(data), name=f"skid{i}") for i in range(depth)]
+        wp, rp = Signal(range(depth)), Signal(range(depth))
+        level = Signal(range(depth + 1))
+        pop = self.y.valid & self.y.ready
+        head = slots[0]
+        for i in range(1, depth):
+            head = Mux(rp == i, slots[i], head)
+        m.d.comb += [self.y.valid.eq(level != 0), self.y.payload.eq(head)]
+        step = lambda p: Mux(p == depth - 1, 0, p + 1)
+        for i in range(depth):
+            with m.If(push & (wp == i)):
+                m.d.sync += slots[i].eq(data)
+        with m.If(push):
+            m.d.sync += wp.eq(step(wp))
+        with m.If(pop):
+            m.d.sync += rp.eq(step(rp))
+        m.d.sync += level.eq(level + push - pop)
+        return level + push - pop
+
     def elaborate(self, platform):
         m = Module()
         rows, cols = self.rows, self.cols
-        enable = Signal()
-        m.d.comb += enable.eq(~(self.y.valid & ~self.y.ready))
+        go = Signal()
+        row_mid, col_mid, copy = self._stall_tree(m, go)
+        ctrl = copy(col_mid, "adv_ctrl")
         shadow, loaded, wave = self._weights(m)
 
         blocked = self.x.valid & self.x.payload.first & (loaded < rows)
-        m.d.comb += self.x.ready.eq(enable & ~blocked)
+        m.d.comb += self.x.ready.eq(ctrl & ~blocked)
         accept = self.x.valid & self.x.ready
         with m.If(accept & self.x.payload.first):
             m.d.sync += [loaded.eq(0), wave.eq(self.swap_wave)]
-        with m.Elif(enable & (wave != 0)):
+        with m.Elif(ctrl & (wave != 0)):
             m.d.sync += wave.eq(wave - 1)
 
+        def stages(parent, count, name):
+            return [copy(parent, f"adv_{name}{i}") for i in range(count)]
+
         bus_layout = self.pe.bus_layout
-        psums = [delay(m, self.x.payload.acc[c], c + self.mul_latency, enable, f"psum_in{c}")
+        psums = [delay(m, self.x.payload.acc[c], c + self.mul_latency,
+                       stages(col_mid, c + self.mul_latency, f"psum{c}_"), f"psum_in{c}")
                  for c in range(cols)]
         for r in range(rows):
             bus = Signal(bus_layout, name=f"bus{r}_in")
             m.d.comb += [bus.group.eq(self.x.payload.groups[r]),
                          bus.first.eq(accept & self.x.payload.first)]
-            bus = delay(m, bus, r * self.add_latency, enable, f"skew{r}_", reset_less=False)
+            skew = r * self.add_latency
+            bus = _delay_bus(m, bus, skew, stages(row_mid[r], skew, f"skew{r}_"), f"skew{r}_")
             for c in range(cols):
                 weight = Signal(self.pe.weight_layout, name=f"pe{r}_{c}_w")
                 m.d.comb += [weight.value.eq(shadow[r].values[c]),
                              weight.index.eq(shadow[r].indices[c])]
+                enable = copy(row_mid[r], f"adv_pe{r}_{c}")
                 bus, psums[c] = self._pe(m, f"pe{r}_{c}", enable, bus, weight, psums[c])
 
-        valid = delay(m, accept, self.latency - 1, enable, "valid", reset_less=False)
-        with m.If(enable):
-            m.d.sync += self.y.valid.eq(valid)
-            for c in range(cols):
-                m.d.sync += self.y.payload[c].eq(delay(m, psums[c], cols - 1 - c, enable,
-                                                       f"deskew{c}_"))
+        valid = delay(m, accept, self.latency - 1, ctrl, "valid", reset_less=False)
+        out = Signal(self.y.payload.shape(), name="out")
+        for c in range(cols):
+            deskew = cols - 1 - c
+            m.d.comb += out[c].eq(delay(m, psums[c], deskew,
+                                        stages(col_mid, deskew, f"deskew{c}_"), f"deskew{c}_"))
+        push = Signal()
+        m.d.comb += push.eq(ctrl & valid)
+        level = self._skid(m, push, out.as_value())
+        # the array may advance STALL_LEVELS cycles from now: at most STALL_LEVELS - 1 more
+        # rows can be pushed before then, and one is being read
+        m.d.comb += go.eq(level <= self.skid_depth - STALL_LEVELS)
         return m
 
 
+def _delay_bus(m, bus, cycles, enable, name):
+    """An activation bus delayed by ``cycles``: the ``first`` flag with a reset, the
+    activations without (a reset on them costs a LUT per bit on Xilinx next to the enable)."""
+    if cycles == 0:
+        return bus
+    out = Signal.like(bus, name=f"{name}bus")
+    m.d.comb += [out.group.eq(delay(m, bus.group, cycles, enable, f"{name}g")),
+                 out.first.eq(delay(m, bus.first, cycles, enable, f"{name}f", reset_less=False))]
+    return out
+
+
+def _select(group, index):
+    """``group[index]`` as a tree of 2:1 multiplexers on the index bits (a Value index on an
+    array view becomes a wide shifter in Yosys: about 5x the LUTs for a bus of 8)."""
+    items = [group[i] for i in range(len(group))]
+    bit = 0
+    while len(items) > 1:
+        items = [Mux(index[bit], items[i + 1], items[i]) if i + 1 < len(items) else items[i]
+                 for i in range(0, len(items), 2)]
+        bit += 1
+    return items[0]
+
+
+def check_ftz(ftz, in_fmt, acc_fmt):
+    """``ftz`` as a bool; flush-to-zero needs the fused MAC (:func:`fused_supported`)."""
+    if not isinstance(ftz, bool):
+        raise ValueError(f"ftz must be a bool, not {ftz!r}")
+    if ftz and not fused_supported(in_fmt, acc_fmt):
+        raise ValueError(f"ftz=True needs the fused MAC, which does not support in_fmt="
+                         f"{in_fmt.name} with acc_fmt={acc_fmt.name}")
+    return ftz
+
+
 class SystolicPE(wiring.Component):
-    """One uMAC of the array: ``psum_out = psum_in + round(w * x[w.index])`` (``mul_latency``
+    """One uMAC of the array: ``psum_out = round(psum_in + w * x[w.index])`` (``mul_latency``
     + ``add_latency`` stages), the stationary weight switched in by the ``first`` flag of the
     bus, and the activation bus passed on to the right one cycle later. Everything advances
     only while ``enable``. With ``hierarchical=True`` the array instantiates this module
-    (emitted once as ``module_name``) instead of inlining it in every position."""
+    (emitted once as ``module_name``) instead of inlining it in every position.
 
-    def __init__(self, *, group, in_fmt, acc_fmt, mul_latency, add_latency):
-        self.group, self.in_fmt, self.acc_fmt = group, in_fmt, acc_fmt
+    Where the formats allow (:func:`hw.fp.fmac.fused_supported`: FP16 x FP16 + FP32) the
+    uMAC is the fused MAC of :mod:`hw.fp.fmac`: the exact product goes unrounded into the
+    adder, which equals rounding it first because it is exact. Otherwise (BF16 x BF16 +
+    FP32) the product is rounded to ``acc_fmt`` and then added. ``ftz``: subnormal operands
+    and partial sums count as zeros (fused formats only)."""
+
+    def __init__(self, *, group, in_fmt, acc_fmt, mul_latency, add_latency, ftz=False):
+        self.group = group
+        self.in_fmt = check_format("in_fmt", in_fmt)
+        self.acc_fmt = check_format("acc_fmt", acc_fmt)
         self.mul_latency, self.add_latency = mul_latency, add_latency
+        self.ftz = check_ftz(ftz, self.in_fmt, self.acc_fmt)
+        self.fused = fused_supported(self.in_fmt, self.acc_fmt)
+        in_fmt, acc_fmt = self.in_fmt, self.acc_fmt
         self.bus_layout = data.StructLayout({
             "group": data.ArrayLayout(in_fmt.width, group), "first": 1})
-        self.weight_layout = data.StructLayout({"value": in_fmt.width,
+        # fused: the array recodes weights as they arrive (hw/fp/recode.py), so the PE needs
+        # no leading-zero count for them
+        value_width = rec_width(in_fmt) if self.fused else in_fmt.width
+        self.weight_layout = data.StructLayout({"value": value_width,
                                                 "index": index_width(group)})
         super().__init__({
             "enable": In(1), "bus_in": In(self.bus_layout), "weight": In(self.weight_layout),
@@ -172,24 +304,55 @@ class SystolicPE(wiring.Component):
     def module_name(self):
         """Verilog module name, carrying every parameter (one module per configuration)."""
         return (f"sat_stce_pe_g{self.group}_{self.in_fmt.name}_{self.acc_fmt.name}"
-                f"_m{self.mul_latency}_a{self.add_latency}")
+                f"_m{self.mul_latency}_a{self.add_latency}" + ("_ftz" if self.ftz else ""))
+
+    def steps(self):
+        """``(product steps, accumulate steps)``: the first run on the activation bus side
+        (``mul_latency`` registers), the second on the partial-sum path (``add_latency``)."""
+        i, a = self.in_fmt, self.acc_fmt
+        if self.fused:
+            return (product_steps(i, a, "ra", "rb", ftz=self.ftz, recoded=True),
+                    accumulate_steps(a, "psum", ftz=self.ftz))
+        return (mul_steps(i, i, a, out="product"), add_steps(a, a="psum", b="product"))
 
     def datapath(self, m, enable, bus, weight, psum, name):
-        """Build the PE's logic into ``m``; returns ``(bus_out, psum_out)``."""
+        """Build the PE's logic into ``m``; returns ``(bus_out, psum_out)``.
+
+        Fused with ``mul_latency >= 1``: the activation bus register (which passes the bus to
+        the right) and the stationary-weight register (loaded as ``first`` passes) are the
+        first pipeline stage; the activation is selected by the registered index behind them,
+        so neither a weight multiplexer nor a copy of the activation is needed."""
         active = Signal.like(weight, name=f"{name}_active")
-        selected = Signal.like(weight, name=f"{name}_sel")
-        m.d.comb += selected.eq(Mux(bus.first, weight, active))
         with m.If(enable & bus.first):
             m.d.sync += active.eq(weight)
-        x = bus.group[0] if self.group == 1 else bus.group[selected.index]
-        product, _, _ = build_pipeline(
-            m, mul_steps(self.in_fmt, self.in_fmt, self.acc_fmt, out="product"),
-            {"a": selected.value, "b": x}, Const(1), self.mul_latency, enable=enable)
-        total, _, _ = build_pipeline(
-            m, add_steps(self.acc_fmt, a="psum", b="product"),
-            {"psum": psum, "product": product["product"]}, Const(1), self.add_latency,
-            enable=enable)
-        bus_out = delay(m, bus, 1, enable, f"{name}_x", reset_less=False)
+        mul, add = self.steps()
+        if self.fused and self.mul_latency >= 1:
+            bus_out = _delay_bus(m, bus, 1, enable, f"{name}_x")
+            in_fmt, ftz = self.in_fmt, self.ftz
+
+            def select(m, v):
+                return {"ra": v["ra"], "x": _select(v["group"], v["index"])}
+
+            def recode_x(m, v):
+                return {"ra": v["ra"], "rb": recode(m, in_fmt, v["x"], ftz, f"{name}_xr")}
+
+            product, _, _ = build_pipeline(
+                m, [Step("select", select, 1.0), Step("recode", recode_x, 2.0), *mul],
+                {"group": bus_out.group, "index": active.index, "ra": active.value},
+                Const(1), self.mul_latency - 1, enable=enable)
+            total, _, _ = build_pipeline(m, add, {"psum": psum, **product}, Const(1),
+                                         self.add_latency, enable=enable)
+            return bus_out, total["result"]
+        selected = Signal.like(weight, name=f"{name}_sel")
+        m.d.comb += selected.eq(Mux(bus.first, weight, active))
+        x = _select(bus.group, selected.index)
+        operands = ({"ra": selected.value, "rb": recode(m, self.in_fmt, x, self.ftz, f"{name}_xr")}
+                    if self.fused else {"a": selected.value, "b": x})
+        product, _, _ = build_pipeline(m, mul, operands, Const(1), self.mul_latency,
+                                       enable=enable)
+        total, _, _ = build_pipeline(m, add, {"psum": psum, **product}, Const(1),
+                                     self.add_latency, enable=enable)
+        bus_out = _delay_bus(m, bus, 1, enable, f"{name}_x")
         return bus_out, total["result"]
 
     def elaborate(self, platform):
@@ -216,6 +379,8 @@ DESIGNS = {
                               f"multiplier register stages, 0..{MAX_ARRAY_LATENCY}"),
          "add_latency": Param(PAPER.add_latency, int,
                               f"adder register stages, 0..{MAX_ARRAY_LATENCY}"),
-         "hierarchical": Param(True, _bool, "emit the PE once and instantiate it (else inline)")},
+         "hierarchical": Param(True, _bool, "emit the PE once and instantiate it (else inline)"),
+         "ftz": Param(False, _bool, "flush subnormal operands and partial sums to zero "
+                                    "(fused formats only)")},
         test_params={"rows": 2, "cols": 2}),
 }

@@ -8,6 +8,11 @@ entries in ascending in-group index) and ``k_src = group * M + index``.
 
 Formats (``in_fmt``, ``acc_fmt``) are :class:`~hw.fp.format.FloatFormat` objects or names
 (``"fp16"``, ``"fp32"``, ``"bf16"``, ``"eXmY"``).
+
+``ftz=True`` models the array's flush-to-zero option: every step is the fused
+``fp.fmac(w, x, acc, ftz=True)`` (subnormal weights, activations and partial sums count as
+zeros of their sign). Without it the rounded-product chain above is the model (for FP16 x
+FP16 + FP32 it equals the fused MAC the RTL uses, because the product is exact).
 """
 
 import numpy as np
@@ -19,20 +24,26 @@ __all__ = ["gemm_chain", "systolic_fold"]
 
 
 @format_args
-def systolic_fold(groups, w_values, w_indices, acc, in_fmt, acc_fmt):
+def systolic_fold(groups, w_values, w_indices, acc, in_fmt, acc_fmt, ftz=False):
     """One pass through an R x C array: ``groups`` (T, R, G) activation buses, stationary
     weights ``w_values``/``w_indices`` (R, C), partial sums ``acc`` (T, C) from the top."""
     acc = np.asarray(acc, dtype=np.uint64).copy()
     groups = np.asarray(groups, dtype=np.uint64)
     for r in range(w_values.shape[0]):
         x = groups[:, r, :][:, np.asarray(w_indices[r], dtype=np.int64)]       # (T, C)
-        product = fp.mul(w_values[r][None, :], x, in_fmt, in_fmt, acc_fmt)
-        acc = fp.add(acc_fmt, acc, product)
+        acc = _step(w_values[r][None, :], x, acc, in_fmt, acc_fmt, ftz)
     return acc
 
 
+def _step(w, x, acc, in_fmt, acc_fmt, ftz):
+    """One uMAC: ``acc + round(w * x)`` (or the fused flush-to-zero MAC)."""
+    if ftz:
+        return fp.fmac(w, x, acc, in_fmt, acc_fmt, ftz=True)
+    return fp.add(acc_fmt, acc, fp.mul(w, x, in_fmt, in_fmt, acc_fmt))
+
+
 @format_args
-def gemm_chain(x, w_values, w_indices, group, in_fmt, acc_fmt, acc=None):
+def gemm_chain(x, w_values, w_indices, group, in_fmt, acc_fmt, acc=None, ftz=False):
     """``x`` (T, K) times a compressed weight (Kc, C) whose row ``k`` reads activation
     ``(k // n_per_group) * group + index``; ``group=1`` with zero indices is dense GEMM.
     ``n_per_group`` is inferred as ``Kc * group // K``."""
@@ -45,6 +56,5 @@ def gemm_chain(x, w_values, w_indices, group, in_fmt, acc_fmt, acc=None):
     y = np.zeros((t, cols), dtype=np.uint64) if acc is None else np.asarray(acc, np.uint64)
     for k in range(kc):
         src = (k // n) * group + np.asarray(w_indices[k], dtype=np.int64)      # (C,)
-        product = fp.mul(w_values[k][None, :], x[:, src], in_fmt, in_fmt, acc_fmt)
-        y = fp.add(acc_fmt, y, product)
+        y = _step(w_values[k][None, :], x[:, src], y, in_fmt, acc_fmt, ftz)
     return y

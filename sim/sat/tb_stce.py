@@ -71,7 +71,7 @@ async def systolic_gemm_matches_golden(dut):
     words = await sink.wait_for(plan.passes * plan.t)
     cycles = sink.cycles[-1] - start + 1
 
-    expected = gemm_chain(x, w, idx, array.group, in_fmt, acc_fmt)
+    expected = gemm_chain(x, w, idx, array.group, in_fmt, acc_fmt, ftz=array.ftz)
     got = np.zeros_like(expected)
     for tile_index, (c0, nc) in enumerate(plan.tiles):
         p = tile_index * plan.folds + plan.folds - 1

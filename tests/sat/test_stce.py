@@ -11,30 +11,34 @@ from sim.sat.stce import gemm_chain
 from sim.runner import run
 from hw.fp.format import BF16, FP16, FP32
 
-# (rows, cols, group, T, K, Cout, N, gap/stall probability, PEs as instances of one module)
+# (rows, cols, group, T, K, Cout, N, gap/stall probability, PEs as instances of one module,
+#  flush-to-zero)
 CASES = [
-    (1, 1, 1, 6, 5, 1, 1, 0.0, True),        # 1x1, dense
-    (2, 3, 4, 12, 16, 5, 2, 0.3, True),      # 2:4, Cout not a multiple of cols, stalls
-    (2, 3, 4, 12, 16, 5, 4, 0.0, False),     # dense on a 4-wide bus, PEs inlined
-    (4, 4, 8, 20, 32, 6, 2, 0.3, True),      # 2:8 (the paper's ratio), stalls
-    (4, 4, 8, 20, 32, 6, 4, 0.0, True),      # 4:8
-    (4, 4, 8, 20, 24, 4, 1, 0.0, True),      # 1:8
-    (4, 4, 8, 64, 64, 8, 8, 0.0, True),      # dense, T > latency: steady-state streaming
-    (2, 2, 2, 10, 12, 3, 1, 0.3, True),      # 1:2, stalls
-    (8, 8, 4, 16, 32, 10, 1, 0.3, True),     # 8x8, 1:4, Cout not a multiple of cols, stalls
-    (8, 8, 8, 24, 64, 8, 2, 0.0, True),      # 8x8, 2:8, cycles checked
+    (1, 1, 1, 6, 5, 1, 1, 0.0, True, False),        # 1x1, dense
+    (2, 3, 4, 12, 16, 5, 2, 0.3, True, False),      # 2:4, Cout not a multiple of cols, stalls
+    (2, 3, 4, 12, 16, 5, 4, 0.0, False, False),     # dense on a 4-wide bus, PEs inlined
+    (4, 4, 8, 20, 32, 6, 2, 0.3, True, False),      # 2:8 (the paper's ratio), stalls
+    (4, 4, 8, 20, 32, 6, 4, 0.0, True, False),      # 4:8
+    (4, 4, 8, 20, 24, 4, 1, 0.0, True, False),      # 1:8
+    (4, 4, 8, 64, 64, 8, 8, 0.0, True, False),      # dense, T > latency: steady-state streaming
+    (2, 2, 2, 10, 12, 3, 1, 0.3, True, False),      # 1:2, stalls
+    (8, 8, 4, 16, 32, 10, 1, 0.3, True, False),     # 8x8, 1:4, Cout not a multiple of cols, stalls
+    (8, 8, 8, 24, 64, 8, 2, 0.0, True, False),      # 8x8, 2:8, cycles checked
+    (2, 3, 4, 12, 16, 5, 2, 0.3, True, True),    # flush-to-zero, stalls
+    (4, 4, 8, 20, 32, 6, 2, 0.0, False, True),   # flush-to-zero, 2:8, PEs inlined
 ]
 
 
-@pytest.mark.parametrize("rows,cols,group,t,k,cout,n,p,hier", CASES,
+@pytest.mark.parametrize("rows,cols,group,t,k,cout,n,p,hier,ftz", CASES,
                          ids=[f"{c[0]}x{c[1]}-g{c[2]}-{c[6]}of{c[2]}-p{c[7]}"
-                              + ("" if c[8] else "-flat") for c in CASES])
-def test_systolic_gemm(rows, cols, group, t, k, cout, n, p, hier, sim):
+                              + ("" if c[8] else "-flat") + ("-ftz" if c[9] else "")
+                              for c in CASES])
+def test_systolic_gemm(rows, cols, group, t, k, cout, n, p, hier, ftz, sim):
     array_cfg = dict(rows=rows, cols=cols, group=group, in_fmt="fp16", acc_fmt="fp32",
-                     mul_latency=2, add_latency=3, hierarchical=hier)
+                     mul_latency=2, add_latency=3, hierarchical=hier, ftz=ftz)
     config = {"array": array_cfg, "t": t, "k": k, "cout": cout, "n": n, "group": group,
               "seed": rows * 100 + n, "gap_prob": p, "stall_prob": p}
-    top = f"stce_{rows}x{cols}_g{group}" + ("" if hier else "_flat")
+    top = f"stce_{rows}x{cols}_g{group}" + ("" if hier else "_flat") + ("_ftz" if ftz else "")
     tests, failed = run(SystolicArray(**array_cfg), top, "sim.sat.tb_stce", config, sim=sim,
                         test_name=f"{top}_{n}_{p}")
     assert tests == 1 and failed == 0
@@ -65,7 +69,9 @@ def test_array_parameters_are_validated():
     for kwargs, name in [({"rows": 0, "cols": 2}, "rows"), ({"rows": 2, "cols": 0}, "cols"),
                          ({"rows": 2, "cols": 2, "group": 0}, "group"),
                          ({"rows": 2, "cols": 2, "in_fmt": "fp12"}, "in_fmt"),
-                         ({"rows": 2, "cols": 2, "add_latency": -1}, "add_latency")]:
+                         ({"rows": 2, "cols": 2, "add_latency": -1}, "add_latency"),
+                         ({"rows": 2, "cols": 2, "ftz": 1}, "ftz"),
+                         ({"rows": 2, "cols": 2, "in_fmt": "bf16", "ftz": True}, "ftz")]:
         with pytest.raises(ValueError, match=name):
             SystolicArray(**kwargs)
     array = SystolicArray(rows=4, cols=3, mul_latency=2, add_latency=3)
