@@ -44,6 +44,7 @@ import numpy as np
 
 from hw.sat.isa import Buf, Op, Reg, footprint, x_rows
 from sim.sat.cycles import gemm_command_cycles
+from sim.sat.driver import compact_rows
 from sim.sat.model import Command
 from sim.sat.system import Step
 
@@ -430,11 +431,7 @@ def load_rows(step, operands, model):
         block = np.zeros((tt, gk * m), np.uint64)
         part = np.asarray(x, np.uint64)[t0:t0 + tt, g0 * m:(g0 + gk) * m]
         block[:, :part.shape[1]] = part
-        groups = block.reshape(tt * gk, m)
-        xg = cfg.x_groups
-        pad = (-len(groups)) % xg
-        groups = np.concatenate([groups, np.zeros((pad, m), np.uint64)])
-        return groups.reshape(-1, *model.shape[Buf.X])
+        return compact_rows(block, m, cfg.x_groups)
     if kind == "W":
         f0, ff, c0, nn = rest
         kc, cout = w_values.shape
