@@ -36,7 +36,7 @@ CORES = {
 }
 FULL = os.environ.get("TEST_FULL") == "1"
 #: Random programs per core and simulator (each ~30 commands), default / TEST_FULL=1.
-RANDOM_PROGRAMS, RANDOM_PROGRAMS_FULL = 12, 150
+RANDOM_PROGRAMS, RANDOM_PROGRAMS_FULL = 8, 150
 GAP_PROB = STALL_PROB = 0.3
 
 
