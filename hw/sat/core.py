@@ -3,18 +3,21 @@ command stream.
 
 ::
 
-    din ─> [LOAD: beats -> rows] ─> any buffer      any buffer ─> [DRAIN: rows -> beats] ─> dout
-    cmd ─> [controller: one command at a time] ─> busy, error, cycles
+    din ─> LD [LOAD: beats -> rows] ─> any buffer   any buffer ─> ST [DRAIN: rows -> beats] ─> dout
+    cmd ─> [pend: check, in-order dispatch to LD / EX / ST] ─> busy, error, cycles
 
     W (compressed weights) ─w─┐
-    X (x-bus rows) ─────────x─┼─> STCE (R x C) ─y─> O (results; the next fold's partial sums)
+    X banks ─> router ──────x─┼─> STCE (R x C) ─y─> O (results; the next fold's partial sums)
     O (partial sums) ─────acc─┘
     M, V, G ─> WUVE (SGDLanes) ─> M (w'), V (v'), D (w_lp)
     D ─[forward: direct | backward: L x L transposer]─> OSRE (TopKLanes) ─> W (values, indices)
 
-Every buffer is an :class:`amaranth.lib.memory.Memory` with one synchronous read port and one
-write port (1R1W, block-RAM friendly); the command in progress owns them. Commands (stream
-``cmd``, one at a time; fields in :func:`command_layout`):
+Every buffer is an :class:`amaranth.lib.memory.Memory` with one write port (LD or EX) and one
+synchronous read port (EX or ST); O has a second read port for ST; X is ``x_groups`` banks one
+group wide, read by the data router (compact activations, :mod:`hw.sat.isa`). The three units
+(LD, EX, ST) run at once; a command is dispatched in program order when its unit is idle and
+it conflicts with no running command (:func:`hw.sat.isa.conflicts`). Commands (stream
+``cmd``; fields in :func:`command_layout`; the GEMM's X side: :mod:`hw.sat.isa`):
 
 * ``LOAD  sel=buffer a=row n0=rows``: take ``n0 * beats(buffer)`` beats from ``din``;
 * ``DRAIN sel=buffer a=row n0=rows``: send the rows on ``dout`` (``last`` on the final beat);
