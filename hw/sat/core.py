@@ -21,10 +21,12 @@ it conflicts with no running command (:func:`hw.sat.isa.conflicts`). Commands (s
 
 * ``LOAD  sel=buffer a=row n0=rows``: take ``n0 * beats(buffer)`` beats from ``din``;
 * ``DRAIN sel=buffer a=row n0=rows``: send the rows on ``dout`` (``last`` on the final beat);
-* ``GEMM  a=W row b=X row c=O row n0=T n1=folds n2=tiles flag=accumulate``: pass
-  ``p = tile * folds + fold`` streams W rows ``a + p*R ...`` and X rows ``b + fold*T + t``
-  through the array, partial sums from O rows ``c + tile*T + t`` (zero for fold 0 unless
-  ``flag``) and results back to them, so folds chain exactly as :mod:`sim.sat.driver`;
+* ``GEMM  sel=N a=W row b=X row c=O row n0=T n1=folds n2=tiles n3=Kg flag=accumulate``:
+  pass ``p = tile * folds + fold`` streams W rows ``a + p*R ...`` and, per activation row
+  ``t``, the router's bus row (array row ``r``: X group ``b*xg + t*Kg + (fold*R + r) // N``,
+  zero past ``Kg*N``) through the array, partial sums from O rows ``c + tile*T + t`` (zero for
+  fold 0 unless ``flag``) and results back to them, so folds chain exactly as
+  :mod:`sim.sat.driver`;
 * ``SGD   a=M/V/G row b=D row n0=rows``: one WUVE step per element, ``w'`` and ``v'`` back to
   M and V, the ``in_fmt`` copy to D;
 * ``PRUNE a=D row b=W row c=stride n0=groups n1=column block flag=backward``: N:M top-K of
