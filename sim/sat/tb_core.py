@@ -25,7 +25,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from sim.tb.stream import StreamSink, StreamSource, resolved, start_clock_and_reset
+from sim.tb.stream import StreamSink, StreamSource, start_clock_and_reset
 
 
 class Bandwidth:
@@ -64,24 +64,8 @@ class ThrottledSource(StreamSource):
         self.bucket = bucket
         super().__init__(dut, prefix, **kwargs)
 
-    async def _run(self):
-        while True:
-            await FallingEdge(self.clk)
-            if (not self.queue or (self.gap_prob and self.rng.random() < self.gap_prob)
-                    or not self.bucket.take()):
-                self.valid.value = 0
-                if self.x_idle:
-                    self.payload.value = self._idle
-                continue
-            self.valid.value = 1
-            self.payload.value = self.queue[0]
-            while True:
-                await ReadOnly()
-                if int(self.ready.value):
-                    break
-                await FallingEdge(self.clk)
-            self.queue.popleft()
-            self.sent += 1
+    def _admit(self):
+        return self.bucket.take()
 
 
 class ThrottledSink(StreamSink):
@@ -92,30 +76,11 @@ class ThrottledSink(StreamSink):
         self.bucket = bucket
         super().__init__(dut, prefix, **kwargs)
 
-    async def _run(self):
-        pending = None
-        while True:
-            await FallingEdge(self.clk)
-            ready = (not (self.stall_prob and self.rng.random() < self.stall_prob)
-                     and self.bucket.take())
-            self.ready.value = int(ready)
-            await ReadOnly()
-            valid = resolved(self.valid, f"{self.prefix}__valid", self.cycle)
-            word = (resolved(self.payload, f"{self.prefix}__payload (valid high)", self.cycle)
-                    if valid else None)
-            if pending is not None:
-                assert valid and word == pending, (
-                    f"stream rule broken at cycle {self.cycle}: a word presented while not "
-                    f"ready was withdrawn or changed ({pending:#x} -> {word})")
-            if valid and ready:
-                self.words.append(word)
-                self.cycles.append(self.cycle)
-                pending = None
-            else:
-                if ready:
-                    self.bucket.give()
-                pending = word if valid else None
-            self.cycle += 1
+    def _admit(self):
+        return self.bucket.take()
+
+    def _unused(self):
+        self.bucket.give()
 
 
 class CommandMonitor:

@@ -179,26 +179,11 @@ if cocotb is not None:
             self.sizes.extend(sizes)
             self.push(*words)
 
-        async def _run(self):
-            while True:
-                await FallingEdge(self.clk)
-                if (not self.queue or (self.gap_prob and self.rng.random() < self.gap_prob)
-                        or (self.bucket is not None
-                            and not self.bucket.take(self.clock(), self.sizes[0]))):
-                    self.valid.value = 0
-                    if self.x_idle:
-                        self.payload.value = self._idle
-                    continue
-                self.valid.value = 1
-                self.payload.value = self.queue[0]
-                while True:
-                    await ReadOnly()
-                    if int(self.ready.value):
-                        break
-                    await FallingEdge(self.clk)
-                self.queue.popleft()
-                self.sizes.popleft()
-                self.sent += 1
+        def _admit(self):
+            return self.bucket is None or self.bucket.take(self.clock(), self.sizes[0])
+
+        def _sent(self):
+            self.sizes.popleft()
 
     @cocotb.test()
     async def core_runs_program(dut):

@@ -99,7 +99,8 @@ class StreamSource:
     async def _run(self):
         while True:
             await FallingEdge(self.clk)
-            if not self.queue or (self.gap_prob and self.rng.random() < self.gap_prob):
+            if (not self.queue or (self.gap_prob and self.rng.random() < self.gap_prob)
+                    or not self._admit()):
                 self.valid.value = 0
                 if self.x_idle:
                     self.payload.value = self._idle
@@ -112,7 +113,15 @@ class StreamSource:
                     break
                 await FallingEdge(self.clk)
             self.queue.popleft()
+            self._sent()
             self.sent += 1
+
+    def _admit(self):
+        """Whether the head word may be presented this cycle (subclasses: bandwidth)."""
+        return True
+
+    def _sent(self):
+        """Called once the head word is taken."""
 
 
 class StreamSink:
@@ -139,7 +148,7 @@ class StreamSink:
         pending = None                       # word presented but not taken last cycle
         while True:
             await FallingEdge(self.clk)
-            ready = not (self.stall_prob and self.rng.random() < self.stall_prob)
+            ready = not (self.stall_prob and self.rng.random() < self.stall_prob) and self._admit()
             if self.ready is not None:
                 self.ready.value = int(ready)
             await ReadOnly()
@@ -155,8 +164,17 @@ class StreamSink:
                 self.cycles.append(self.cycle)
                 pending = None
             else:
+                if ready:
+                    self._unused()
                 pending = word if valid else None
             self.cycle += 1
+
+    def _admit(self):
+        """Whether ``ready`` may go high this cycle (subclasses: bandwidth)."""
+        return True
+
+    def _unused(self):
+        """Called when ``ready`` was high and no word came."""
 
     async def wait_for(self, count, timeout_cycles=1_000_000):
         start = self.cycle
