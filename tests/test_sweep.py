@@ -185,17 +185,31 @@ def test_spartann_workload_true_macs_and_system_model():
     assert "system.py" in system["model_note"] and serial["events"]["dram_bytes"] > 0
 
 
-def test_sat_workload_is_the_resnet18_bench():
+def test_sat_workload_is_the_system_model_end_to_end():
+    """The SAT workload is sim.bench.sat_system's measurement (planner + system model) of the
+    point's core, with the bandwidth given; bytes per phase add up to the DRAM bytes."""
+    from hw.sat.config import resolve
     from hw.sweep.workload import sat_cycles
-    from sim.bench.sat_resnet18 import run
+    from sim.bench.sat_system import measure
 
-    params = {"rows": 8, "cols": 8, "n": 2, "m": 8}
-    r = sat_cycles(params, {"batch": 1})
-    _, summary = run(batch=1, rows=8, cols=8, n=2, m=8)
-    assert (r["cycles"], r["dense_cycles"], r["macs"]) == \
-        (summary["sparse"], summary["dense"], summary["macs"])
-    assert summary["macs"] / 4 < r["macs_done"] < summary["macs"]      # FW, dX at 2:8
-    assert 0 < r["utilization"] <= 1
+    layers = [{"cin": 8, "cout": 16, "kernel": 3, "size": 8},
+              {"cin": 16, "cout": 16, "kernel": 3, "stride": 2, "size": 8}]
+    params = {"preset": "paper", "rows": 4, "cols": 4, "n": 2, "m": 8}
+    work = {"batch": 2, "bandwidth": 16, "layers": layers}
+    r = sat_cycles(params, work)
+    cfg = resolve(**params)
+    ref = measure(16, 2, cfg, [(f"layer{i}", d["cin"], d["cout"], d["kernel"],
+                                d.get("stride", 1), d["size"]) for i, d in enumerate(layers)],
+                  data_width=cfg.data_width)
+    assert (r["cycles"], r["macs"], r["bytes_in"], r["bytes_out"]) == \
+        (ref["cycles"], ref["macs"], ref["bytes_in"], ref["bytes_out"])
+    assert r["events"]["dram_bytes"] == r["bytes_in"] + r["bytes_out"] == \
+        pytest.approx(1e6 * sum(v for k, v in r.items() if k.startswith("mb_")))
+    assert r["macs"] / 4 < r["macs_done"] < r["macs"]            # FW and dX at 2:8
+    assert r["cycles"] >= max(r["busy_ld"], r["busy_ex"], r["busy_st"]) > 0
+    assert "system.py" in r["model_note"] and "16 bytes/cycle" in r["scope"]
+    with pytest.raises(ValueError, match="workload.bandwidth"):
+        sat_cycles(params, {"batch": 2, "layers": layers})
 
 
 def test_step_timeout_kills_and_parameter_errors_are_not_retried(tmp_path):

@@ -6,21 +6,21 @@ single unit gives ``ops``, its arithmetic operations, a MAC counting two), the
 model that produced them, what the cycles include, and the event counts the energy estimate
 (:mod:`hw.sweep.energy`) multiplies (MACs done, buffer accesses by buffer, off-chip bytes).
 
-* ``sat_core``: the ResNet-18 GEMMs of :mod:`sim.bench.sat_resnet18` (FW, BW dX as sub-pixel
-  phase GEMMs, WU dW) timed by its ``run`` (the array schedule of :mod:`sim.sat.cycles`:
-  array only, no loads or drains), N:M on FW and dX.
+* ``sat_core``: one ResNet-18 training iteration (BDWP at the point's N:M: FW, BW dX, WU dW,
+  SGD, PRUNE) planned by :func:`sim.sat.planner.plan_iteration` and timed end to end by
+  :func:`sim.sat.system.simulate` (every LOAD and DRAIN, ``bandwidth`` bytes/cycle shared by
+  din and dout); the array-only cycles of :mod:`sim.bench.sat_resnet18` alongside.
 * ``spartann_core``: conv layers planned by the driver (:mod:`sim.spartann.driver`, BP and
-  WU, GO with uniformly random nonzeros at each density) and timed command by command by
+  WU, GO with uniformly random nonzeros at each density), timed end to end by
+  :mod:`sim.spartann.system` when ``bandwidth`` is given, else command by command by
   :func:`sim.spartann.cycles.command_cycles` (loads, runs and drains one after another).
 * any other design (an FP unit): ``ops`` operations streamed back to back through a fully
   pipelined unit, ``ops + latency`` cycles.
 
-When a family's end-to-end system model (``sim/<family>/system.py``) exists, the row says so in
-``model_note``; this module times with the per-command models above.
+``model_note`` says which model timed the row.
 """
 
 import importlib.util
-import math
 from contextlib import contextmanager
 
 __all__ = ["ALEXNET", "LAYER_SETS", "cycles_for", "unit_cycles", "spartann_cycles",
@@ -96,12 +96,8 @@ def buffer_bytes(family, cfg):
                 "dense_a": (cfg.a_rows * cfg.T * w / 8, cfg.T * w),
                 "dense_b": (cfg.b_rows * cfg.T * w / 8, cfg.T * w),
                 "out": (cfg.out_rows * cfg.T * w / 8, cfg.T * w)}
-    from hw.sat.config import index_width
-    ins, acc = cfg.in_format.width, cfg.acc_format.width
-    wrow = cfg.cols * (ins + index_width(cfg.m))
-    return {"w": (cfg.wbuf_depth * wrow / 8, wrow),
-            "x": (cfg.xbuf_depth * cfg.rows * cfg.m * ins / 8, cfg.rows * cfg.m * ins),
-            "o": (cfg.obuf_depth * cfg.cols * acc / 8, cfg.cols * acc)}
+    depth, width = cfg.depth, cfg.row_width
+    return {b.name.lower(): (depth[b] * width[b] / 8, width[b]) for b in depth}
 
 
 def spartann_cycles(params, workload):
@@ -193,42 +189,110 @@ def spartann_cycles(params, workload):
 
 
 # -- SAT --------------------------------------------------------------------------------------
-def sat_cycles(params, workload):
-    """Cycles (array only) and events of ResNet-18 training GEMMs at the point's N:M."""
-    from hw.sat.config import index_width, resolve
+def _sat_array_only(cfg, batch):
+    """The array-only figures of :mod:`sim.bench.sat_resnet18` (no loads or drains)."""
     from sim.bench.sat_resnet18 import run
+
+    _, summary = run(batch=batch, rows=cfg.rows, cols=cfg.cols, n=cfg.n, m=cfg.m,
+                     mul_latency=cfg.mul_latency, add_latency=cfg.add_latency)
+    return summary
+
+
+def sat_events(steps, gemms, cfg, moved):
+    """Energy events of a planned SAT program (``steps``: :class:`sim.sat.system.Step`):
+    the MACs done (true MACs after N:M pruning) and the WUVE's FP operations (3 multiplies
+    and 3 adds per weight and SGD step, :func:`sim.sat.wuve.sgd_lane`), buffer row accesses
+    by buffer (a LOAD writes its rows, a DRAIN reads them; a GEMM reads ``rows`` W rows and
+    ``T`` X rows per pass and writes ``T`` O rows, reading them back when a fold continues a
+    chain; SGD reads M, V, G and writes M, V, D; PRUNE reads ``m`` D rows and writes ``n`` W
+    rows per group), and ``moved`` bytes off chip (the system model's din + dout)."""
+    from hw.sat.isa import Buf, Op
+
+    acc = dict.fromkeys((b.name.lower() for b in Buf), 0)
+    sgd_elems = 0
+    for s in steps:
+        c = s.cmd
+        if c.op in (Op.LOAD, Op.DRAIN):
+            acc[Buf(c.sel).name.lower()] += c.n0
+        elif c.op == Op.GEMM:
+            passes = c.n1 * c.n2
+            acc["w"] += passes * cfg.rows
+            acc["x"] += passes * c.n0
+            acc["o"] += c.n2 * c.n0 * (2 * c.n1 - 1 + (1 if c.flag else 0))
+        elif c.op == Op.SGD:
+            for b in ("m", "v", "g", "m", "v", "d"):
+                acc[b] += c.n0
+            sgd_elems += c.n0 * cfg.lanes
+        elif c.op == Op.PRUNE:
+            acc["d"] += c.n0 * cfg.m
+            acc["w"] += c.n0 * cfg.n
+    done = sum(g.t * -(-g.k // cfg.m) * g.n * g.cout for g in gemms)
+    bufs = buffer_bytes("sat_core", cfg)
+    ops = {f"mul:{cfg.in_fmt}": done, f"add:{cfg.acc_fmt}": done}
+    for op in ("mul", "add"):
+        key = f"{op}:{cfg.master_fmt}"
+        ops[key] = ops.get(key, 0) + 3 * sgd_elems
+    return {"ops": ops, "sram": {k: [v, *bufs[k]] for k, v in acc.items() if v},
+            "dram_bytes": moved}, done
+
+
+def sat_cycles(params, workload):
+    """Cycles of one ResNet-18 training iteration (BDWP at the point's N:M) end to end on the
+    system model, with its energy events; the array-only cycles alongside (ResNet-18 only).
+    ``workload``: ``bandwidth`` (bytes/cycle, needed), ``batch`` (32), ``layers`` (a list of
+    ``{name, cin, cout, kernel, stride, size}`` instead of ResNet-18)."""
+    from hw.sat.config import resolve
+    from sim.bench.sat_resnet18 import LAYERS
+    from sim.bench.sat_system import timing_of
+    from sim.sat.planner import plan_iteration, true_macs
+    from sim.sat.system import simulate
 
     cfg = resolve(**params)
     batch = int(workload.get("batch", 32))
-    results, summary = run(batch=batch, rows=cfg.rows, cols=cfg.cols, n=cfg.n, m=cfg.m,
-                           mul_latency=cfg.mul_latency, add_latency=cfg.add_latency)
+    bandwidth = workload.get("bandwidth")
+    if bandwidth is None:
+        raise ValueError("workload.bandwidth (bytes/cycle shared by din and dout) is needed: "
+                         "the SAT workload runs end to end on sim/sat/system.py")
+    if not (isinstance(bandwidth, (int, float)) and bandwidth > 0):
+        raise ValueError(f"workload.bandwidth must be a positive number of bytes/cycle, "
+                         f"not {bandwidth!r}")
+    network = workload.get("network", "resnet18")
+    if network != "resnet18":
+        raise ValueError(f"workload.network must be 'resnet18' (or give workload.layers), "
+                         f"not {network!r}")
+    layers = LAYERS
+    if "layers" in workload:        # [{name, cin, cout, kernel, stride, size}, ...]
+        layers = [(d.get("name", f"layer{i}"), d["cin"], d["cout"], d["kernel"],
+                   d.get("stride", 1), d["size"]) for i, d in enumerate(workload["layers"])]
+        network = f"{len(layers)} given layers"
+    else:
+        network = "ResNet-18"
+    timing = timing_of(cfg)
+    steps, gemms, _ = plan_iteration(layers, batch, cfg, timing, bandwidth, sparse=True)
+    tl = simulate(steps, cfg, timing, bandwidth)
+    moved = tl.bytes["din"] + tl.bytes["dout"]
+    events, done = sat_events(steps, gemms, cfg, moved)
+    phases = [{"phase": k, "bytes_in": int(v["bytes_in"]), "bytes_out": int(v["bytes_out"]),
+               "ex_cycles": int(v["ex_cycles"]), "commands": v["commands"]}
+              for k, v in tl.by("phase").items() if k]
+    array = _sat_array_only(cfg, batch) if layers is LAYERS else {}
     n, m, rows, cols = cfg.n, cfg.m, cfg.rows, cfg.cols
-    ins, acc, idx = cfg.in_format.width, cfg.acc_format.width, index_width(m)
-    sram = {"w": 0, "x": 0, "o": 0}
-    dram, done = 0.0, 0
-    for r in results:
-        for step in ("fwd", "bwd", "wgt"):
-            for g in r[step]["gemms"]:
-                t, k, c = g["t"], g["k"], g["cout"]
-                kept = -(-k // m) * m * n // m if step != "wgt" else -(-k // m) * m
-                folds, tiles = max(1, math.ceil(kept / rows)), math.ceil(c / cols)
-                passes = folds * tiles
-                sram["w"] += passes * rows                  # weight rows into the array
-                sram["x"] += passes * t                     # activation rows streamed
-                sram["o"] += tiles * t * (2 * folds - 1)    # results written, chains read
-                done += t * kept * c
-                dram += (kept * c * (ins + idx) + t * k * ins + t * c * acc) / 8
-    bufs = buffer_bytes("sat_core", cfg)
-    events = {"ops": {f"mul:{cfg.in_fmt}": done, f"add:{cfg.acc_fmt}": done},
-              "sram": {k: [v, *bufs[k]] for k, v in sram.items()}, "dram_bytes": dram}
-    return {"cycles": summary["sparse"], "dense_cycles": summary["dense"],
-            "macs": summary["macs"], "macs_done": done,
-            "utilization": done / (rows * cols * summary["sparse"]),     # MACs done
-            "model": "sim.bench.sat_resnet18.run (sim.sat.cycles.gemm_cycles)",
-            "model_note": _system_note("sat"),
-            "scope": f"ResNet-18 batch {batch}, FW + BW dX at {n}:{m} + WU dW dense: "
-                     + summary["scope"] + "; off-chip bytes: each operand and result once",
-            "events": events}
+    per_phase = {f"mb_{p['phase'].lower().replace(' ', '_')}": (p["bytes_in"] + p["bytes_out"])
+                 / 1e6 for p in phases}            # MB moved per phase (in + out)
+    return {"cycles": tl.cycles, "macs": true_macs(gemms), "macs_done": done,
+            "utilization": done / (rows * cols * tl.cycles),     # MACs done per PE slot
+            "commands": len(steps), "bandwidth": bandwidth, "data_width": cfg.data_width,
+            "bytes_in": int(tl.bytes["din"]), "bytes_out": int(tl.bytes["dout"]),
+            **{f"busy_{u.lower()}": int(v) for u, v in tl.busy.items()}, **per_phase,
+            "array_cycles": array.get("sparse"), "array_dense_cycles": array.get("dense"),
+            "model": "sim.sat.system.simulate on sim.sat.planner.plan_iteration",
+            "model_note": _system_note("sat", True),
+            "scope": f"{network} batch {batch}, one BDWP training iteration at {n}:{m} (FW, "
+                     f"BW dX at N:M, WU dW dense, SGD, PRUNE): end to end, every LOAD and "
+                     f"DRAIN, external memory {bandwidth} bytes/cycle shared by din and dout "
+                     f"(beat {cfg.data_width} bits); host work not modelled; array_cycles: "
+                     f"the array alone (sim.bench.sat_resnet18)",
+            "per_run": phases, "events": events}
 
 
 def cycles_for(design, params, latency, workload):
