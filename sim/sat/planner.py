@@ -313,10 +313,11 @@ class Planner:
                 for buf in (Buf.M, Buf.V, Buf.G):
                     self.load(buf, a, rows, "SGD", layer, (buf.name, layer, ob0, obn, i0, kin))
                 self.ex(Command(Op.SGD, a=a, b=d, n0=rows), "SGD", layer)
-                self.drain_later(Buf.M, a, rows, "SGD", layer)
-                self.drain_later(Buf.V, a, rows, "SGD", layer)
+                chunk = (layer, ob0, obn, i0, kin)
+                self.drain_later(Buf.M, a, rows, "SGD", layer, ("M", *chunk))
+                self.drain_later(Buf.V, a, rows, "SGD", layer, ("V", *chunk))
                 if not sparse:
-                    self.drain_later(Buf.D, d, rows, "PRUNE", layer)
+                    self.drain_later(Buf.D, d, rows, "PRUNE", layer, ("D", *chunk))
                     continue
                 for ob in range(obn):               # forward: groups along inputs
                     kept = ceil(kin / m) * n
@@ -327,7 +328,9 @@ class Planner:
                         self.ex(Command(Op.PRUNE, a=d + ob * kin + w0 // n * m, b=base,
                                         n0=groups, n1=(ob0 + ob) % cfg.col_blocks),
                                 "PRUNE", layer)
-                        self.drain_later(Buf.W, base, groups * n, "PRUNE", layer)
+                        self.drain_later(Buf.W, base, groups * n, "PRUNE", layer,
+                                         ("PF", layer, ob0 + ob, i0 + w0 // n * m, groups,
+                                          (ob0 + ob) % cfg.col_blocks))
                 groups = ceil(obn * lanes / m)          # backward: groups along outputs
                 groups = min(groups, prune_rows // 2 // n)
                 for ib in range(ceil(kin / lanes)):
@@ -342,7 +345,9 @@ class Planner:
                     pturn ^= 1
                     self.ex(Command(Op.PRUNE, flag=1, a=a_ib, b=base, c=kin, n0=g_ib,
                                     n1=ib % cfg.col_blocks), "PRUNE", layer)
-                    self.drain_later(Buf.W, base, g_ib * n, "PRUNE", layer)
+                    self.drain_later(Buf.W, base, g_ib * n, "PRUNE", layer,
+                                     ("PB", layer, ob0, i0 + ib * lanes, g_ib,
+                                      ib % cfg.col_blocks, obn, i0 + kin))
 
 
 _footprint = lru_cache(maxsize=1 << 16)(footprint)
@@ -397,15 +402,17 @@ def _gcd(a, b):
     return a
 
 
-def plan_iteration(layers, batch, config, timing, bandwidth=None, sparse=True):
+def plan_iteration(layers, batch, config, timing, bandwidth=None, sparse=True, registers=None):
     """The command program of one training iteration of ``layers`` (see the module doc):
     returns ``(steps, gemms, planner)``. ``sparse``: the config's ``n:m`` for FW and BW dX and
-    the PRUNEs; otherwise dense (``m:m``) with no PRUNE."""
+    the PRUNEs; otherwise dense (``m:m``) with no PRUNE. ``registers``: ``{Reg: bits}`` the
+    SETs write (default 0)."""
     n = config.n if sparse else config.m
     gemms = network_gemms(layers, batch, n, config.m)
     shapes = weight_shapes(layers)
     plan = Planner(config, timing, bandwidth)
-    for reg, value in ((Reg.LR, 0), (Reg.MU, 0), (Reg.WD, 0)):
+    for reg in (Reg.LR, Reg.MU, Reg.WD):
+        value = (registers or {}).get(reg, 0)
         plan.ex(Command(Op.SET, sel=reg, value=value), "SGD", "")
     done = set()
     for g in gemms:

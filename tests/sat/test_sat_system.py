@@ -3,6 +3,7 @@
 is monotone in bandwidth; planned programs are legal, never run conflicting commands at once,
 and compute the golden results (the core model, bit for bit)."""
 
+import os
 import random
 from dataclasses import replace
 
@@ -17,6 +18,8 @@ from sim.sat.model import Command, SatCoreModel
 from sim.sat.planner import Gemm, Planner, hazard, network_gemms, plan_iteration, run_on_model
 from sim.sat.stce import gemm_chain
 from sim.sat.system import Step, simulate
+
+FULL = os.environ.get("TEST_FULL") == "1"
 
 
 #: The planned-data tests need the data router (compact X rows) in the core model and RTL.
@@ -221,3 +224,105 @@ def test_planned_program_on_rtl(sim, tmp_path):
     span = json.loads(measured.read_text())[0]["span"]
     print(f"RTL span {span}, system model {expected}")
     assert abs(span - expected) <= 0.02 * expected, (span, expected)
+
+
+#: The 4x4 core of tests/sat/test_sat_programs.py (2:8, 2 lanes, 64-bit beats; the same
+#: Verilator build) and tiny networks for it: two convolutions (the second of stride 2, so
+#: its input gradient is four sub-pixel phase GEMMs) and a fully connected layer.
+NET_CORE = resolve("small", rows=4, cols=4, m=8, n=2, lanes=2, mul_latency=2, add_latency=3,
+                   sgd_latency=6, decoupled_wd=True, data_width=64, wbuf_depth=96,
+                   xbuf_depth=96, obuf_depth=48, sgd_depth=64, dbuf_depth=128)
+NET = [("c1", 3, 8, 3, 1, 4), ("c2", 8, 8, 3, 2, 4), ("fc", 8, 8, 1, 1, 1)]
+#: The quick case (make test): a 1x1 convolution and a 1x1 convolution of stride 2.
+QUICK_NET = [("c1", 2, 8, 1, 1, 2), ("c2", 8, 8, 1, 2, 2)]
+NET_BATCH = 2
+
+
+def _network_program(net, sparse, seed=1, bandwidth=2):
+    """One planned BDWP iteration of ``net`` on NET_CORE with its data: ``(steps, data,
+    timing)``."""
+    from hw.sat.isa import Reg
+    from sim.sat.host import NetworkData
+    from sim.sat.planner import weight_shapes
+    from sim.sat.wuve import config_bits, decay_bits
+    config, timing = NET_CORE, _timing(NET_CORE)
+    registers = {Reg.LR: config_bits(0.05, config.master_format),
+                 Reg.MU: config_bits(0.9, config.master_format),
+                 Reg.WD: decay_bits(0.05, 5e-4, config.master_format)}   # decoupled: decay
+    steps, gemms, _ = plan_iteration(net, NET_BATCH, config, timing, bandwidth, sparse=sparse,
+                                     registers=registers)
+    data = NetworkData(gemms, weight_shapes(net), config, registers,
+                       np.random.default_rng(seed))
+    return steps, data, timing
+
+
+def test_network_iteration_on_model():
+    """The planned iteration (both PRUNEs at 2:8; dense drains D) on the core model: every
+    drained row equals the engines' golden models (GEMM chains, the SGD step with the SET
+    registers, top-K of the updated weights both ways)."""
+    from sim.sat.host import run_planned
+    for net in (QUICK_NET, NET):
+        for sparse in (True, False):
+            steps, data, timing = _network_program(net, sparse)
+            with np.errstate(all="ignore"):
+                _, _, checked = run_planned(steps, data, SatCoreModel(NET_CORE, timing))
+            want = {"O", "M", "V"} | ({"PF", "PB"} if sparse else {"D"})
+            assert set(checked) == want, checked
+            assert {"FW", "BW dX", "WU dW", "SGD"} <= {s.phase for s in steps}
+
+
+#: (network, sparse, phases (name, gap/stall probability, bandwidth in beats a cycle)).
+NETWORK_CASES = {
+    "quick-2of8": (QUICK_NET, True, [("timed", 0.0, None), ("stalls-B0.5", 0.3, 0.5)]),
+    "full-2of8": (NET, True, [("timed", 0.0, None), ("stalls", 0.3, None),
+                              ("B0.25", 0.0, 0.25)]),
+    "full-dense": (NET, False, [("timed", 0.0, None), ("stalls", 0.3, None),
+                                ("B0.25", 0.0, 0.25)]),
+}
+
+
+@pytest.mark.parametrize("case", [pytest.param(k, marks=() if k.startswith("quick") or FULL
+                                               else pytest.mark.skip("TEST_FULL=1"))
+                                  for k in NETWORK_CASES])
+@pytest.mark.icarus_full
+def test_network_iteration_on_rtl(case, sim, tmp_path):
+    """A whole planned BDWP iteration (loads of real data, FW / BW dX / WU dW GEMMs, SGD,
+    PRUNE forward and backward, drains; all commands presented at once) on the RTL of the 4x4
+    core, stall-free, with random gaps and stalls of 0.3 and under an external bandwidth
+    limit (the testbench's token bucket): every dout word equals the core model's, whose
+    drained rows equal the golden models. Stall-free the span is program_cycles exactly and
+    the system model's cycles within 2% (they are equal); under a bandwidth limit alone, the
+    system model within 10%."""
+    import json
+    from hw.sat.core import SatCore
+    from sim.runner import run
+    from sim.sat.host import run_planned
+    net, sparse, runs = NETWORK_CASES[case]
+    steps, data, timing = _network_program(net, sparse)
+    config, model = NET_CORE, SatCoreModel(NET_CORE, timing)
+    words = [model.encode(s.cmd) for s in steps]
+    cmds = [s.cmd for s in steps]
+    beat = config.data_width // 8
+    phases = []
+    for name, p, bandwidth in runs:
+        with np.errstate(all="ignore"):   # the model state carries over, as on the core
+            din, dout, _ = run_planned(steps, data, model)
+        phases.append({"name": name, "cmds": words, "din": din, "dout": dout,
+                       "errors": [0] * len(words), "serial": False,
+                       "span": program_cycles(cmds, config, timing) if name == "timed" else None,
+                       "gap_prob": p, "stall_prob": p,
+                       "bandwidth": bandwidth and bandwidth * beat})
+    measured = tmp_path / "measured.json"
+    run(SatCore(config), "sat_core_4x4", "sim.sat.tb_core",
+        {"seed": 7, "phases": phases, "measured": str(measured)}, sim=sim,
+        testcase="sat_core_runs_programs")
+    got = json.loads(measured.read_text())
+    for phase, result in zip(phases, got):
+        if phase["gap_prob"]:
+            continue
+        want = simulate(steps, config, timing, phase["bandwidth"]).cycles
+        print(f"{case} {phase['name']}: {len(steps)} commands, RTL {result['span']} cycles, "
+              f"system model {want}")
+        tolerance = 0.02 if phase["bandwidth"] is None else 0.10
+        assert abs(result["span"] - want) <= tolerance * want, (phase["name"], result["span"],
+                                                                want)
