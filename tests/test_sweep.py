@@ -37,7 +37,9 @@ def test_spec_grid_tables_base_and_dedupe():
 @pytest.mark.parametrize("bad, word", [({"colour": 1}, "colour"), ({"measure": ["x"]}, "measure"),
                                        ({"timeout_s": {"xcup": -1}}, "timeout_s.xcup"),
                                        ({"grid": {"fmt": []}}, "grid.fmt"),
-                                       ({"name": "a b"}, "name"), ({"retries": -1}, "retries")])
+                                       ({"name": "a b"}, "name"), ({"retries": -1}, "retries"),
+                                       ({"synth": {"ecp5": "some"}}, "synth.ecp5"),
+                                       ({"synth": {"untimed": "buf"}}, "synth.untimed")])
 def test_spec_errors_name_the_key(bad, word):
     with pytest.raises(ValueError, match=word.replace(".", r"\.")):
         parse_spec({"name": "s", "design": "fp_add", **bad})
@@ -51,6 +53,30 @@ def test_keys_change_with_every_input():
         changed = list(base)
         changed[i] = other
         assert point_key(*changed) != key
+
+
+def test_ecp5_timing_only_totals_and_keys():
+    """synth.ecp5 = "timing": the unplaced modules have no ECP5 run, so the row has the
+    slowest placed leaf's Fmax and no ECP5 resource totals; the option changes the keys."""
+    from hw.sweep.run import ECP5_COLS, _Point, _synth_columns
+    from hw.sweep.step import clocked_leaf
+
+    text = ("module top(clk);\n  input clk;\n  leaf u0(.clk(clk));\n  leaf u1(.clk(clk));\n"
+            "endmodule\nmodule leaf(clk);\n  input clk;\nendmodule\n")
+    assert clocked_leaf("module leaf(clk);\n  input clk;\n", {})
+    assert not clocked_leaf("module top(clk);\n  input clk;\n", {"leaf": 2})
+    point = _Point(0, {}, "k")
+    point.modules[("ecp5", "leaf")] = {"summary": {"LUT4": 10}, "seconds": 5.0,
+                                       "fmax_mhz": 90.0}
+    row, counts = _synth_columns(point, "ecp5", {"text": text, "top": "top"}, ECP5_COLS)
+    assert counts == {"top": 1, "leaf": 2} and row["ecp5_luts"] is None
+    assert (row["ecp5_fmax_mhz"], row["ecp5_fmax_module"], row["ecp5_s"]) == (90.0, "leaf", 5.0)
+    assert "timing only" in row["ecp5_scope"]
+    point.modules[("ecp5", "top")] = {"summary": {"LUT4": 1}, "seconds": 1.0, "fmax_mhz": None}
+    row, _ = _synth_columns(point, "ecp5", {"text": text, "top": "top"}, ECP5_COLS)
+    assert row["ecp5_luts"] == 21 and "ecp5_scope" not in row
+    base = ("sat_core", {"rows": 4}, {}, ["ecp5"], {})
+    assert point_key(*base) == point_key(*base, None) != point_key(*base, {"ecp5": "timing"})
 
 
 def test_pareto_front_and_best():

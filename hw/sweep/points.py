@@ -28,10 +28,14 @@ def digest(obj, length=16):
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def point_key(design, params, workload, measure, tools):
-    """The key of one point (see the module docstring)."""
-    return digest({"design": design, "params": params, "workload": workload,
-                   "measure": sorted(measure), "tools": tools, "format": FORMAT_VERSION})
+def point_key(design, params, workload, measure, tools, synth=None):
+    """The key of one point (see the module docstring; ``synth``: the spec's non-default
+    synthesis options)."""
+    key = {"design": design, "params": params, "workload": workload,
+           "measure": sorted(measure), "tools": tools, "format": FORMAT_VERSION}
+    if synth:
+        key["synth"] = synth
+    return digest(key)
 
 
 def module_key(text, family, tools, names=()):

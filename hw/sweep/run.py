@@ -13,6 +13,7 @@ finishes: the durable log a rerun resumes from), ``results.csv`` (rewritten from
 modules are cached in ``out_root/modules/KEY.json`` for every sweep.
 """
 
+import fnmatch
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ from .energy import estimate
 from .points import depth, git_commit, label, mac_units, module_key, point_key, tool_versions
 from .spec import Spec, load_spec
 from ..synth.modules import instance_counts, sliced
-from .step import StepError, run_step
+from .step import StepError, clocked_leaf, run_step
 
 __all__ = ["run_sweep", "read_rows", "SweepResult"]
 
@@ -150,10 +151,16 @@ class _Engine:
                 continue
             for module, subs in gen["graph"].items():
                 text = sliced(gen["text"], module, gen["graph"])
-                self._module(point, family, module, sorted(subs), text, list(gen["graph"]))
+                untimed = any(fnmatch.fnmatchcase(module, p) for p in spec.synth["untimed"])
+                if family == "ecp5" and spec.synth["ecp5"] == "timing" and (
+                        untimed or not clocked_leaf(text, subs)):
+                    continue                    # no ECP5 run: nothing nextpnr would time
+                self._module(point, family, module, sorted(subs), text, list(gen["graph"]),
+                             timed=not untimed)
 
-    def _module(self, point, family, module, subs, text, names):
-        mkey = module_key(text, family, self.tools, names)
+    def _module(self, point, family, module, subs, text, names, timed=True):
+        variant = family if timed or family != "ecp5" else "ecp5:untimed"
+        mkey = module_key(text, variant, self.tools, names)
         cached = self.modules_dir / f"{mkey}.json"
         if cached.exists():
             point.modules[(family, module)] = json.loads(cached.read_text())
@@ -162,7 +169,7 @@ class _Engine:
         self.module_waiters.setdefault(mkey, []).append((point, family, module))
         if mkey not in self.module_futures:
             args = {"text": text, "module": module, "subs": subs, "family": family,
-                    "workdir": str(self.modules_dir / mkey)}
+                    "workdir": str(self.modules_dir / mkey), "timed": timed}
             self.module_futures[mkey] = self.submit("synth", args, self.modules_dir / mkey,
                                                     ("module", mkey, f"{family}:{module}"),
                                                     point.index)
@@ -221,14 +228,19 @@ def _steps_text(row):
 
 
 def _synth_columns(point, family, gen, cols):
-    """Instance-weighted totals of the point's modules for ``family`` (row columns)."""
+    """Instance-weighted totals of the point's modules for ``family`` (row columns); ``None``
+    totals when some modules had no run (``synth.ecp5 = "timing"``: Fmax only)."""
     counts = instance_counts(gen["text"], gen["top"])
-    totals = {c: 0 for c in cols.values()}
+    complete = all((family, module) in point.modules for module in counts)
+    totals = {c: 0 if complete else None for c in cols.values()}
     fmax, slowest, seconds = None, None, 0.0
     for module, n in counts.items():
-        res = point.modules[(family, module)]
+        res = point.modules.get((family, module))
+        if res is None:
+            continue
         for key, col in cols.items():
-            totals[col] += n * res["summary"].get(key, 0)
+            if complete:
+                totals[col] += n * res["summary"].get(key, 0)
         seconds += res["seconds"]
         if res.get("fmax_mhz") is not None and (fmax is None or res["fmax_mhz"] < fmax):
             fmax, slowest = res["fmax_mhz"], module
@@ -236,6 +248,9 @@ def _synth_columns(point, family, gen, cols):
     row[f"{family}_s"] = round(seconds, 1)
     if family == "ecp5":
         row.update(ecp5_fmax_mhz=fmax, ecp5_fmax_module=slowest)
+        if not complete:
+            row["ecp5_scope"] = (f"timing only: {sum(m[0] == 'ecp5' for m in point.modules)} "
+                                 f"clocked leaf modules placed, no ECP5 resource totals")
     return row, counts
 
 
@@ -317,7 +332,9 @@ def run_sweep(spec, *, out_root="build/sweeps", scheduler=None, workers=None,
     out = Path(out_root) / spec.name
     out.mkdir(parents=True, exist_ok=True)
     tools = tool_versions(spec.measure)
-    keys = [point_key(spec.design, p, spec.workload, spec.measure, tools) for p in spec.points]
+    extra = spec.synth if spec.synth != {"ecp5": "all", "untimed": []} else None
+    keys = [point_key(spec.design, p, spec.workload, spec.measure, tools, extra)
+            for p in spec.points]
     tools["commit"] = git_commit()
     (out / "spec.json").write_text(json.dumps({"spec": spec.__dict__, "tools": tools},
                                               indent=1, default=str) + "\n")

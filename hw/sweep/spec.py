@@ -19,8 +19,11 @@ what to measure. Read from TOML (stdlib :mod:`tomllib`) or given as a dict; HDL-
 A grid value that is a table sets several parameters together (a latency set, an N:M ratio).
 ``timeout_s`` (seconds per step: a number, or a table by step name) and ``retries`` (runs
 again of a step whose tool crashed; a parameter error or a timeout is not retried) bound the
-work; ``synth`` holds options of the synthesis step
-(``flat_max``: arrays up to that many PEs are synthesized whole, larger ones per module).
+work; ``synth`` holds options of the synthesis steps: ``ecp5 = "all"`` (default: every
+module through ECP5 Yosys, nextpnr on the clocked leaves) or ``"timing"`` (ECP5 only for the
+clocked leaves nextpnr times: Fmax without the ECP5 resource columns), and ``untimed``
+(module-name patterns, :mod:`fnmatch`, never placed by nextpnr: pure memories, whose Fmax
+is the block RAM's; they get no ECP5 run under ``"timing"``).
 """
 
 import itertools
@@ -110,9 +113,19 @@ def parse_spec(data, name=None):
     retries = data.get("retries", 1)
     if not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be an integer >= 0, not {retries!r}")
+    synth = {"ecp5": "all", "untimed": [], **dict(data.get("synth", {}))}
+    if set(synth) - {"ecp5", "untimed"}:
+        raise ValueError(f"synth: unknown key(s) {sorted(set(synth) - {'ecp5', 'untimed'})}; "
+                         f"allowed: ['ecp5', 'untimed']")
+    if synth["ecp5"] not in ("all", "timing"):
+        raise ValueError(f"synth.ecp5 must be 'all' or 'timing', not {synth['ecp5']!r}")
+    if not (isinstance(synth["untimed"], list)
+            and all(isinstance(p, str) for p in synth["untimed"])):
+        raise ValueError(f"synth.untimed must be a list of module-name patterns, not "
+                         f"{synth['untimed']!r}")
     return Spec(name=name, design=design, points=tuple(unique), measure=measure,
                 workload=dict(data.get("workload", {})), timeouts=timeouts, retries=retries,
-                synth=dict(data.get("synth", {})), description=data.get("description", ""))
+                synth=synth, description=data.get("description", ""))
 
 
 def load_spec(path):

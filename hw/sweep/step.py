@@ -17,7 +17,7 @@ import time
 import traceback
 from pathlib import Path
 
-__all__ = ["StepError", "run_step", "STEP_FUNCTIONS"]
+__all__ = ["StepError", "run_step", "clocked_leaf", "STEP_FUNCTIONS"]
 
 
 class StepError(RuntimeError):
@@ -64,16 +64,23 @@ def _cycles(design, params, latency, workload):
     return result
 
 
-def _synth(text, module, subs, family, workdir):
-    """Yosys (and for ECP5 leaf modules with a clock, nextpnr) of one module, its submodules
-    black boxes (``text``: :func:`hw.synth.modules.sliced`, the module and its submodules'
-    stubs): the report's resource columns, raw cells, Fmax, seconds, mapper."""
+def clocked_leaf(text, subs):
+    """Whether a module (``text``: the sliced module, ``subs``: what it instantiates) is a
+    leaf with a clock input: the modules nextpnr times."""
+    return not subs and re.search(r"^\s*input\s+clk\s*;", text, re.M) is not None
+
+
+def _synth(text, module, subs, family, workdir, timed=True):
+    """Yosys (and for ECP5 leaf modules with a clock, nextpnr, unless ``timed`` is false) of
+    one module, its submodules black boxes (``text``: :func:`hw.synth.modules.sliced`, the
+    module and its submodules' stubs): the report's resource columns, raw cells, Fmax,
+    seconds, mapper."""
     from ..synth.flow import SynthError, synth_ecp5, synth_ecp5_abc
     from ..synth.modules import summarize, yosys_cells
 
     start = time.monotonic()
     result = {"module": module, "family": family, "fmax_mhz": None}
-    timed = family == "ecp5" and not subs and re.search(r"^\s*input\s+clk\s*;", text, re.M)
+    timed = timed and family == "ecp5" and clocked_leaf(text, subs)
     if timed:
         try:
             run = synth_ecp5(text, module, Path(workdir) / "abc9")
