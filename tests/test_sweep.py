@@ -195,7 +195,7 @@ def test_external_scheduler_and_worker_processes(tmp_path):
 
 def test_spartann_workload_true_macs_and_system_model():
     """A 1x1 layer: every GO nonzero is Z MACs in BP and in WU; the system model overlaps
-    loads with runs, so it takes at most the serial command cycles."""
+    loads with runs, so it takes at most its plan's serial command cycles."""
     from hw.sweep.workload import spartann_cycles
 
     work = {"layers": [{"m": 16, "z": 12, "h": 6, "k": 1}], "densities": [0.3],
@@ -207,7 +207,7 @@ def test_spartann_workload_true_macs_and_system_model():
     nnz = int((np.random.default_rng(0).random((1, 16, 6, 6)) < 0.3).sum())
     assert serial["macs"] == system["macs"] == 2 * nnz * 12
     assert serial["cycles"] == serial["serial_cycles"] >= serial["run_cycles"] > 0
-    assert system["serial_cycles"] == serial["cycles"] >= system["cycles"] > 0
+    assert system["serial_cycles"] >= system["cycles"] > 0
     assert "system.py" in system["model_note"] and serial["events"]["dram_bytes"] > 0
 
 

@@ -26,7 +26,7 @@ FRONTS = [
     ("cycles_vs_mac_units", "mac_units", "min", "cycles", "min",
      "cycles on the workload vs MAC units (no synthesis needed)", ("product", "min")),
 ]
-_MAIN = ["cycles", "macs", "xcup_luts", "xcup_ffs", "xcup_dsps", "ecp5_luts", "ecp5_dsps",
+_MAIN = ["cycles", "array_cycles", "utilization", "macs", "xcup_luts", "xcup_ffs", "xcup_dsps", "ecp5_luts", "ecp5_dsps",
          "ecp5_fmax_mhz", "throughput_gops", "gops_per_klut", "gops_per_dsp", "energy_uj",
          "pj_per_mac", "lint_problems"]
 _STEPS = ("generate", "lint", "cycles", "xcup", "ecp5")
@@ -174,7 +174,9 @@ def write_report(out, spec, rows, plots=True):
                   + "; Yosys `synth_xilinx -family xcup` and `synth_ecp5`; Fmax: nextpnr-ecp5 "
                   "(85k, out of context, registered ports) of the "
                   + ("design." if flat else "slowest leaf module (paths through the glue "
-                     "modules are not timed)."), ""]
+                     "modules are not timed).")
+                  + next((f" ECP5 {r['ecp5_scope']}." for r in rows if r.get("ecp5_scope")),
+                         ""), ""]
     if "energy" in spec.measure:
         lines += [f"Energy: an **estimate** from event counts, {TECHNOLOGY}; sources: "
                   + "; ".join(SOURCES) + " (hw/sweep/energy.py).", ""]
