@@ -27,6 +27,9 @@ HDL_FREE = [
     # shared: parameters and checks, timing, formats, payload packing, synthesis flow
     "hw.params", "hw.checks", "hw.timing", "hw.fp.format", "sim.manifest_io",
     "hw.synth.flow", "hw.synth.report",
+    # design-space sweeps: spec, keys, engine, steps, workloads, energy table, report
+    "hw.sweep", "hw.sweep.spec", "hw.sweep.points", "hw.sweep.run", "hw.sweep.step",
+    "hw.sweep.workload", "hw.sweep.energy", "hw.sweep.report",
     # benches that use only models
     "sim.bench.sat_resnet18", "sim.bench.scalesim", "sim.bench.spartann_layer",
     "sim.bench.spartann_system",
