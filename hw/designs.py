@@ -15,6 +15,10 @@ from .spartann import core as spartann_core, decoder, dts, encoder, threshold
 from .fp import itof
 from .params import FMT, Design, Param, _bool, _fmt, unit_params
 
+#: ``dsp`` of the multiplier-based units: hard multipliers by instantiation (hw/fp/dsp_*.py).
+DSP = Param("none", str, "hard multiplier instantiated with its registers: none (inferred "
+                         "from *) or ecp5 (MULT18X18D)")
+
 __all__ = ["Param", "Design", "DESIGNS", "build", "design_name"]
 
 DESIGNS = {
@@ -22,11 +26,13 @@ DESIGNS = {
                      unit_params(fmt=FMT)),
     "fp_mul": Design(FloatMul, "a * b rounded once to out_fmt (default: fmt)",
                      unit_params(fmt=FMT,
-                                 out_fmt=Param(None, _fmt, "result format (default: fmt)"))),
+                                 out_fmt=Param(None, _fmt, "result format (default: fmt)"),
+                                 dsp=DSP)),
     "fp_mac": Design(FloatMulAdd, "mixed-precision MAC: round(a * b) + c, product in c_fmt",
                      unit_params(ab_fmt=Param("fp16", _fmt, "operand format of a and b"),
                                  c_fmt=Param("fp32", _fmt,
-                                             "accumulator format of c and the result"))),
+                                             "accumulator format of c and the result"),
+                                 dsp=DSP)),
     "fp_fmac": Design(FloatFusedMAC, "fused MAC: round(a * b + c), one rounding (FP16xFP16+FP32)",
                       unit_params(ab_fmt=Param("fp16", _fmt, "operand format of a and b"),
                                   c_fmt=Param("fp32", _fmt,
@@ -35,7 +41,7 @@ DESIGNS = {
                                             "flush subnormal a, b, c to zero"))),
     "fp_axpy": Design(lambda fmt, **kw: FloatMulAdd(fmt, fmt, **kw),
                       "alpha * x + y lane, unfused (a = alpha, b = x, c = y)",
-                      unit_params(fmt=FMT)),
+                      unit_params(fmt=FMT, dsp=DSP)),
     "fp_convert": Design(FloatConvert, "format conversion (exact widening, RNE narrowing)",
                          unit_params(in_fmt=Param("fp16", _fmt, "input format"),
                                      out_fmt=Param("fp32", _fmt, "output format"))),

@@ -2,9 +2,11 @@
 
 import hashlib
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
-from amaranth.back import verilog
+from amaranth.back import rtlil as _rtlil, verilog
+from amaranth.hdl import _nir
 from amaranth.hdl import Signal, Value
 from amaranth.lib import data, wiring
 
@@ -40,8 +42,34 @@ _required = {}
 def require_module(name, component):
     """Called while elaborating a design that instantiates ``component`` as the Verilog module
     ``name`` through an ``Instance`` (so that e.g. 1024 identical PEs are emitted once):
-    :func:`to_verilog` appends the module's text after the design's."""
+    :func:`to_verilog` appends the module's text after the design's. ``component`` may
+    also be Verilog text, appended as it is (e.g. a simulation model of a vendor cell)."""
     _required.setdefault(name, component)
+
+
+@contextmanager
+def _zero_init_as_one_constant():
+    """While converting, an all-zero memory init goes to RTLIL as one constant instead of one
+    net per bit (Amaranth 0.5 builds a net object per init bit: about two minutes for the 37
+    Mbit of the PAPER SAT core's buffers). The RTLIL, hence the Verilog, is the same."""
+    original = _rtlil.ModuleEmitter.emit_memory
+
+    def emit_memory(self, cell_idx, cell):
+        if any(cell.init):
+            return original(self, cell_idx, cell)
+        bits = cell.width * cell.depth
+        self.builder.cell("$meminit_v2", ports={
+            "ADDR": self.sigspec(), "DATA": f"{bits}'" + "0" * bits,
+            "EN": self.sigspec(_nir.Value.ones(cell.width)),
+        }, parameters={
+            "MEMID": self.memories[cell_idx].memid, "ABITS": 0, "WIDTH": cell.width,
+            "WORDS": cell.depth, "PRIORITY": 0,
+        }, src_loc=cell.src_loc)
+    _rtlil.ModuleEmitter.emit_memory = emit_memory
+    try:
+        yield
+    finally:
+        _rtlil.ModuleEmitter.emit_memory = original
 
 
 def _convert(component, name, seen=None):
@@ -51,14 +79,19 @@ def _convert(component, name, seen=None):
     outer = dict(_required)
     _required.clear()
     try:
-        texts = [verilog.convert(component, name=name, emit_src=False, strip_internal_attrs=True,
-                                 ports=[p[3] for p in ports(component)])]
+        with _zero_init_as_one_constant():
+            texts = [verilog.convert(component, name=name, emit_src=False,
+                                     strip_internal_attrs=True,
+                                     ports=[p[3] for p in ports(component)])]
         needed = dict(_required)
     finally:
         _required.clear()
         _required.update(outer)
     for dep_name, dep in sorted(needed.items()):
-        if dep_name not in seen:
+        if dep_name not in seen and isinstance(dep, str):
+            seen.add(dep_name)
+            texts.append(dep)
+        elif dep_name not in seen:
             # One file holds several modules on purpose; tell Verilator's -Wall so.
             texts.append("/* verilator lint_off DECLFILENAME */\n" + _convert(dep, dep_name, seen))
     return "".join(texts)

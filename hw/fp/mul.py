@@ -3,9 +3,9 @@
 from amaranth.hdl import Const
 
 from .bits import as_signed_exp, signed_width
-from .pipeline import Step
+from .pipeline import Step, delay
 from .rounding import pad_sig, round_pack_steps
-from .unit import FloatUnit, check_format
+from .unit import FloatUnit, check_format, check_dsp, dsp_stages
 from .unpack import unpack
 
 __all__ = ["FloatMul", "mul_steps", "DSP_BITS"]
@@ -14,8 +14,12 @@ __all__ = ["FloatMul", "mul_steps", "DSP_BITS"]
 DSP_BITS = 18
 
 
-def mul_steps(fmt_a, fmt_b, fmt_out, a="a", b="b", out="result"):
-    """Steps computing the exact product ``a * b`` rounded once to ``fmt_out``."""
+def mul_steps(fmt_a, fmt_b, fmt_out, a="a", b="b", out="result", *, dsp=None, stages=0):
+    """Steps computing the exact product ``a * b`` rounded once to ``fmt_out``.
+
+    ``dsp="ecp5"``: every significand product is an instantiated ECP5 ``MULT18X18D``
+    (:func:`hw.fp.dsp_ecp5.ecp5_mult`) holding ``stages`` (0..3) of the pipeline's
+    registers; ``None``: ``*`` operators, mapped by the synthesis tool."""
     offset = fmt_out.bias + 1 - fmt_a.bias - fmt_b.bias
     exp_lo, exp_hi = 2 + offset, fmt_a.exp_max_field + fmt_b.exp_max_field + offset
     exp_w = signed_width(exp_lo, exp_hi)
@@ -50,6 +54,18 @@ def mul_steps(fmt_a, fmt_b, fmt_out, a="a", b="b", out="result"):
                          hl=a[half_a:] * b[:half_b], hh=a[half_a:] * b[half_b:])
         return out_v
 
+    def partial_dsp(m, v, enable=None):
+        """:func:`partial` with one MULT18X18D per product, ``stages`` registers inside."""
+        from .dsp_ecp5 import ecp5_mult
+        a, b = v["sig_a"], v["sig_b"]
+        out_v = {k: delay(m, v[k], stages, enable, f"partial_{k}_d") for k in keep}
+        pairs = ({"sig_ab": (a, b)} if single else
+                 {"ll": (a[:half_a], b[:half_b]), "lh": (a[:half_a], b[half_b:]),
+                  "hl": (a[half_a:], b[:half_b]), "hh": (a[half_a:], b[half_b:])})
+        out_v.update({k: ecp5_mult(m, x, y, stages, f"dsp_{k}", enable)
+                      for k, (x, y) in pairs.items()})
+        return out_v
+
     def combine(m, v):
         out_v = {k: v[k] for k in keep}
         if single:
@@ -65,7 +81,9 @@ def mul_steps(fmt_a, fmt_b, fmt_out, a="a", b="b", out="result"):
         out_v["sticky"] = Const(0, 1)
         return out_v
 
-    return [Step("decode", decode, 1.5), Step("partial", partial, 3.0),
+    product = (Step("partial", partial_dsp, 3.0, stages) if dsp is not None
+               else Step("partial", partial, 3.0))
+    return [Step("decode", decode, 1.5), product,
             Step("combine", combine, 1.5), Step("accumulate", accumulate, 1.5), *round_pack_steps(fmt_out, exp_w, out)]
 
 
@@ -73,17 +91,22 @@ class FloatMul(FloatUnit):
     """``result = a * b`` rounded to nearest even in ``out_fmt`` (default: ``fmt``).
 
     ``b_fmt`` and ``out_fmt`` default to ``fmt``. Ports: ``i.payload = {a, b[, tag]}``,
-    ``o.payload = {result[, tag]}``.
+    ``o.payload = {result[, tag]}``. ``dsp="ecp5"``: the significand products in
+    instantiated ECP5 ``MULT18X18D`` cells with their registers (:func:`mul_steps`); default
+    latency one more (12).
     """
 
     DEFAULT_LATENCY = 11
 
-    def __init__(self, fmt="fp32", *, b_fmt=None, out_fmt=None, latency=None, tag_width=0):
+    def __init__(self, fmt="fp32", *, b_fmt=None, out_fmt=None, latency=None, tag_width=0,
+                 dsp=None):
         self.fmt = check_format("fmt", fmt)
         self.b_fmt = check_format("b_fmt", b_fmt) if b_fmt is not None else self.fmt
         self.out_fmt = check_format("out_fmt", out_fmt) if out_fmt is not None else self.fmt
+        self.dsp = check_dsp(dsp)
         super().__init__({"a": self.fmt.width, "b": self.b_fmt.width},
                          {"result": self.out_fmt.width}, latency=latency, tag_width=tag_width)
 
     def steps(self):
-        return mul_steps(self.fmt, self.b_fmt, self.out_fmt)
+        return mul_steps(self.fmt, self.b_fmt, self.out_fmt, dsp=self.dsp,
+                         stages=dsp_stages(self.dsp, self.latency))

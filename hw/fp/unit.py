@@ -15,10 +15,27 @@ from ..params import check_format, check_int
 from ..timing import Pipelined
 from .pipeline import build_pipeline, place_registers
 
-__all__ = ["FloatUnit", "check_int", "check_format"]
+__all__ = ["FloatUnit", "check_int", "check_format", "check_dsp", "dsp_stages", "DSP_KINDS"]
 
 MAX_LATENCY = 64
 MAX_TAG_WIDTH = 64
+#: Hard multipliers a unit can instantiate (``dsp=``; ``None``: ``*``, inferred by the tool).
+DSP_KINDS = ("ecp5",)
+
+
+def check_dsp(dsp):
+    """``dsp`` validated: ``None`` (or ``"none"``) or one of :data:`DSP_KINDS`."""
+    if dsp == "none":
+        return None
+    if dsp is not None and dsp not in DSP_KINDS:
+        raise ValueError(f"dsp must be None or one of {', '.join(DSP_KINDS)}, not {dsp!r}")
+    return dsp
+
+
+def dsp_stages(dsp, latency):
+    """Register stages a hard multiplier holds in a unit of ``latency`` stages: up to its
+    three (inputs, pipeline, output), leaving at least one fabric register at the output."""
+    return 0 if dsp is None else max(0, min(3, latency - 1))
 
 
 class FloatUnit(Pipelined, wiring.Component):
@@ -27,10 +44,13 @@ class FloatUnit(Pipelined, wiring.Component):
 
     #: Default latency of the unit (overridden per class).
     DEFAULT_LATENCY = 1
+    #: Added to the default latency with a hard multiplier (``dsp``): its pipeline register.
+    DSP_EXTRA_LATENCY = 1
 
     def __init__(self, in_fields, out_fields, *, latency=None, tag_width=0):
         if latency is None:
-            latency = self.DEFAULT_LATENCY
+            latency = self.DEFAULT_LATENCY + (self.DSP_EXTRA_LATENCY
+                                              if getattr(self, "dsp", None) else 0)
         self._latency = check_int("latency", latency, 0, MAX_LATENCY)
         self._tag_width = check_int("tag_width", tag_width, 0, MAX_TAG_WIDTH)
         tag = {"tag": tag_width} if tag_width else {}
@@ -58,8 +78,9 @@ class FloatUnit(Pipelined, wiring.Component):
     def register_placement(self):
         """Per datapath step: (name, register stages after it)."""
         steps = self.steps()
-        return [(s.name, c) for s, c in zip(steps, place_registers([s.weight for s in steps],
-                                                                   self.latency))]
+        counts = place_registers([s.weight for s in steps], self.latency,
+                                 [s.stages for s in steps])
+        return [(s.name, c) for s, c in zip(steps, counts)]
 
     def steps(self):  # pragma: no cover - abstract
         raise NotImplementedError
