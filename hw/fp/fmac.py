@@ -13,8 +13,7 @@ the unpacked product as is (:func:`hw.fp.add.add_steps`).
 from amaranth.hdl import Cat, Const, Mux
 
 from ..params import check_format
-from .add import add_steps
-from .bits import materialize
+from .bits import as_signed_exp, clamp, clear_low, leading_zeros, materialize, shift_right_sticky
 from .pipeline import Step, carry
 from .recode import rec_bias, rec_fields, recodable, recode
 from .unit import FloatUnit
@@ -84,19 +83,34 @@ def product_steps(ab, c, a="a", b="b", *, ftz=False, recoded=False):
 
 def accumulate_steps(c, c_key="c", *, ftz=False):
     """Steps adding the unpacked product (:func:`product_steps`) to ``c_key`` (packed ``c``),
-    rounding once: ``result``. With ``ftz`` a subnormal ``c`` counts as a zero of its sign,
-    and since no result is then subnormal (:func:`fused_supported`) the normalizing shift
-    needs no limit (the rounding's ``plan`` step is left out)."""
+    rounding once: ``result``. An accumulate-oriented FP adder (the layout of
+    :func:`hw.fp.add.add_steps`, cut down to what the fused MAC needs):
+
+    - ``classify``: unpack ``c`` only; ``|p| > |c|`` decides the swap;
+    - ``swap``, ``align_coarse``, ``align_fine``: the smaller operand shifted right by the
+      exponent difference, 3 guard bits and a sticky LSB;
+    - ``add``: one adder (the subtrahend inverted, carry in), not an adder and a subtractor;
+    - ``lzc``, ``shift_coarse``, ``shift_fine``: one normalization. Its shift needs no limit
+      against the subnormal range: a nonzero product makes every nonzero result normal
+      (:func:`fused_supported`), and with a zero product the result is ``c`` itself, whose
+      significand sits exactly one place below the sum's carry bit (shift 1);
+    - ``guard``, ``round``: round to nearest even as one increment of ``{exp, man}``, the
+      special results (NaN, infinities, overflow, zeros) forced into the incrementer's input.
+
+    With ``ftz`` a subnormal ``c`` counts as a zero of its sign.
+    """
+    guard_bits = 3
+    sig_w = c.sig_bits + guard_bits + 1          # hidden bit .. guard bits, sticky LSB
+    flags = ("sign", "is_nan", "is_inf")
 
     def classify(m, v):
         uc = unpack(m, c, v[c_key], "c")
-        sig_c, mag_c = uc["sig"], uc["mag"]
+        sig_c = uc["sig"]
         if ftz:
-            exp_zero = ~uc["sig"][-1]
-            sig_c = materialize(m, Mux(exp_zero, 0, sig_c), "c_sig_ftz")
+            sig_c = materialize(m, Mux(uc["sig"][-1], sig_c, 0), "c_sig_ftz")
         p_mag = Cat(v["p_sig"][:c.man_bits], v["p_exp"])
         return {
-            "swap": p_mag > mag_c, "eff_sub": uc["sign"] ^ v["p_sign"],
+            "swap": p_mag > uc["mag"], "eff_sub": uc["sign"] ^ v["p_sign"],
             "sign_a": uc["sign"], "sign_b": v["p_sign"],
             "zero_sign": uc["sign"] & v["p_sign"],
             "exp_a": uc["exp"], "exp_b": v["p_exp"], "sig_a": sig_c, "sig_b": v["p_sig"],
@@ -104,10 +118,91 @@ def accumulate_steps(c, c_key="c", *, ftz=False):
                                                    & (uc["sign"] ^ v["p_sign"])),
             "is_inf": uc["is_inf"] | v["p_inf"],
             "inf_sign": Mux(uc["is_inf"], uc["sign"], v["p_sign"]),
+            "p_zero": v["p_exp"] == 0,
         }
 
-    return add_steps(c, a=c_key, b="product", classify=Step("classify", classify, 2.0),
-                     room=not ftz, compact=True)
+    def swap(m, v):
+        sw = v["swap"]
+        return {
+            "sign": Mux(v["is_inf"], v["inf_sign"], Mux(sw, v["sign_b"], v["sign_a"])),
+            "eff_sub": v["eff_sub"], "zero_sign": v["zero_sign"], "p_zero": v["p_zero"],
+            "big_exp": Mux(sw, v["exp_b"], v["exp_a"]),
+            "diff": Mux(sw, v["exp_b"] - v["exp_a"], v["exp_a"] - v["exp_b"])[:c.exp_bits],
+            "big_sig": Mux(sw, v["sig_b"], v["sig_a"]),
+            "small_sig": Mux(sw, v["sig_a"], v["sig_b"]),
+            "is_nan": v["is_nan"], "is_inf": v["is_inf"],
+        }
+
+    def align_coarse(m, v):
+        small = Cat(Const(0, guard_bits), v["small_sig"])
+        amount = clamp(v["diff"], len(small))
+        shifted, sticky = shift_right_sticky(small, clear_low(amount, 3))
+        out = {k: v[k] for k in v if k not in ("small_sig", "diff")}
+        out.update(small=shifted, sticky=sticky, fine=amount[:3])
+        return out
+
+    def align_fine(m, v):
+        shifted, sticky = shift_right_sticky(v["small"], v["fine"])
+        out = {k: v[k] for k in v if k not in ("sticky", "fine")}
+        out["small"] = Cat(sticky | v["sticky"], shifted)
+        return out
+
+    def add(m, v):
+        sub = v["eff_sub"]
+        big = Cat(Const(0, guard_bits + 1), v["big_sig"], Const(0, 1))
+        small = Cat(v["small"], Const(0, 1)) ^ sub.replicate(sig_w + 1)
+        total = (big + small + sub)[:sig_w + 1]     # big - small = big + ~small + 1
+        return {"sign": v["sign"], "zero_sign": v["zero_sign"], "p_zero": v["p_zero"],
+                "exp": v["big_exp"] + 1, "sig": total,
+                "is_nan": v["is_nan"], "is_inf": v["is_inf"]}
+
+    def lzc(m, v):
+        sig = v["sig"]
+        exact_zero = sig == 0
+        lz = leading_zeros(m, sig)
+        return {"sign": Mux(exact_zero & ~v["is_inf"], v["zero_sign"], v["sign"]),
+                "is_nan": v["is_nan"], "is_inf": v["is_inf"], "is_zero": exact_zero,
+                "sig": sig, "exp": v["exp"],
+                "left": lz if ftz else Mux(v["p_zero"], 1, lz)}
+
+    def shift_coarse(m, v):
+        sig, width = v["sig"], len(v["sig"])
+        out = {k: v[k] for k in flags + ("is_zero",)}
+        out.update(sig=(sig << clear_low(v["left"], 2))[:width],
+                   exp=(as_signed_exp(v["exp"]) - v["left"]).as_signed(),
+                   fine=v["left"][:2])
+        return out
+
+    def shift_fine(m, v):
+        sig, width = v["sig"], len(v["sig"])
+        out = {k: v[k] for k in flags + ("is_zero",)}
+        out.update(sig=(sig << v["fine"])[:width], exp=v["exp"],
+                   over=v["exp"] >= c.exp_max_field)
+        return out
+
+    def guard(m, v):
+        """Increment decision; ``{exp, man}`` before rounding (exponent field 0 for a
+        subnormal significand, whose ``exp`` is 1); the special results forced in."""
+        sig, width = v["sig"], len(v["sig"])
+        kept = sig[width - c.sig_bits:]
+        rest = sig[:width - c.sig_bits - 1].any()
+        hidden = kept[c.man_bits]
+        special = v["is_nan"] | v["is_inf"] | v["over"] | v["is_zero"]
+        forced = Mux(v["is_nan"], c.canonical_nan, Mux(v["is_zero"], 0, c.inf))
+        packed = Cat(kept[:c.man_bits], v["exp"][:c.exp_bits] & hidden.replicate(c.exp_bits))
+        sign = Mux(v["is_nan"], c.canonical_nan >> (c.width - 1), v["sign"])
+        return {"sign": sign,
+                "inc": sig[width - c.sig_bits - 1] & (rest | kept[0]) & ~special,
+                "packed": Mux(special, forced, packed)[:c.width - 1]}
+
+    def round_(m, v):
+        return {"result": Cat((v["packed"] + v["inc"])[:c.width - 1], v["sign"])}
+
+    return [Step("classify", classify, 2.0), Step("swap", swap, 1.5),
+            Step("align_coarse", align_coarse, 1.5), Step("align_fine", align_fine, 1.5),
+            Step("add", add, 2.0), Step("lzc", lzc, 2.0),
+            Step("shift_coarse", shift_coarse, 1.5), Step("shift_fine", shift_fine, 1.5),
+            Step("guard", guard, 1.5), Step("round", round_, 1.5)]
 
 
 class FloatFusedMAC(FloatUnit):
