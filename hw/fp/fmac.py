@@ -13,7 +13,7 @@ the unpacked product as is (:func:`hw.fp.add.add_steps`).
 from amaranth.hdl import Cat, Const, Mux
 
 from ..params import check_format
-from .bits import as_signed_exp, clamp, clear_low, leading_zeros, materialize, shift_right_sticky
+from .bits import as_signed_exp, leading_zeros, materialize
 from .pipeline import Step, carry
 from .recode import rec_bias, rec_fields, recodable, recode
 from .unit import FloatUnit
@@ -134,15 +134,19 @@ def accumulate_steps(c, c_key="c", *, ftz=False):
         }
 
     def align_coarse(m, v):
+        """Shift ``small`` right by the exponent difference (saturated at 31: every bit out),
+        16s and 4s here, with the OR of the bits shifted out (sticky)."""
         small = Cat(Const(0, guard_bits), v["small_sig"])
-        amount = clamp(v["diff"], len(small))
-        shifted, sticky = shift_right_sticky(small, clear_low(amount, 3))
+        diff = v["diff"]
+        amount = diff[:5] | diff[5:].any().replicate(5)
+        small, sticky16 = _shift_level(small, amount[4:5], 16, right=True)
+        small, sticky4 = _shift_level(small, amount[2:4], 4, right=True)
         out = {k: v[k] for k in v if k not in ("small_sig", "diff")}
-        out.update(small=shifted, sticky=sticky, fine=amount[:3])
+        out.update(small=small, sticky=sticky16 | sticky4, fine=amount[:2])
         return out
 
     def align_fine(m, v):
-        shifted, sticky = shift_right_sticky(v["small"], v["fine"])
+        shifted, sticky = _shift_level(v["small"], v["fine"], 1, right=True)
         out = {k: v[k] for k in v if k not in ("sticky", "fine")}
         out["small"] = Cat(sticky | v["sticky"], shifted)
         return out
@@ -166,18 +170,18 @@ def accumulate_steps(c, c_key="c", *, ftz=False):
                 "left": lz if ftz else Mux(v["p_zero"], 1, lz)}
 
     def shift_coarse(m, v):
-        sig, width = v["sig"], len(v["sig"])
+        """Normalizing left shift by ``left`` (0 .. width): 1s and 4s here, 16s next."""
+        sig, left = v["sig"], v["left"]
+        sig, _ = _shift_level(sig, left[:2], 1, right=False)
+        sig, _ = _shift_level(sig, left[2:4], 4, right=False)
         out = {k: v[k] for k in flags + ("is_zero",)}
-        out.update(sig=(sig << clear_low(v["left"], 2))[:width],
-                   exp=(as_signed_exp(v["exp"]) - v["left"]).as_signed(),
-                   fine=v["left"][:2])
+        out.update(sig=sig, exp=(as_signed_exp(v["exp"]) - left).as_signed(), fine=left[4:])
         return out
 
     def shift_fine(m, v):
-        sig, width = v["sig"], len(v["sig"])
+        sig, _ = _shift_level(v["sig"], v["fine"], 16, right=False)
         out = {k: v[k] for k in flags + ("is_zero",)}
-        out.update(sig=(sig << v["fine"])[:width], exp=v["exp"],
-                   over=v["exp"] >= c.exp_max_field)
+        out.update(sig=sig, exp=v["exp"], over=v["exp"] >= c.exp_max_field)
         return out
 
     def guard(m, v):
@@ -203,6 +207,27 @@ def accumulate_steps(c, c_key="c", *, ftz=False):
             Step("add", add, 2.0), Step("lzc", lzc, 2.0),
             Step("shift_coarse", shift_coarse, 1.5), Step("shift_fine", shift_fine, 1.5),
             Step("guard", guard, 1.5), Step("round", round_, 1.5)]
+
+
+def _shift_level(x, sel, step, *, right):
+    """``x`` shifted by ``step * sel`` (``sel`` a Value of one or two bits: a 2:1 or 4:1
+    multiplexer per bit, one LUT6), right or left, width kept; for a right shift also the
+    OR of the bits shifted out."""
+    width = len(x)
+    options = [(x >> (step * j) if right else x << (step * j))[:width]
+               for j in range(1 << len(sel))]
+    while len(options) > 1:                   # a tree on sel's bits, LSB first
+        bit = sel[(len(sel) - 1) - (len(options).bit_length() - 2)]
+        options = [Mux(bit, options[i + 1], options[i]) for i in range(0, len(options), 2)]
+    if not right:
+        return options[0], Const(0, 1)
+    # sticky: group j (bits step*(j-1) .. step*j - 1) is shifted out when sel >= j
+    sticky = Const(0, 1)
+    for j in range(1, 1 << len(sel)):
+        group = x[step * (j - 1):min(step * j, width)]
+        if len(group):
+            sticky = sticky | ((sel >= j) & group.any())
+    return options[0], sticky
 
 
 class FloatFusedMAC(FloatUnit):
