@@ -168,6 +168,8 @@ def test_cores_report_schema():
     assert met["SAT PAPER core xcup LUT <= 432K"] and met["SAT PE ECP5 >= 150 MHz"]
     assert not met["sat_core_4x4 within 10% of the PE"]           # 140 < 0.9 * 160
     assert not met["spartann_core_T4 >= 120 MHz"]
+    assert met["SparTANN FP32 lane >= 150 MHz (<= 12 stages; default)"]
+    assert keys["spartann_core_T4_ecp5_fmax_mhz"] == 100.0 and keys["sat_pe_ecp5_fmax_mhz"] == 160
     text = markdown({**keys, **result})
     assert "| **total** |" in text and "## Targets (issue 13)" in text
 

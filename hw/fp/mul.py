@@ -1,6 +1,6 @@
 """Floating-point multiplier with independent operand and result formats."""
 
-from amaranth.hdl import Const
+from amaranth.hdl import Cat, Const
 
 from .bits import as_signed_exp, signed_width
 from .pipeline import Step, delay
@@ -54,14 +54,36 @@ def mul_steps(fmt_a, fmt_b, fmt_out, a="a", b="b", out="result", *, dsp=None, st
                          hl=a[half_a:] * b[:half_b], hh=a[half_a:] * b[half_b:])
         return out_v
 
+    def decode_dsp(m, v):
+        """The significands for the cells' input registers; the operands go on raw."""
+        sig = lambda fmt, x: Cat(x[:fmt.man_bits], x[fmt.man_bits:fmt.width - 1].any())
+        return {"sig_a": sig(fmt_a, v[a]), "sig_b": sig(fmt_b, v[b]),
+                "raw_a": v[a], "raw_b": v[b]}
+
     def partial_dsp(m, v, enable=None):
-        """:func:`partial` with one MULT18X18D per product, ``stages`` registers inside."""
+        """:func:`partial` with one MULT18X18D per product, ``stages`` registers inside;
+        alongside, behind the cells' input and pipeline stages, the operands are unpacked,
+        then the exponents summed (the work of ``decode``, two register stages deep)."""
         from .dsp_ecp5 import ecp5_mult
-        a, b = v["sig_a"], v["sig_b"]
-        out_v = {k: delay(m, v[k], stages, enable, f"partial_{k}_d") for k in keep}
-        pairs = ({"sig_ab": (a, b)} if single else
-                 {"ll": (a[:half_a], b[:half_b]), "lh": (a[:half_a], b[half_b:]),
-                  "hl": (a[half_a:], b[:half_b]), "hh": (a[half_a:], b[half_b:])})
+        first, second = min(1, stages), min(1, max(0, stages - 1))
+        ua, ub = (unpack(m, fmt, delay(m, v[f"raw_{k}"], first, enable, f"partial_raw_{k}_d"),
+                         f"partial_{k}") for k, fmt in (("a", fmt_a), ("b", fmt_b)))
+        fields = {"sign": ua["sign"] ^ ub["sign"],
+                  "exp_a": ua["exp"], "exp_b": ub["exp"],
+                  "is_nan": ua["is_nan"] | ub["is_nan"]
+                  | (ua["is_inf"] & ub["is_zero"]) | (ua["is_zero"] & ub["is_inf"]),
+                  "is_inf": ua["is_inf"] | ub["is_inf"],
+                  "is_zero": ua["is_zero"] | ub["is_zero"]}
+        f = {k: delay(m, x, second, enable, f"partial_{k}_d") for k, x in fields.items()}
+        decoded = {k: f[k] for k in keep if k != "exp"}
+        decoded["exp"] = (as_signed_exp(f["exp_a"]) + as_signed_exp(f["exp_b"])
+                          + offset)[:exp_w].as_signed()
+        out_v = {k: delay(m, decoded[k], stages - first - second, enable, f"partial_{k}_d2")
+                 for k in keep}
+        a_sig, b_sig = v["sig_a"], v["sig_b"]
+        pairs = ({"sig_ab": (a_sig, b_sig)} if single else
+                 {"ll": (a_sig[:half_a], b_sig[:half_b]), "lh": (a_sig[:half_a], b_sig[half_b:]),
+                  "hl": (a_sig[half_a:], b_sig[:half_b]), "hh": (a_sig[half_a:], b_sig[half_b:])})
         out_v.update({k: ecp5_mult(m, x, y, stages, f"dsp_{k}", enable)
                       for k, (x, y) in pairs.items()})
         return out_v
@@ -83,7 +105,8 @@ def mul_steps(fmt_a, fmt_b, fmt_out, a="a", b="b", out="result", *, dsp=None, st
 
     product = (Step("partial", partial_dsp, 3.0, stages) if dsp is not None
                else Step("partial", partial, 3.0))
-    return [Step("decode", decode, 1.5), product,
+    first = Step("decode", decode_dsp if dsp is not None else decode, 1.5)
+    return [first, product,
             Step("combine", combine, 1.5), Step("accumulate", accumulate, 1.5), *round_pack_steps(fmt_out, exp_w, out)]
 
 

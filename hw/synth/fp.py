@@ -4,8 +4,10 @@ UltraScale+ (Yosys) resource and timing reports.
 Command line: ``python -m hw.synth.fp [--quick] [-o build/reports]`` writes ``synth_fp.json``
 and ``synth_fp.md``; each design runs in its own work directory ``build/synth/<label>/``.
 ``python -m hw.synth.fp --sweep`` writes ``synth_fp_sweep.{json,md}``: the area-latency-Fmax
-table (:data:`SWEEP`: FP32 add, FP32 mul, FP16 and BF16 MAC, conversions, a few latencies
-each), so a user can pick a latency.
+table (:data:`SWEEP`: FP32 add, FP32 mul, FP16 and BF16 MAC, the FP32 ``alpha*x+y`` lane,
+conversions, a few latencies each, the multipliers also with ``dsp="ecp5"``: instantiated
+MULT18X18D cells with their registers), so a user can pick a latency; ``--only A,B`` runs
+the sweep rows whose label starts with one of the given prefixes.
 """
 
 import argparse
@@ -22,8 +24,9 @@ from .report import command, fmax_text, git_info, md_table, tools_info, write_re
 __all__ = ["synth_design", "report", "markdown", "sweep_markdown", "DEFAULT_DESIGNS",
            "QUICK_DESIGNS", "SWEEP", "sweep_designs", "TARGET_MHZ", "main"]
 
-#: Fmax (MHz) a unit must reach on ECP5 to count as "meets" in the report.
-TARGET_MHZ = 150
+#: Fmax (MHz) a unit must reach on ECP5 to count as "meets" in the report (issue 13: FP32
+#: add, FP32 mul and the FP16 MAC at some latency).
+TARGET_MHZ = 200
 
 DEFAULT_DESIGNS = [
     ("fp_add-fp32", "fp_add", {"fmt": "fp32"}),
@@ -41,6 +44,8 @@ DEFAULT_DESIGNS = [
     ("fp_div-fp32", "fp_div", {"fmt": "fp32"}),
     ("fp_compare-fp32", "fp_compare", {"fmt": "fp32"}),
     ("fp_abs-fp32", "fp_abs", {"fmt": "fp32"}),
+    ("fp_mul-fp32-dsp", "fp_mul", {"fmt": "fp32", "dsp": "ecp5"}),
+    ("fp_mac-fp16-fp32-dsp", "fp_mac", {"ab_fmt": "fp16", "c_fmt": "fp32", "dsp": "ecp5"}),
 ]
 QUICK_DESIGNS = DEFAULT_DESIGNS[:3]
 #: The area-latency-Fmax sweep: ``(label, design, params, latencies)``; ``None`` is the
@@ -50,23 +55,37 @@ SWEEP = [
     ("fp_mul-fp32", "fp_mul", {"fmt": "fp32"}, [4, None]),
     ("fp_mac-fp16-fp32", "fp_mac", {"ab_fmt": "fp16", "c_fmt": "fp32"}, [8, 16, None]),
     ("fp_mac-bf16-fp32", "fp_mac", {"ab_fmt": "bf16", "c_fmt": "fp32"}, [8, None]),
+    ("fp_mul-fp32-dsp", "fp_mul", {"fmt": "fp32", "dsp": "ecp5"}, [4, 8, None]),
+    ("fp_mac-fp16-fp32-dsp", "fp_mac", {"ab_fmt": "fp16", "c_fmt": "fp32", "dsp": "ecp5"},
+     [8, 12, 16, None]),
+    ("fp_axpy-fp32-dsp", "fp_axpy", {"fmt": "fp32", "dsp": "ecp5"}, [8, 12, 16, None]),
     ("fp_convert-fp16-fp32", "fp_convert", {"in_fmt": "fp16", "out_fmt": "fp32"}, [2, None]),
     ("fp_convert-fp32-fp16", "fp_convert", {"in_fmt": "fp32", "out_fmt": "fp16"}, [2, None]),
 ]
 
 
-def sweep_designs(sweep=SWEEP):
+def sweep_designs(sweep=SWEEP, only=None):
     """:data:`SWEEP` as ``(label, design, params)`` runs, one per latency: the shortest
-    latency of every unit first, the defaults (also in ``synth_fp``) last."""
+    latency of every unit first, the defaults (also in ``synth_fp``) last. ``only``: label
+    prefixes to keep (e.g. ``["fp_mul-fp32-dsp"]``)."""
     runs = [(f"{label}-l{'default' if lat is None else lat}", design,
              params if lat is None else {**params, "latency": lat}, rank)
             for label, design, params, lats in sweep for rank, lat in enumerate(lats)]
+    if only:
+        runs = [r for r in runs if any(r[0].startswith(prefix) for prefix in only)]
+        if not runs:
+            raise ValueError(f"--only {','.join(only)} matches no sweep label; labels: "
+                             + ", ".join(label for label, *_ in sweep))
     runs.sort(key=lambda r: (r[2].get("latency") is None, r[3]))
     return [r[:3] for r in runs]
 
 
 def _format_text(params):
-    """Human-readable number formats of a unit from its parameters."""
+    """Human-readable number formats of a unit from its parameters (and its hard
+    multiplier when instantiated)."""
+    dsp = params.get("dsp")
+    if dsp not in (None, "none"):
+        return f"{_format_text({**params, 'dsp': None})}, {dsp.upper()} MULT18X18D"
     if "ab_fmt" in params:
         return f"{params['ab_fmt']}×{params['ab_fmt']}+{params['c_fmt']}"
     if "in_fmt" in params:
@@ -88,7 +107,9 @@ def synth_design(label, design, params, root="build/synth"):
     result = {"label": label, "design": design, "params": used, "format": _format_text(used),
               "latency": component.latency, "latches": latch_check(text, design, workdir),
               "ecp5": synth_ecp5(text, design, workdir),
-              "xcup": synth_xilinx(text, design, workdir)}
+              # an ECP5 cell instantiated: no Xilinx run
+              "xcup": (None if used.get("dsp") == "ecp5" else
+                       synth_xilinx(text, design, workdir))}
     result["seconds"] = round(time.monotonic() - start, 1)
     return result
 
@@ -99,7 +120,7 @@ def markdown(results, info):
             f"≥ {TARGET_MHZ} MHz?", "xcup LUT", "FF", "DSP48E2", "CARRY8", "CARRY4"]
     rows = []
     for r in results:
-        e, x = r["ecp5"], r["xcup"]
+        e, x = r["ecp5"], r["xcup"] or _NO_XCUP
         fmax = e["fmax_mhz"]
         rows.append([r["design"], r["format"], r["latency"], e["luts"], e["ccu2c"], e["ffs"],
                      e["dsps"], fmax_text(fmax),
@@ -141,7 +162,7 @@ def sweep_markdown(results, info):
             "xcup LUT", "FF", "DSP48E2"]
     rows = []
     for r in results:
-        e, x = r["ecp5"], r["xcup"]
+        e, x = r["ecp5"], r["xcup"] or _NO_XCUP
         default = r["label"].endswith("-ldefault")
         rows.append([r["design"], r["format"],
                      f"**{r['latency']}** (default)" if default else r["latency"],
@@ -181,13 +202,17 @@ def report(designs, out_dir, root="build/synth", workers=2, stem="synth_fp"):
     return _write(out_dir, stem, results, start, [], commit)
 
 
+#: The xcup columns of a unit that instantiates an ECP5 cell (not synthesized for xcup).
+_NO_XCUP = {k: "—" for k in ("luts", "ffs", "dsps", "carry8", "carry4")}
+
+
 def _write(out_dir, stem, results, start, pending, commit):
-    first = results[0]
+    first = next((r for r in results if r["xcup"]), results[0])
     info = {**tools_info(),
             "ecp5_commands": [c.replace(first["design"], "TOP") for c in
                               first["ecp5"]["commands"]],
             "xcup_commands": [c.replace(first["design"], "TOP") for c in
-                              first["xcup"]["commands"]],
+                              (first["xcup"] or {"commands": [""]})["commands"]],
             "seconds": round(time.monotonic() - start, 1), **commit, "pending": pending}
     write_report(out_dir, stem, {"info": info, "results": results},
                  (sweep_markdown if stem.endswith("sweep") else markdown)(results, info))
@@ -200,11 +225,14 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="only fp_add, fp_mul and fp_mac")
     parser.add_argument("--sweep", action="store_true",
                         help="the area-latency-Fmax table (SWEEP) into synth_fp_sweep.*")
+    parser.add_argument("--only", type=lambda text: text.split(","),
+                        help="with --sweep: only the rows whose label starts with one of these "
+                             "comma-separated prefixes (e.g. fp_mul-fp32-dsp,fp_axpy)")
     parser.add_argument("-o", "--output", default="build/reports", help="report directory")
     parser.add_argument("-j", "--workers", type=int, default=2, help="parallel Yosys runs")
     args = parser.parse_args(argv)
     stem = "synth_fp_sweep" if args.sweep else "synth_fp"
-    designs = (sweep_designs() if args.sweep else
+    designs = (sweep_designs(only=args.only) if args.sweep else
                QUICK_DESIGNS if args.quick else DEFAULT_DESIGNS)
     return command(
         lambda: report(designs, args.output, workers=args.workers, stem=stem),
