@@ -17,7 +17,7 @@ HDL_FREE = [
     # SAT: config, ISA, engine models, core model, cycle model, driver, BDWP training loop
     "hw.sat.config", "hw.sat.isa",
     "sim.sat.stce", "sim.sat.osre", "sim.sat.wuve", "sim.sat.model", "sim.sat.cycles",
-    "sim.sat.driver", "sim.sat.bdwp", "sim.sat.system", "sim.sat.planner",
+    "sim.sat.driver", "sim.sat.bdwp", "sim.sat.system", "sim.sat.planner", "sim.sat.host",
     # SparTANN: config, ISA, format, conv, core model, DTS model, DTS's digits CNN, driver,
     # cycle model
     "hw.spartann.config", "hw.spartann.isa",
