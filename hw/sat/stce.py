@@ -207,8 +207,12 @@ class SystolicArray(Timed, wiring.Component):
                  for c in range(cols)]
         for r in range(rows):
             bus = Signal(bus_layout, name=f"bus{r}_in")
-            m.d.comb += [bus.group.eq(self.x.payload.groups[r]),
-                         bus.first.eq(accept & self.x.payload.first)]
+            m.d.comb += bus.first.eq(accept & self.x.payload.first)
+            for i in range(self.group):
+                x = self.x.payload.groups[r][i]
+                # fused: each activation is recoded once, at its row's edge (not in every PE)
+                m.d.comb += bus.group[i].eq(recode(m, self.in_fmt, x, self.ftz, f"x{r}_{i}_rec")
+                                            if self.pe.fused else x)
             skew = r * self.add_latency
             bus = _delay_bus(m, bus, skew, stages(row_mid[r], skew, f"skew{r}_"), f"skew{r}_")
             for c in range(cols):
@@ -287,11 +291,11 @@ class SystolicPE(wiring.Component):
         self.ftz = check_ftz(ftz, self.in_fmt, self.acc_fmt)
         self.fused = fused_supported(self.in_fmt, self.acc_fmt)
         in_fmt, acc_fmt = self.in_fmt, self.acc_fmt
-        self.bus_layout = data.StructLayout({
-            "group": data.ArrayLayout(in_fmt.width, group), "first": 1})
-        # fused: the array recodes weights as they arrive (hw/fp/recode.py), so the PE needs
-        # no leading-zero count for them
+        # fused: the array recodes weights as they arrive and activations as they enter a row
+        # (hw/fp/recode.py), so the PE needs no leading-zero count for either
         value_width = rec_width(in_fmt) if self.fused else in_fmt.width
+        self.bus_layout = data.StructLayout({
+            "group": data.ArrayLayout(value_width, group), "first": 1})
         self.weight_layout = data.StructLayout({"value": value_width,
                                                 "index": index_width(group)})
         super().__init__({
@@ -328,16 +332,12 @@ class SystolicPE(wiring.Component):
         mul, add = self.steps()
         if self.fused and self.mul_latency >= 1:
             bus_out = _delay_bus(m, bus, 1, enable, f"{name}_x")
-            in_fmt, ftz = self.in_fmt, self.ftz
 
             def select(m, v):
-                return {"ra": v["ra"], "x": _select(v["group"], v["index"])}
-
-            def recode_x(m, v):
-                return {"ra": v["ra"], "rb": recode(m, in_fmt, v["x"], ftz, f"{name}_xr")}
+                return {"ra": v["ra"], "rb": _select(v["group"], v["index"])}
 
             product, _, _ = build_pipeline(
-                m, [Step("select", select, 1.0), Step("recode", recode_x, 2.0), *mul],
+                m, [Step("select", select, 1.0), *mul],
                 {"group": bus_out.group, "index": active.index, "ra": active.value},
                 Const(1), self.mul_latency - 1, enable=enable)
             total, _, _ = build_pipeline(m, add, {"psum": psum, **product}, Const(1),
@@ -346,8 +346,7 @@ class SystolicPE(wiring.Component):
         selected = Signal.like(weight, name=f"{name}_sel")
         m.d.comb += selected.eq(Mux(bus.first, weight, active))
         x = _select(bus.group, selected.index)
-        operands = ({"ra": selected.value, "rb": recode(m, self.in_fmt, x, self.ftz, f"{name}_xr")}
-                    if self.fused else {"a": selected.value, "b": x})
+        operands = {"ra": selected.value, "rb": x} if self.fused else {"a": selected.value, "b": x}
         product, _, _ = build_pipeline(m, mul, operands, Const(1), self.mul_latency,
                                        enable=enable)
         total, _, _ = build_pipeline(m, add, {"psum": psum, **product}, Const(1),
