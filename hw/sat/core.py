@@ -12,7 +12,8 @@ command stream.
     M, V, G ─> WUVE (SGDLanes) ─> M (w'), V (v'), D (w_lp)
     D ─[forward: direct | backward: L x L transposer]─> OSRE (TopKLanes) ─> W (values, indices)
 
-Every buffer is an :class:`amaranth.lib.memory.Memory` with one write port (LD or EX) and one
+Every buffer is a :class:`~hw.sat.buffer.SatBuffer` (a memory emitted as its own module, one per
+shape) with one write port (LD or EX) and one
 synchronous read port (EX or ST); O has a second read port for ST; X is ``x_groups`` banks one
 group wide, read by the data router (compact activations, :mod:`hw.sat.isa`). The three units
 (LD, EX, ST) run at once; a command is dispatched in program order when its unit is idle and
@@ -45,9 +46,8 @@ from dataclasses import replace
 from enum import IntEnum
 from typing import NamedTuple
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..hier import instantiate, part
@@ -57,6 +57,7 @@ from .config import (MAX_ARRAY_LATENCY, MAX_DIM, MAX_LANES, MAX_M, MAX_SGD_LATEN
                      SatConfig, resolve)
 from .isa import (GROUP_EXTRA_BITS, UNITS, Buf, Op, Reg, Unit, field_widths,
                   table as command_table)
+from .buffer import SatBuffer
 from .osre import TopKLanes
 from .stce import SystolicArray
 from .transposer import Transposer
@@ -158,6 +159,13 @@ class _Fanout:
         self.addr = Signal(addr_width, name=f"{name}_addr")
         self.en = Signal(name=f"{name}_en")
         self.data = Signal(width, name=f"{name}_data")
+
+
+class _Port(NamedTuple):
+    """One port of a buffer: ``addr``, ``data`` (written or read), ``en``."""
+    addr: Signal
+    data: Signal
+    en: Signal
 
 
 class _Ports(NamedTuple):
@@ -300,28 +308,41 @@ class SatCore(Timed, wiring.Component):
         self._prune(m, ex, d.ex_state, ports)
         return m
 
-    def _memories(self, m):
-        """The buffers: one :class:`~amaranth.lib.memory.Memory` each with a write port
-        (LD or EX) and a read port (EX or ST); O has a second read port for ST (a DRAIN of O
-        runs while a GEMM works on other O rows); X is ``x_groups`` banks one group wide (the
-        router reads a window of consecutive groups, LOAD/DRAIN whole rows across the banks).
-        Returns :class:`_Ports` (X: :class:`_Fanout` row ports over the banks)."""
-        wr, rd = {}, {}
+    def buffer_parts(self):
+        """``{instance name: SatBuffer}``: the buffers (:class:`hw.sat.buffer.SatBuffer`, one
+        Verilog module per shape); X is ``x_groups`` banks one group wide."""
+        parts = {}
         for buf in Buf:
             if buf == Buf.X:
                 continue
-            mem = Memory(shape=unsigned(self.row_width[buf]), depth=self.depth[buf], init=[])
-            m.submodules[f"{buf.name.lower()}buf"] = mem
-            wr[buf] = mem.write_port(granularity=self.elem_width if buf == Buf.W else None)
-            rd[buf] = mem.read_port(transparent_for=(wr[buf],) if buf == Buf.O else ())
-            if buf == Buf.O:
-                o_st = mem.read_port()
-        group_w = self.m * self.in_fmt.width
-        banks = []
+            two = buf == Buf.O
+            parts[f"{buf.name.lower()}buf"] = part(
+                SatBuffer, self.depth[buf], self.row_width[buf],
+                granularity=self.elem_width if buf == Buf.W else None,
+                read_ports=2 if two else 1, transparent=two)
         for i in range(self.x_groups):
-            mem = Memory(shape=unsigned(group_w), depth=self.depth[Buf.X], init=[])
-            m.submodules[f"xbuf{i}"] = mem
-            banks.append((mem.write_port(), mem.read_port()))
+            parts[f"xbuf{i}"] = part(SatBuffer, self.depth[Buf.X], self.m * self.in_fmt.width)
+        return parts
+
+    def _memories(self, m):
+        """The buffers (:meth:`buffer_parts`): each a write port (LD or EX) and a read port
+        (EX or ST); O has a second read port for ST (a DRAIN of O runs while a GEMM works on
+        other O rows); X is ``x_groups`` banks one group wide (the router reads a window of
+        consecutive groups, LOAD/DRAIN whole rows across the banks). Returns :class:`_Ports`
+        (X: :class:`_Fanout` row ports over the banks)."""
+        wr, rd, banks, o_st = {}, {}, [], None
+        for name, buffer in self.buffer_parts().items():
+            bus = instantiate(m, name, buffer, buffer.module_name,
+                              buffer.signature.create(path=(name,)))
+            w, r = _Port(bus.w_addr, bus.w_data, bus.w_en), _Port(bus.r_addr, bus.r_data, bus.r_en)
+            if name.startswith("xbuf"):
+                banks.append((w, r))
+                continue
+            buf = Buf[name[0].upper()]
+            wr[buf], rd[buf] = w, r
+            if buf == Buf.O:
+                o_st = _Port(bus.s_addr, bus.s_data, bus.s_en)
+        group_w = self.m * self.in_fmt.width
         addr_w = len(banks[0][0].addr)
         wr[Buf.X] = _Fanout(addr_w, self.row_width[Buf.X], "xrow_w")
         rd[Buf.X] = _Fanout(addr_w, self.row_width[Buf.X], "xrow_r")
