@@ -9,11 +9,13 @@ rejected commands. Data streams accept only while their load command runs; ``out
 drained T-vectors (``last`` on the final vector of a drain). Everything follows
 docs/spartann/index.md; the scheduling is in :mod:`hw.spartann.engine`.
 
-Buffers (``amaranth.lib.memory``, one sync read and one write port each, all +0 at reset):
-Dense Buf A (``a_rows``), Dense Buf B (``b_rows``), Out Buf (``out_rows``) and, double (two
-halves, one memory each, so a load fills one while a run reads the other): the Sparse Buf
-(``sparse_depth`` entries in rows of ``sparse_beat``, one ``sparse_in`` beat a row) and the
-column table (``{addr, skip, end}`` descriptors from ``col_in``).
+Buffers (``amaranth.lib.memory``, one sync read and one write port each, all +0 at reset),
+every one double (two halves, one memory each, so a load or drain uses one while a run uses
+the other): Dense Buf A (``a_rows``), Dense Buf B (``b_rows``) and the Out Buf (``out_rows``),
+their halves named by the commands (``arg``, :func:`hw.spartann.isa.dense_halves`); the
+Sparse Buf (``sparse_depth`` entries in rows of ``sparse_beat``, one ``sparse_in`` beat a
+row) and the column table (``{addr, skip, end}`` descriptors from ``col_in``), their halves
+renamed in program order.
 
 Drains read one row per cycle (the read is issued when the row before it has been taken),
 clear it to +0 in the same cycle (the read returns the old contents) and send it through the
@@ -35,9 +37,9 @@ from ..fp.convert import FloatConvert
 from ..fp.format import FP32
 from ..hier import part
 from ..params import Design, Param, _fmt, optional
-from .isa import (ARG_BITS, RESOURCES, TARGET_BITS, UNIT, UNITS, Op, cmd_layout, col_layout,
-                  dense_layout, footprint, out_layout, sparse_beat_layout,
-                  table as command_table)
+from .isa import (ARG_BITS, HALF_BIT, RESOURCES, RUN_HALF_BITS, TARGET_BITS, UNIT, UNITS, Op,
+                  cmd_layout, col_layout, dense_layout, footprint, out_layout,
+                  sparse_beat_layout, table as command_table)
 from .dts import DTSUnit
 from .engine import MacLanes, Scheduler, embed, module_name, tag_layout
 from .config import HELP, NAMES, PRESETS, resolve
@@ -163,9 +165,10 @@ class SparTANNCore(wiring.Component):
             m.submodules[name] = mem = Memory(shape=shape, depth=depth, init=[])
             return mem.read_port(), mem.write_port()
 
-        a_rd, a_wr = memory("buf_a", words, p.a_rows)
-        b_rd, b_wr = memory("buf_b", words, p.b_rows)
-        o_rd, o_wr = memory("buf_out", words, p.out_rows)
+        # Double Dense Buf A / B and Out Buf: one memory per half (ports: [half] = (rd, wr)).
+        a_ports = [memory(f"buf_a{h}", words, p.a_rows) for h in range(2)]
+        b_ports = [memory(f"buf_b{h}", words, p.b_rows) for h in range(2)]
+        o_ports = [memory(f"buf_out{h}", words, p.out_rows) for h in range(2)]
         # Double Sparse Buf (rows of K entries) and column table: one memory per half.
         beat = sparse_beat_layout(fmt, p.idx_bits, K)
         desc = col_layout(p.a_rows, p.out_rows, p.sparse_depth)
@@ -194,15 +197,22 @@ class SparTANNCore(wiring.Component):
 
         head_r, head_w = Signal(len(RESOURCES)), Signal(len(RESOURCES))
         fill_s, fill_c = ~cur_s, ~cur_c
+        arg = cmd.arg
         with m.Switch(cmd.op):
             for op_ in Op:
                 with m.Case(op_):
                     fp = footprint(op_)        # halves 0: resolved below
                     hs = fill_s if op_ == Op.LOAD_SPARSE else cur_s
                     hc = fill_c if op_ == Op.LOAD_COLS else cur_c
+                    run = op_ in (Op.RUN_BP, Op.RUN_WU)
+                    dense = {f"{x}0": half_bit(x, arg[RUN_HALF_BITS[k]] if run
+                                               else arg[HALF_BIT])
+                             for x, k in (("A", "a_half"), ("B", "b_half"),
+                                          ("OUT", "out_half"))}
 
-                    def res(n, hs=hs, hc=hc):
-                        return {"S0": half_bit("S", hs), "C0": half_bit("C", hc)}.get(n, bit(n))
+                    def res(n, hs=hs, hc=hc, dense=dense):
+                        return {"S0": half_bit("S", hs), "C0": half_bit("C", hc),
+                                **dense}.get(n, bit(n))
                     m.d.comb += [head_r.eq(_any_of(res(n) for n in sorted(fp.reads))),
                                  head_w.eq(_any_of(res(n) for n in sorted(fp.writes)))]
             with m.Default():
@@ -221,14 +231,14 @@ class SparTANNCore(wiring.Component):
                      accept.eq(self.cmd.valid & self.cmd.ready)]
 
         # Rejection (checked at acceptance; a rejected load takes and drops its data).
-        arg = cmd.arg
+        count = arg[:HALF_BIT]                 # loads and drains: the count below the half bit
         bad = Signal()
         with m.Switch(cmd.op):
             for op_, limit in ((Op.LOAD_A, p.a_rows), (Op.LOAD_B, p.b_rows),
                                (Op.LOAD_SPARSE, p.sparse_depth), (Op.LOAD_COLS, p.max_cols),
                                (Op.DRAIN_OUT, p.out_rows), (Op.DRAIN_B, p.b_rows)):
                 with m.Case(op_):
-                    m.d.comb += bad.eq(arg > limit)
+                    m.d.comb += bad.eq(count > limit)
             with m.Case(Op.RUN_BP, Op.RUN_WU):
                 m.d.comb += bad.eq(Mux(cur_s, ncols_s[1], ncols_s[0])
                                    != Mux(cur_c, ncols_c[1], ncols_c[0]))
@@ -260,10 +270,10 @@ class SparTANNCore(wiring.Component):
         # -- dense loads (LOAD_A / LOAD_B) -------------------------------------------------------
         d_go = occupy("dense", (Op.LOAD_A, Op.LOAD_B), data=True)
         d_count, d_cnt = Signal(ARG_BITS), Signal(ARG_BITS)
-        d_to_b, d_drop = Signal(), Signal()
+        d_to_b, d_drop, d_half = Signal(), Signal(), Signal()
         with m.If(d_go):
-            m.d.sync += [d_count.eq(arg), d_cnt.eq(0), d_to_b.eq(cmd.op == Op.LOAD_B),
-                         d_drop.eq(bad)]
+            m.d.sync += [d_count.eq(count), d_cnt.eq(0), d_to_b.eq(cmd.op == Op.LOAD_B),
+                         d_drop.eq(bad), d_half.eq(arg[HALF_BIT])]
         d_loading = unit_busy["dense"] & (d_cnt != d_count)
         m.d.comb += self.dense_in.ready.eq(d_loading)
         dense_take = self.dense_in.valid & self.dense_in.ready
@@ -272,8 +282,9 @@ class SparTANNCore(wiring.Component):
         with m.If(unit_busy["dense"] & (d_cnt == d_count)):
             m.d.sync += unit_busy["dense"].eq(0)
         dense_write = dense_take & ~d_drop
-        m.d.comb += [a_wr.en.eq(dense_write & ~d_to_b), a_wr.addr.eq(d_cnt),
-                     a_wr.data.eq(self.dense_in.payload)]
+        for h, (_, wr) in enumerate(a_ports):
+            m.d.comb += [wr.en.eq(dense_write & ~d_to_b & (d_half == h)), wr.addr.eq(d_cnt),
+                         wr.data.eq(self.dense_in.payload)]
 
         # -- sparse loads (LOAD_SPARSE: K entries a beat into the free half) ---------------------
         s_go = occupy("sparse", (Op.LOAD_SPARSE,), data=True)
@@ -337,10 +348,14 @@ class SparTANNCore(wiring.Component):
                                              tag=tags))
         r_go = occupy("run", (Op.RUN_BP, Op.RUN_WU))
         wu, r_half_s, r_half_c = Signal(), Signal(), Signal()
+        r_a, r_b, r_o = Signal(), Signal(), Signal()          # Dense Buf A / B, Out Buf halves
         r_ncols = Signal(range(p.max_cols + 1))
         with m.If(r_go):
             m.d.sync += [wu.eq(cmd.op == Op.RUN_WU), r_half_s.eq(cur_s), r_half_c.eq(cur_c),
-                         r_ncols.eq(Mux(cur_c, ncols_c[1], ncols_c[0]))]
+                         r_ncols.eq(Mux(cur_c, ncols_c[1], ncols_c[0])),
+                         r_a.eq(arg[RUN_HALF_BITS["a_half"]]),
+                         r_b.eq(arg[RUN_HALF_BITS["b_half"]]),
+                         r_o.eq(arg[RUN_HALF_BITS["out_half"]])]
         running = unit_busy["run"]
         issue = sched.issue
         lane = Signal(max(kbits, 1))
@@ -358,8 +373,9 @@ class SparTANNCore(wiring.Component):
             sched.start.eq(r_go), sched.wu.eq(wu), sched.ncols.eq(r_ncols),
             sched.col_end.eq(d_row.end), sched.col_desc.eq(d_row),
             sched.sparse_data.eq(s_row[lane] if K > 1 else s_row[0]),
-            a_rd.addr.eq(issue.addr),
         ]
+        for rd, _ in a_ports:
+            m.d.comb += rd.addr.eq(issue.addr)
         # The scheduler reads column 0 in the cycle it starts: the halves as the run takes them.
         with m.If(r_go):
             m.d.comb += [sched.ncols.eq(Mux(cur_c, ncols_c[1], ncols_c[0])),
@@ -367,8 +383,11 @@ class SparTANNCore(wiring.Component):
         s2_valid = Signal()
         s2 = Signal(issue.shape(), name="s2", reset_less=True)
         m.d.sync += [s2_valid.eq(issue.valid), s2.eq(issue)]
-        x = Mux(wu, Value.cast(a_rd.data), Value.cast(b_rd.data))
-        y = Mux(wu, Value.cast(b_rd.data), Value.cast(o_rd.data))
+        def data(ports, half):
+            return Mux(half, Value.cast(ports[1][0].data), Value.cast(ports[0][0].data))
+        b_run = data(b_ports, r_b)
+        x = Mux(wu, data(a_ports, r_a), b_run)
+        y = Mux(wu, b_run, data(o_ports, r_o))
         m.d.comb += [lanes.valid.eq(s2_valid), lanes.alpha.eq(s2.value), lanes.x.eq(x),
                      lanes.y.eq(y), lanes.tag.row.eq(s2.row), lanes.tag.addr.eq(s2.addr)]
         write_back = lanes.o_valid
@@ -392,9 +411,10 @@ class SparTANNCore(wiring.Component):
         o_go = occupy("drain", (Op.DRAIN_OUT, Op.DRAIN_B))
         o_count, o_cnt, out_cnt = Signal(ARG_BITS), Signal(ARG_BITS), Signal(ARG_BITS)
         to_thr, rd_valid = Signal(), Signal()      # rd_valid: a drained row waits on the port
+        dr_half = Signal()
         with m.If(o_go):
-            m.d.sync += [o_count.eq(arg), o_cnt.eq(0), out_cnt.eq(0), rd_valid.eq(0),
-                         to_thr.eq(cmd.op == Op.DRAIN_OUT)]
+            m.d.sync += [o_count.eq(count), o_cnt.eq(0), out_cnt.eq(0), rd_valid.eq(0),
+                         to_thr.eq(cmd.op == Op.DRAIN_OUT), dr_half.eq(arg[HALF_BIT])]
         draining = unit_busy["drain"]
         theta, target = Signal(fmt.width), Signal(TARGET_BITS)
         pad_lanes = Signal(range(max(T, 2)))      # SET_PAD_LANES: lanes left out of the stats
@@ -407,11 +427,12 @@ class SparTANNCore(wiring.Component):
             m.d.sync += rd_valid.eq(0)
         m.d.comb += [
             thr.theta.eq(theta), thr.pad_lanes.eq(pad_lanes),
-            thr.i.valid.eq(draining & to_thr & rd_valid), thr.i.payload.eq(o_rd.data),
+            thr.i.valid.eq(draining & to_thr & rd_valid),
+            thr.i.payload.eq(data(o_ports, dr_half)),
             thr.o.ready.eq(draining & to_thr & self.out.ready),
             self.out.valid.eq(draining & Mux(to_thr, thr.o.valid, rd_valid)),
             self.out.payload.values.eq(Mux(to_thr, Value.cast(thr.o.payload.values),
-                                           Value.cast(b_rd.data))),
+                                           data(b_ports, dr_half))),
             self.out.payload.last.eq(out_cnt == o_count - 1),
         ]
         with m.If(self.out.valid & self.out.ready):
@@ -420,25 +441,28 @@ class SparTANNCore(wiring.Component):
             m.d.sync += unit_busy["drain"].eq(0)
 
         # -- shared buffer ports (conflicting commands never run together) --------------------
-        drain_b = draining & ~to_thr
-        drain_o = draining & to_thr
-        m.d.comb += [
-            b_rd.addr.eq(Mux(drain_b, o_cnt, issue.row)), b_rd.en.eq(~drain_b | rd_issue),
-            o_rd.addr.eq(Mux(drain_o, o_cnt, issue.addr)), o_rd.en.eq(~drain_o | rd_issue),
-        ]
-        with m.If(drain_b):
-            m.d.comb += [b_wr.en.eq(rd_issue), b_wr.addr.eq(o_cnt), b_wr.data.eq(0)]
-        with m.Elif(unit_busy["dense"] & d_to_b):
-            m.d.comb += [b_wr.en.eq(dense_write), b_wr.addr.eq(d_cnt),
-                         b_wr.data.eq(self.dense_in.payload)]
-        with m.Else():
-            m.d.comb += [b_wr.en.eq(write_back & wu), b_wr.addr.eq(lanes.o_tag.row),
-                         b_wr.data.eq(lanes.result)]
-        with m.If(drain_o):
-            m.d.comb += [o_wr.en.eq(rd_issue), o_wr.addr.eq(o_cnt), o_wr.data.eq(0)]
-        with m.Else():
-            m.d.comb += [o_wr.en.eq(write_back & ~wu), o_wr.addr.eq(lanes.o_tag.addr),
-                         o_wr.data.eq(lanes.result)]
+        # Per half: the drain, a dense load or the run (never two on one half: conflicts).
+        for h in range(2):
+            (b_rd, b_wr), (o_rd, o_wr) = b_ports[h], o_ports[h]
+            drain_b = draining & ~to_thr & (dr_half == h)
+            drain_o = draining & to_thr & (dr_half == h)
+            m.d.comb += [
+                b_rd.addr.eq(Mux(drain_b, o_cnt, issue.row)), b_rd.en.eq(~drain_b | rd_issue),
+                o_rd.addr.eq(Mux(drain_o, o_cnt, issue.addr)), o_rd.en.eq(~drain_o | rd_issue),
+            ]
+            with m.If(drain_b):
+                m.d.comb += [b_wr.en.eq(rd_issue), b_wr.addr.eq(o_cnt), b_wr.data.eq(0)]
+            with m.Elif(unit_busy["dense"] & d_to_b & (d_half == h)):
+                m.d.comb += [b_wr.en.eq(dense_write), b_wr.addr.eq(d_cnt),
+                             b_wr.data.eq(self.dense_in.payload)]
+            with m.Else():
+                m.d.comb += [b_wr.en.eq(write_back & wu & (r_b == h)),
+                             b_wr.addr.eq(lanes.o_tag.row), b_wr.data.eq(lanes.result)]
+            with m.If(drain_o):
+                m.d.comb += [o_wr.en.eq(rd_issue), o_wr.addr.eq(o_cnt), o_wr.data.eq(0)]
+            with m.Else():
+                m.d.comb += [o_wr.en.eq(write_back & ~wu & (r_o == h)),
+                             o_wr.addr.eq(lanes.o_tag.addr), o_wr.data.eq(lanes.result)]
 
         # -- control: registers, statistics and DTS -------------------------------------------
         m.d.comb += [self.theta.eq(theta), self.target.eq(target)]

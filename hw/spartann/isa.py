@@ -10,7 +10,12 @@ Load commands take their data from ``dense_in`` (:func:`dense_layout`: one T-vec
 one unit (:data:`UNIT`): ``dense`` (LOAD_A/B), ``sparse`` (LOAD_SPARSE), ``cols`` (LOAD_COLS),
 ``run`` (RUN_BP/WU), ``drain`` (DRAIN_OUT/B), ``ctrl`` (SET_*, CLEAR_STATS, DTS_UPDATE). The
 Sparse Buf and the column table are double (halves 0 and 1): a load fills the half the last
-run did not use and the next run reads the half filled last (renamed in program order). The
+run did not use and the next run reads the half filled last (renamed in program order).
+Dense Buf A, Dense Buf B and the Out Buf are double too (ping-pong halves 0 and 1), named
+explicitly: a load or drain names its half in ``arg`` bit :data:`HALF_BIT` (the count in the
+bits below it), a run the halves it uses in ``arg`` bits 0 (A), 1 (B) and 2 (Out)
+(:func:`dense_halves`; programs: ``"half"`` on loads and drains, ``"a_half"``, ``"b_half"``,
+``"out_half"`` on runs, default 0). The
 core takes commands **in program order**, at most one a cycle; a command is taken when its
 unit is idle and it :func:`conflicts` with no running command (a buffer one writes and the
 other reads or writes). Commands running together therefore never touch the same data, and
@@ -40,10 +45,16 @@ __all__ = ["Op", "OP_BITS", "ARG_BITS", "TARGET_BITS", "PROGRAM_OPS", "COMMANDS"
            "dense_layout", "entry_layout", "sparse_beat_layout", "col_layout", "out_layout",
            "addr_bits", "row_bits", "ptr_bits", "transfers", "table", "UNITS", "UNIT",
            "RESOURCES", "Footprint", "footprint", "conflicts", "rejected", "footprints",
-           "dispatch", "column_ends"]
+           "dispatch", "column_ends", "HALF_BIT", "COUNT_MASK", "RUN_HALF_BITS",
+           "dense_halves"]
 
 #: Width of ``cmd.op`` and ``cmd.arg``; DTS target sparsity is an FP32 pattern.
 OP_BITS, ARG_BITS, TARGET_BITS = 4, 32, 32
+#: LOAD_A/B and DRAIN_OUT/B: ``arg`` bit of the Dense Buf / Out Buf half; the count is below it.
+HALF_BIT = ARG_BITS - 1
+COUNT_MASK = (1 << HALF_BIT) - 1
+#: RUN_BP/WU: ``arg`` bit of the half of Dense Buf A, Dense Buf B and the Out Buf it uses.
+RUN_HALF_BITS = {"a_half": 0, "b_half": 1, "out_half": 2}
 
 
 class Op(IntEnum):
@@ -68,20 +79,24 @@ PROGRAM_OPS = {op.name.lower(): op for op in Op}
 
 #: Per op: ``(meaning, meaning of arg or None when unused, stream it moves data on or None)``.
 COMMANDS = {
-    Op.LOAD_A: ("take arg T-vectors from dense_in into Dense Buf A rows 0 .. arg-1",
-                "T-vectors", "dense_in"),
-    Op.LOAD_B: ("take arg T-vectors from dense_in into Dense Buf B rows 0 .. arg-1",
-                "T-vectors", "dense_in"),
+    Op.LOAD_A: ("take n = arg[30:0] T-vectors from dense_in into Dense Buf A half arg[31] "
+                "rows 0 .. n-1", "T-vectors (bits 30..0), half (bit 31)", "dense_in"),
+    Op.LOAD_B: ("take n = arg[30:0] T-vectors from dense_in into Dense Buf B half arg[31] "
+                "rows 0 .. n-1", "T-vectors (bits 30..0), half (bit 31)", "dense_in"),
     Op.LOAD_SPARSE: ("take arg CSC entries (ceil(arg / sparse_beat) beats) from sparse_in into "
                      "the free Sparse Buf half", "entries", "sparse_in"),
     Op.LOAD_COLS: ("take arg {addr, skip, end} column descriptors from col_in into the free "
                    "column table half", "descriptors", "col_in"),
-    Op.RUN_BP: ("BP job: Out[a_c] += v * B[m] over every loaded column", None, None),
-    Op.RUN_WU: ("WU job: B[m] += v * A[a_c] over every loaded column", None, None),
-    Op.DRAIN_OUT: ("send Out rows 0 .. arg-1 through the sparsifier (theta, statistics) on "
-                   "out, last on the final row; the rows are cleared to +0", "rows", "out"),
-    Op.DRAIN_B: ("send Dense Buf B rows 0 .. arg-1 raw on out, last on the final row; the "
-                 "rows are cleared to +0", "rows", "out"),
+    Op.RUN_BP: ("BP job: Out[a_c] += v * B[m] over every loaded column (halves: A arg[0], "
+                "B arg[1], Out arg[2])", "halves (bits 2..0)", None),
+    Op.RUN_WU: ("WU job: B[m] += v * A[a_c] over every loaded column (halves: A arg[0], "
+                "B arg[1], Out arg[2])", "halves (bits 2..0)", None),
+    Op.DRAIN_OUT: ("send Out half arg[31] rows 0 .. n-1 (n = arg[30:0]) through the "
+                   "sparsifier (theta, statistics) on out, last on the final row; the rows "
+                   "are cleared to +0", "rows (bits 30..0), half (bit 31)", "out"),
+    Op.DRAIN_B: ("send Dense Buf B half arg[31] rows 0 .. n-1 (n = arg[30:0]) raw on out, "
+                 "last on the final row; the rows are cleared to +0",
+                 "rows (bits 30..0), half (bit 31)", "out"),
     Op.SET_THETA: ("theta = arg", "threshold bits (datapath format, low bits)", None),
     Op.SET_TARGET: ("DTS target sparsity = arg", "FP32 bits", None),
     Op.CLEAR_STATS: ("elements = zeros = 0, max_abs = +0", None, None),
@@ -166,6 +181,38 @@ def _pack_vector(vector, width):
     return word
 
 
+def _half(cmd):
+    half = int(cmd.get("half", 0))
+    if half not in (0, 1):
+        raise ValueError(f"{cmd['op']}: half must be 0 or 1, not {half!r}")
+    return half
+
+
+def _count_arg(name, count, half):
+    if not 0 <= count <= COUNT_MASK:
+        raise ValueError(f"{name}: count {count} does not fit {HALF_BIT} bits")
+    return count | half << HALF_BIT
+
+
+def dense_halves(cmd):
+    """``{"a_half", "b_half", "out_half"}`` of program command ``cmd``: the Dense Buf A, Dense
+    Buf B and Out Buf halves it uses (a run: its keys, default 0; a load or drain: its
+    ``"half"`` for its buffer, 0 for the others)."""
+    name = cmd["op"]
+    if name in ("run_bp", "run_wu"):
+        out = {k: int(cmd.get(k, 0)) for k in RUN_HALF_BITS}
+        for k, h in out.items():
+            if h not in (0, 1):
+                raise ValueError(f"{name}: {k} must be 0 or 1, not {h!r}")
+        return out
+    key = {"load_a": "a_half", "load_b": "b_half", "drain_b": "b_half",
+           "drain_out": "out_half"}.get(name)
+    out = dict.fromkeys(RUN_HALF_BITS, 0)
+    if key is not None:
+        out[key] = _half(cmd)
+    return out
+
+
 def column_ends(entries):
     """Per column of ``entries`` (CSC entries in order), the index after its last entry."""
     return [i + 1 for i, e in enumerate(entries) if e[3]]
@@ -192,10 +239,11 @@ def transfers(program, config):
         if name not in PROGRAM_OPS:
             raise ValueError(f"op must be one of {sorted(PROGRAM_OPS)}, not {name!r}")
         op, arg = PROGRAM_OPS[name], 0
+        half = _half(cmd)
         if name in ("load_a", "load_b"):
             vectors = np.asarray(cmd["vectors"], dtype=np.uint64).reshape(-1, c.T)
             words["dense_in"] += [_pack_vector(v, width) for v in vectors]
-            arg = len(vectors)
+            arg = _count_arg(name, len(vectors), half)
         elif name == "load_sparse":
             packed = [int(value) | int(delta) << width | int(filler) << (width + idx_bits)
                       | int(last) << (width + idx_bits + 1)
@@ -212,10 +260,13 @@ def transfers(program, config):
                                 for a, s, e in zip(cmd["addr"], cmd["skip"], end)]
             arg = len(cmd["addr"])
         elif name in ("drain_out", "drain_b"):
-            arg = int(cmd["count"])
+            count = int(cmd["count"])
             rows = c.out_rows if name == "drain_out" else c.b_rows
-            if arg <= rows:
-                words["drains"].append(arg)
+            if count <= rows:
+                words["drains"].append(count)
+            arg = _count_arg(name, count, half)
+        elif name in ("run_bp", "run_wu"):
+            arg = sum(h << RUN_HALF_BITS[k] for k, h in dense_halves(cmd).items())
         elif name == "set_pad_lanes":
             arg = int(cmd["count"])
         elif name in ("set_theta", "set_target"):
@@ -238,7 +289,8 @@ UNIT = {Op.LOAD_A: "dense", Op.LOAD_B: "dense", Op.LOAD_SPARSE: "sparse",
 
 #: What commands read and write: Dense Buf A / B, the Out Buf, the Sparse Buf and column
 #: table halves, and the registers theta, target, pad (SET_PAD_LANES) and stats.
-RESOURCES = ("A", "B", "OUT", "S0", "S1", "C0", "C1", "THETA", "TARGET", "PAD", "STATS")
+RESOURCES = ("A0", "A1", "B0", "B1", "OUT0", "OUT1", "S0", "S1", "C0", "C1", "THETA", "TARGET",
+             "PAD", "STATS")
 
 
 class Footprint(NamedTuple):
@@ -251,28 +303,30 @@ class Footprint(NamedTuple):
     rejected: bool = False
 
 
-def footprint(op, *, half=0, cols_half=0):
+def footprint(op, *, half=0, cols_half=0, a_half=0, b_half=0, out_half=0):
     """The :class:`Footprint` of an accepted command ``op`` (:class:`Op` or program name).
     ``half``: the Sparse Buf half LOAD_SPARSE fills or a run reads; ``cols_half``: the column
-    table half LOAD_COLS fills or a run reads."""
+    table half LOAD_COLS fills or a run reads; ``a_half`` / ``b_half`` / ``out_half``: the
+    Dense Buf A / Dense Buf B / Out Buf half it uses (:func:`dense_halves`)."""
     op = PROGRAM_OPS[op] if isinstance(op, str) else Op(op)
+    A, B, OUT = f"A{a_half}", f"B{b_half}", f"OUT{out_half}"
     r, w = set(), set()
     if op == Op.LOAD_A:
-        w = {"A"}
+        w = {A}
     elif op == Op.LOAD_B:
-        w = {"B"}
+        w = {B}
     elif op == Op.LOAD_SPARSE:
         w = {f"S{half}"}
     elif op == Op.LOAD_COLS:
         w = {f"C{cols_half}"}
     elif op == Op.RUN_BP:
-        r, w = {f"S{half}", f"C{cols_half}", "B"}, {"OUT"}
+        r, w = {f"S{half}", f"C{cols_half}", B}, {OUT}
     elif op == Op.RUN_WU:
-        r, w = {f"S{half}", f"C{cols_half}", "A"}, {"B"}
+        r, w = {f"S{half}", f"C{cols_half}", A}, {B}
     elif op == Op.DRAIN_OUT:
-        r, w = {"THETA", "PAD"}, {"OUT", "STATS"}
+        r, w = {"THETA", "PAD"}, {OUT, "STATS"}
     elif op == Op.DRAIN_B:
-        w = {"B"}
+        w = {B}
     elif op == Op.SET_THETA:
         w = {"THETA"}
     elif op == Op.SET_TARGET:
@@ -328,10 +382,11 @@ def footprints(program, config):
         if name == "raw":
             out.append(Footprint(None, frozenset(), frozenset(), True))
             continue
+        dense = dense_halves(cmd)
         if why is not None:
             out.append(footprint(name, half=1 - half if name == "load_sparse" else half,
-                                 cols_half=1 - cols_half if name == "load_cols" else cols_half)
-                       ._replace(rejected=True))
+                                 cols_half=1 - cols_half if name == "load_cols" else cols_half,
+                                 **dense)._replace(rejected=True))
             continue
         if name == "load_sparse":
             half = 1 - half
@@ -339,7 +394,7 @@ def footprints(program, config):
         elif name == "load_cols":
             cols_half = 1 - cols_half
             ncols[1][cols_half] = len(cmd["addr"])
-        out.append(footprint(name, half=half, cols_half=cols_half))
+        out.append(footprint(name, half=half, cols_half=cols_half, **dense))
     return out
 
 

@@ -4,8 +4,10 @@ per cycle (the paper's Fig. 11 view; docs/spartann/system.md).
 
     python -m sim.bench.spartann_system -o build/reports [--plot PATH] [--quick]
 
-Per layer, phase and GO density: the driver plans the layer and
-:func:`sim.spartann.system.overlap` puts the sparse loads first in each gap between runs, the system model times it
+Per layer, phase and GO density: the driver plans the layer on the ping-pong halves of the
+dense buffers, :func:`sim.spartann.system.overlap` puts the sparse loads first in each gap
+between runs and :func:`~sim.spartann.system.hoist` moves each dense load ahead of the runs
+of the other half; the system model times it
 (:func:`sim.spartann.system.simulate`: the core's units, conflicts and cycle formulas, plus
 ``B`` bytes per cycle per direction). Reported: all cycles, MAC-slot utilization over all
 cycles (T-lane updates with a nonzero GO value / all cycles), speedup over the same core fed
@@ -52,9 +54,10 @@ LAYERS = {
 }
 DENSITIES = (0.05, 0.1, 0.2, 0.5, 1.0)
 BANDWIDTHS = (16, 32, 64, 128)
-#: The projection reported next to the core as built: Dense Bufs A and B double (not built;
-#: BP reloads B per tap and m-tile, WU drains B per tap and reloads A tiles per tap).
-PROJECTION = ("A", "B")
+#: Reported next to the ping-pong plans: the same layers planned on half 0 only (``single``:
+#: what the core did before its dense buffers were double; every dense load and drain then
+#: waits for the runs of its buffer).
+BASELINE = "single"
 #: Targets (issue 12): utilization over all cycles and speedup / (1 / density).
 TARGET_UTILIZATION, TARGET_SPEEDUP = 0.90, 0.90
 
@@ -90,9 +93,9 @@ def _go(rng, layer, density):
 
 def measure_layer(layer, go, phase, params, bandwidths, rng):
     """One layer, phase and GO, the whole layer (``Z / T`` z-tiles): ``{"updates", "jobs",
-    bandwidth: {"cycles", "read", "write", "run", "cycles_double"}}`` (``"inf"``: no
-    bandwidth limit; ``cycles_double``: the same program timed as if Dense Bufs A and B were
-    double, :data:`PROJECTION`)."""
+    bandwidth: {"cycles", "read", "write", "run", "busy", "cycles_single"}}`` (``"inf"``: no
+    bandwidth limit; ``busy``: each unit's busy cycles; ``cycles_single``: the same layer
+    planned on half 0 of every dense buffer, :data:`BASELINE`)."""
     T = params.T
     if layer.z % T:
         raise ValueError(f"{layer}: Z must be a multiple of T = {T}")
@@ -100,22 +103,27 @@ def measure_layer(layer, go, phase, params, bandwidths, rng):
     one = replace(layer, z=T)
     cfg = CoreConfig(params, contexts=True) if phase == "bp" else CoreConfig(params)
     other = _fp32(rng, one.w_shape if phase == "bp" else one.ia_shape)
-    plan = (plan_bp if phase == "bp" else plan_wu)(one, go, other, cfg)
-    raw = plan.program
-    # One-off commands of the plan: BP's set_theta, WU's zeroed Dense Buf B (drains clear it).
-    head = 1 if phase == "wu" else sum(1 for c in raw[:1] if c["op"] == "set_theta")
-    tile = system.overlap(raw)
-    by_id = {id(c): n for c, n in zip(tile, command_cycles(tile, params))}
-    full = system.overlap(raw + raw[head:] * (tiles - 1))
-    full_cycles = [by_id[id(c)] for c in full]
-    prints = footprints(full, params)
-    out = {"updates": plan.stats.updates * tiles, "jobs": plan.stats.jobs * tiles}
+    programs, stats = {}, None
+    for double in (True, False):
+        plan = (plan_bp if phase == "bp" else plan_wu)(one, go, other,
+                                                       replace(cfg, double=double))
+        raw, stats = plan.program, stats or plan.stats
+        # One-off commands: BP's set_theta, WU's zeroed Dense Buf B halves (drains clear them).
+        head = (1 + double) if phase == "wu" else \
+            sum(1 for c in raw[:1] if c["op"] == "set_theta")
+        tile = system.overlap(raw)
+        by_id = {id(c): n for c, n in zip(tile, command_cycles(tile, params))}
+        full = system.overlap(raw + raw[head:] * (tiles - 1))
+        if double:
+            full = system.hoist(full)
+        programs[double] = (full, [by_id[id(c)] for c in full], footprints(full, params))
+    out = {"updates": stats.updates * tiles, "jobs": stats.jobs * tiles}
     for bw in (None,) + tuple(bandwidths):
-        t = system.simulate(full, params, bw, full_cycles, prints)
-        d = system.simulate(full, params, bw, full_cycles, prints, double=PROJECTION)
+        t = system.simulate(*programs[True][:1], params, bw, *programs[True][1:])
+        d = system.simulate(*programs[False][:1], params, bw, *programs[False][1:])
         out["inf" if bw is None else bw] = {"cycles": t.total, "read": t.read,
                                             "write": t.write, "run": t.busy["run"],
-                                            "cycles_double": d.total}
+                                            "busy": t.busy, "cycles_single": d.total}
     return out
 
 
@@ -164,19 +172,20 @@ def summarize(result, bandwidths=BANDWIDTHS, min_density=0.05):
                     util = r["updates"] / c
                     vs_dense = dense[bw]["cycles"] / c
                     vs_ideal = r["ideal_dense_cycles"] / c
-                    proj = r["updates"] / r[bw]["cycles_double"]
+                    proj = r["updates"] / r[bw]["cycles_single"]
                     rows.append({"layer": name, "phase": phase, "case": case,
                                  "density": r["density"], "bandwidth": bw, "cycles": c,
                                  "updates": r["updates"], "utilization": util,
                                  "speedup_vs_dense_core": vs_dense,
                                  "speedup_vs_ideal_dense": vs_ideal,
                                  "speedup_over_inverse_density": vs_ideal * r["density"],
-                                 "utilization_double": proj,
+                                 "utilization_single": proj,
+                                 "busy": r[bw]["busy"],
                                  "read_bytes_per_cycle": r[bw]["read"] / c,
                                  "write_bytes_per_cycle": r[bw]["write"] / c})
                     if r["density"] >= min_density:
                         worst[bw] = min(worst.get(bw, 1.0), util)
-                        worst[f"{bw} double B"] = min(worst.get(f"{bw} double B", 1.0), proj)
+                        worst[f"{bw} single"] = min(worst.get(f"{bw} single", 1.0), proj)
                         hit = util >= TARGET_UTILIZATION and \
                             vs_ideal * r["density"] >= TARGET_SPEEDUP
                         ok[bw] = ok.get(bw, True) and hit
@@ -211,8 +220,8 @@ def markdown(rows, worst, ok, bandwidths, real, dts_error, seconds):
              "Lowest utilization over the layers, both phases and densities >= 5%: "
              + ", ".join(f"B = {bw}: {worst[bw]:.1%}" + (" (targets met)" if ok[bw] else "")
                          for bw in ("inf",) + tuple(bandwidths))
-             + "; projection with double Dense Bufs A and B (not built): "
-             + ", ".join(f"B = {bw}: {worst[f'{bw} double B']:.1%}"
+             + "; the same layers planned on half 0 only (no ping-pong): "
+             + ", ".join(f"B = {bw}: {worst[f'{bw} single']:.1%}"
                          for bw in ("inf",) + tuple(bandwidths)), "",
              "## Whole workload (all layers, BP + WU)", "",
              "speedup over the ideal dense engine / utilization over all cycles / speedup over "
@@ -245,7 +254,7 @@ def markdown(rows, worst, ok, bandwidths, real, dts_error, seconds):
 
 def totals(result, bandwidth, cases, key="cycles"):
     """Whole workload (all layers, BP + WU) per case: ``{case: (speedup vs ideal, util)}``
-    (``key="cycles_double"``: the double Dense Buf A and B projection)."""
+    (``key="cycles_single"``: planned on half 0 only)."""
     out = {}
     for case in cases:
         cyc = sum(result[n][p][case][bandwidth][key] for n in result for p in ("bp", "wu"))
@@ -271,8 +280,8 @@ def plot(result, bandwidths, path):
         label = "no limit" if bw == "inf" else f"B = {bw} B/cycle"
         axes[0].plot(dens, [t[c][0] for c in uniform], "o-", ms=3, label=label)
         axes[1].plot(dens, [100 * t[c][1] for c in uniform], "o-", ms=3, label=label)
-    t = totals(result, 64, uniform, "cycles_double")
-    label = "B = 64, double Dense Buf A and B (projection)"
+    t = totals(result, 64, uniform, "cycles_single")
+    label = "B = 64, planned on half 0 only (no ping-pong)"
     axes[0].plot(dens, [t[c][0] for c in uniform], "s:", ms=3, color="tab:red", label=label)
     axes[1].plot(dens, [100 * t[c][1] for c in uniform], "s:", ms=3, color="tab:red",
                  label=label)
@@ -331,10 +340,9 @@ def main(argv=None):
         "bandwidth_bytes_per_cycle": chosen,
         "min_utilization": worst[chosen],
         "min_utilization_by_bandwidth": {str(bw): worst[bw] for bw in worst
-                                         if "double" not in str(bw)},
-        "projection_buffers": list(PROJECTION),
-        "projection_double_min_utilization_by_bandwidth": {
-            str(bw).split()[0]: worst[bw] for bw in worst if "double" in str(bw)},
+                                         if "single" not in str(bw)},
+        "single_half_min_utilization_by_bandwidth": {
+            str(bw).split()[0]: worst[bw] for bw in worst if "single" in str(bw)},
         "targets_met_by_bandwidth": {str(bw): ok[bw] for bw in ok},
         "smallest_bandwidth_meeting_targets": meeting[0] if meeting else None,
         "targets": {"utilization": TARGET_UTILIZATION,

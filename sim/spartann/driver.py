@@ -11,6 +11,12 @@ are documented in docs/spartann/driver.md::
 
 GO columns with no kept value are left out; GO pixels whose tap falls in the padding are
 left out too (or, with ``skip_padding``, loaded as columns with the skip bit set).
+
+With ``CoreConfig(double=True)`` the plans use the ping-pong halves of Dense Buf A, Dense
+Buf B and the Out Buf: every dense load fills the half the runs do not use now, the runs use
+the half loaded last, and a drain empties the runs' half and turns them to the other one (WU
+starts with both B halves loaded with +0); :func:`sim.spartann.system.plan` then moves each
+dense load ahead of the runs it does not disturb. The results are the same bits.
 """
 
 from dataclasses import dataclass, replace
@@ -68,11 +74,13 @@ class CoreConfig:
     to stay busy; they change no result (every element keeps its accumulation order).
     ``contexts``: BP column contexts to plan for; ``True`` takes the core's own
     (``config.contexts``, its ``loop_latency``). When given and ``m_tile_rows`` is not,
-    :func:`plan_bp` picks the m-tile with :func:`auto_m_tile`.
+    :func:`plan_bp` picks the m-tile with :func:`auto_m_tile`. ``double``: use the ping-pong
+    halves of the dense buffers (module doc); ``False`` plans everything on half 0.
     """
     config: SpartannConfig
     m_tile_rows: int = None
     contexts: int = None
+    double: bool = False
 
     def __post_init__(self):
         if not isinstance(self.config, SpartannConfig):
@@ -81,6 +89,8 @@ class CoreConfig:
             object.__setattr__(self, "contexts", self.config.contexts)
         if self.contexts is not None:
             check_int("contexts", self.contexts, 1)
+        if self.double not in (True, False):
+            raise ValueError(f"double must be True or False, not {self.double!r}")
         if self.m_tile_rows is not None and not 1 <= self.m_tile_rows <= self.m_tile_max:
             raise ValueError(f"m_tile_rows must be in 1..{self.m_tile_max}, "
                              f"not {self.m_tile_rows!r}")
@@ -140,6 +150,8 @@ class Plan:
         self._drains = []            # per drain: (z0, destination index array)
         self._stats = dict(PlanStats()._asdict())
         self._pad = None             # padding lanes last set on the core (None: not yet)
+        self.half = {"a": 0, "b": 0, "out": 0}   # the halves the runs use now (double)
+        self.resident = [None, None]             # WU: the A tile key held by each A half
 
     @property
     def stats(self):
@@ -151,7 +163,10 @@ class Plan:
 
     # -- program building ---------------------------------------------------------------
     def _load(self, buf, vectors):
-        self.program.append({"op": f"load_{buf}", "vectors": vectors})
+        cmd = {"op": f"load_{buf}", "vectors": vectors}
+        if self.cfg.double:          # fill the other half; the runs use it from now on
+            self.half[buf] = cmd["half"] = 1 - self.half[buf]
+        self.program.append(cmd)
         self._add(**{f"{buf}_loads": 1, f"{buf}_words": vectors.size})
 
     def _jobs(self, columns):
@@ -168,7 +183,7 @@ class Plan:
                 self.program += [{"op": "load_sparse", "entries": entries},
                                  {"op": "load_cols", "addr": [c[1] for c in job[:keep]],
                                   "skip": [c[2] for c in job[:keep]]},
-                                 {"op": op}]
+                                 self._run(op)]
                 self._add(jobs=1, entries=len(entries), col_descriptors=keep)
                 del job[:keep]
 
@@ -182,13 +197,23 @@ class Plan:
                       updates=0 if col[2] else values)
         flush(len(job))
 
+    def _run(self, op):
+        cmd = {"op": op}
+        if self.cfg.double:
+            cmd.update({f"{k}_half": h for k, h in self.half.items()})
+        return cmd
+
     def _drain(self, op, count, z0, dest):
         zn = min(self.cfg.T, self.layer.z - z0)
         if op == "drain_out" and self._pad != self.cfg.T - zn:
             # Padding lanes of a partial z-tile stay out of the sparsifier's statistics.
             self._pad = self.cfg.T - zn
             self.program.append({"op": "set_pad_lanes", "count": self._pad})
-        self.program.append({"op": op, "count": count})
+        cmd = {"op": op, "count": count}
+        if self.cfg.double:          # empty the runs' half; they turn to the other one
+            buf = "out" if op == "drain_out" else "b"
+            cmd["half"], self.half[buf] = self.half[buf], 1 - self.half[buf]
+        self.program.append(cmd)
         self._drains.append((z0, dest))
         self._add(drains=1, drained_words=count * self.cfg.T,
                   pad_elements=count * (self.cfg.T - zn))
@@ -396,7 +421,8 @@ def plan_wu(layer, go_bits, ia_bits, cfg, *, skip_padding=False, a_mode="tile"):
     L, T, plan = layer, cfg.T, Plan("wu", layer, cfg)
     enc, r, mt = _encode_go(go, L, cfg, fmt), tap_map(L), cfg.m_tile
     ia_flat = ia.transpose(0, 2, 3, 1).reshape(-1, L.z)            # (pixels, Z)
-    plan._load("b", np.zeros((min(mt, L.m), T), dtype=np.uint64))  # accumulators start at +0
+    for _ in range(2 if cfg.double else 1):                        # accumulators start at +0
+        plan._load("b", np.zeros((min(mt, L.m), T), dtype=np.uint64))
     resident = None
     for z0 in range(0, L.z, T):
         for mi, m0 in enumerate(range(0, L.m, mt)):
@@ -406,9 +432,13 @@ def plan_wu(layer, go_bits, ia_bits, cfg, *, skip_padding=False, a_mode="tile"):
                     groups = _wu_groups(plan, enc[mi], r[kh, kw], ia_flat, z0, a_mode,
                                         skip_padding)
                     for key, rows, cols in groups:
-                        if rows is not None and (key is None or key != resident):
+                        if rows is not None and cfg.double and key is not None \
+                                and key in plan.resident:
+                            plan.half["a"] = plan.resident.index(key)   # still in a half
+                        elif rows is not None and (key is None or key != resident):
                             plan._load("a", _lanes(rows, T))
                             resident = key
+                            plan.resident[plan.half["a"]] = key
                         plan._jobs(cols)
                     if groups:
                         dest = (np.arange(m0, m1) * L.k + kh) * L.k + kw

@@ -9,7 +9,8 @@ A program is a list of commands (dicts), executed in order:
 ``{"op": "load_cols", "addr": A,           per-column address and skip bit of the job
 "skip": S[, "end": E]}``                   (``end``: each column's end in the Sparse Buf,
                                            default the loaded entries' own)
-``{"op": "run_bp"}`` / ``{"op": "run_wu"}``  one job (:func:`run_job`)
+``{"op": "run_bp"}`` / ``{"op": "run_wu"}``  one job (:func:`run_job`) on the halves
+                                           ``"a_half"``, ``"b_half"``, ``"out_half"``
 ``{"op": "drain_out", "count": n}``        Out Buf rows 0..n-1 thresholded with ``theta``
                                            (:func:`csc.sparsify`), statistics merged, rows
                                            cleared to +0; the (n, T) result is drained
@@ -23,7 +24,11 @@ A program is a list of commands (dicts), executed in order:
                                            (FP32; bf16 widened / rounded RNE), clear stats
 =========================================  ==================================================
 
-:meth:`CoreModel.execute` returns the drained arrays in command order.  Capacity and
+Dense Buf A, Dense Buf B and the Out Buf have two halves each (``a[h]``, ``b[h]``, ``out[h]``
+in :attr:`CoreModel.halves`; ``a`` / ``b`` / ``out`` are half 0): loads and drains name theirs
+with ``"half"`` (default 0), runs with ``"a_half"`` / ``"b_half"`` / ``"out_half"``
+(:func:`hw.spartann.isa.dense_halves`). :meth:`CoreModel.execute` returns the drained arrays
+in command order.  Capacity and
 range violations raise ``ValueError`` naming the buffer and the sizes; with ``reject=True``
 the commands the core rejects (:func:`hw.spartann.isa.rejected`: unknown opcodes, counts
 beyond a buffer, a run whose Sparse Buf and column table disagree on the column count) change
@@ -47,7 +52,7 @@ import numpy as np
 from hw.fp.format import parse_format
 from hw.params import check_int
 from hw.spartann.config import SpartannConfig
-from hw.spartann.isa import column_ends, rejected
+from hw.spartann.isa import column_ends, dense_halves, rejected
 from sim.fp import golden as fp
 from . import csc, dts
 
@@ -123,15 +128,20 @@ class CoreModel:
 
     def reset(self):
         """Power-on state: buffers +0, no job loaded, theta = target = +0, stats cleared."""
-        self.a = np.zeros((self.a_rows, self.T), dtype=np.uint64)
-        self.b = np.zeros((self.b_rows, self.T), dtype=np.uint64)
-        self.out = np.zeros((self.out_rows, self.T), dtype=np.uint64)
+        #: Per buffer ("a", "b", "out"): its two halves, (rows, T) uint64 arrays.
+        self.halves = {name: [np.zeros((rows, self.T), dtype=np.uint64) for _ in range(2)]
+                       for name, rows in (("a", self.a_rows), ("b", self.b_rows),
+                                          ("out", self.out_rows))}
         self.entries, self.addr, self.skip, self.end = [], [], [], None
         self.errors = 0
         self.theta = 0
         self.target = 0
         self.stats = csc.Stats(0, 0, 0)
         self.pad_lanes = 0
+
+    a = property(lambda self: self.halves["a"][0], doc="Dense Buf A half 0")
+    b = property(lambda self: self.halves["b"][0], doc="Dense Buf B half 0")
+    out = property(lambda self: self.halves["out"][0], doc="Out Buf half 0")
 
     # -- helpers -------------------------------------------------------------------------
     def _word(self, name, value, width=None):
@@ -192,7 +202,7 @@ class CoreModel:
         self.addr, self.skip = addr, skip
         self.end = None if end is None else [int(e) for e in end]
 
-    def _run(self, phase):
+    def _run(self, phase, ha, hb, ho):
         columns = columns_of(self.entries)
         if len(columns) != len(self.addr):
             raise ValueError(f"{phase}: {len(columns)} columns in the sparse buffer but "
@@ -212,23 +222,26 @@ class CoreModel:
             if col and col[-1][0] >= self.b_rows:
                 raise ValueError(f"{phase}: entry row {col[-1][0]} outside dense buffer B "
                                  f"({self.b_rows} rows)")
-        self.b, self.out = run_job(phase, self.entries, self.addr, self.skip,
-                                   self.a, self.b, self.out, self.fmt)
+        h = self.halves
+        h["b"][hb], h["out"][ho] = run_job(phase, self.entries, self.addr, self.skip,
+                                           h["a"][ha], h["b"][hb], h["out"][ho], self.fmt)
 
-    def _drain_out(self, count):
+    def _drain_out(self, count, half):
         self._count("drain_out", self.out_rows, count)
-        rows = self.out[:count].copy()
+        out = self.halves["out"][half]
+        rows = out[:count].copy()
         kept, _ = csc.sparsify(rows, self.theta, self.fmt)
         counted = rows[:, :self.T - self.pad_lanes]
         self.stats = csc.merge_stats(self.stats, csc.stats(counted, self.theta, self.fmt),
                                      self.fmt)
-        self.out[:count] = 0
+        out[:count] = 0
         return kept.reshape(count, self.T)
 
-    def _drain_b(self, count):
+    def _drain_b(self, count, half):
         self._count("drain_b", self.b_rows, count)
-        rows = self.b[:count].copy()
-        self.b[:count] = 0
+        b = self.halves["b"][half]
+        rows = b[:count].copy()
+        b[:count] = 0
         return rows
 
     def _dts_update(self):
@@ -252,22 +265,23 @@ class CoreModel:
             return None
         if op not in OPS:
             raise ValueError(f"op must be one of {OPS}, not {op!r}")
+        h = dense_halves(cmd)
         if op == "load_a":
             v = self._vectors("dense buffer A", self.a_rows, cmd["vectors"])
-            self.a[:len(v)] = v
+            self.halves["a"][h["a_half"]][:len(v)] = v
         elif op == "load_b":
             v = self._vectors("dense buffer B", self.b_rows, cmd["vectors"])
-            self.b[:len(v)] = v
+            self.halves["b"][h["b_half"]][:len(v)] = v
         elif op == "load_sparse":
             self._load_sparse(cmd["entries"])
         elif op == "load_cols":
             self._load_cols(cmd["addr"], cmd["skip"], cmd.get("end"))
         elif op in ("run_bp", "run_wu"):
-            self._run(op[4:])
+            self._run(op[4:], h["a_half"], h["b_half"], h["out_half"])
         elif op == "drain_out":
-            return self._drain_out(cmd["count"])
+            return self._drain_out(cmd["count"], h["out_half"])
         elif op == "drain_b":
-            return self._drain_b(cmd["count"])
+            return self._drain_b(cmd["count"], h["b_half"])
         elif op == "set_theta":
             self.theta = self._word("theta", cmd["bits"])
         elif op == "set_target":

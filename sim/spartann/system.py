@@ -34,10 +34,10 @@ from math import ceil
 from typing import NamedTuple
 
 from hw.spartann.config import SpartannConfig
-from hw.spartann.isa import UNITS, dispatch, footprints, ptr_bits
+from hw.spartann.isa import UNITS, dense_halves, dispatch, footprint, footprints, ptr_bits
 from sim.spartann.cycles import command_cycles
 
-__all__ = ["traffic", "Timeline", "simulate", "overlap", "plan", "CHANNELS", "DOUBLE"]
+__all__ = ["traffic", "Timeline", "simulate", "overlap", "hoist", "plan", "CHANNELS"]
 
 #: The external channels: loads read, drains write.
 CHANNELS = ("READ", "WRITE")
@@ -91,46 +91,17 @@ def _check_bandwidth(bandwidth):
     return bandwidth
 
 
-#: Buffers :func:`simulate` can treat as double (a projection: the core has one of each).
-DOUBLE = ("A", "B", "OUT")
-
-
-def _double(program, prints, double):
-    """Footprints with every buffer of ``double`` split into halves ``X0`` / ``X1`` renamed as
-    the core renames the Sparse Buf: a load fills the other half and makes it current, a drain
-    empties the current half and makes the other one current, a run uses the current one."""
-    current = {x: 0 for x in double}
-    fills = {"load_a": "A", "load_b": "B"}
-    drains = {"drain_b": "B", "drain_out": "OUT"}
-    out = []
-    for cmd, f in zip(program, prints):
-        name, now = cmd["op"], dict(current)
-        if not f.rejected and fills.get(name) in current:
-            current[fills[name]] = now[fills[name]] = 1 - current[fills[name]]
-        if not f.rejected and drains.get(name) in current:
-            current[drains[name]] = 1 - current[drains[name]]
-        ren = lambda rs: frozenset(f"{r}{now[r]}" if r in now else r for r in rs)
-        out.append(f._replace(reads=ren(f.reads), writes=ren(f.writes)))
-    return out
-
-
-def simulate(program, config, bandwidth=None, cycles=None, prints=None, double=()):
+def simulate(program, config, bandwidth=None, cycles=None, prints=None):
     """The :class:`Timeline` of ``program`` on a core of ``config``
     (:class:`~hw.spartann.config.SpartannConfig`) with ``bandwidth`` bytes per cycle per
     direction (``None``: unlimited). ``cycles`` / ``prints``: the commands' stall-free unit
     cycles / footprints if already known (default: :func:`~sim.spartann.cycles.command_cycles`,
-    :func:`~hw.spartann.isa.footprints`), to time one program at several bandwidths.
-    ``double``: buffers of :data:`DOUBLE` to time as if they were double (ping-pong halves as
-    the Sparse Buf's), a projection of a core that is not built; ``()``: the core as built."""
+    :func:`~hw.spartann.isa.footprints`), to time one program at several bandwidths."""
     if not isinstance(config, SpartannConfig):
         raise TypeError(f"config must be a SpartannConfig, not {config!r}")
     bandwidth = _check_bandwidth(bandwidth)
     core = list(command_cycles(program, config) if cycles is None else cycles)
     given = footprints(program, config) if prints is None else prints
-    if set(double) - set(DOUBLE):
-        raise ValueError(f"double must name buffers of {DOUBLE}, not {double!r}")
-    if double:
-        given = _double(program, given, double)
     if len(core) != len(program) or len(given) != len(program):
         raise ValueError(f"{len(core)} command cycles and {len(given)} footprints for "
                          f"{len(program)} commands")
@@ -178,13 +149,47 @@ def overlap(program):
     return out
 
 
-def plan(phase, layer, go_bits, other_bits, cfg, **options):
+_DENSE = ("A0", "A1", "B0", "B1", "OUT0", "OUT1")
+
+
+def _dense_uses(cmd):
+    """The Dense Buf A / B and Out Buf halves program command ``cmd`` reads or writes."""
+    if cmd["op"] == "raw":
+        return frozenset()
+    f = footprint(cmd["op"], **dense_halves(cmd))
+    return (f.reads | f.writes) & frozenset(_DENSE)
+
+
+def hoist(program):
+    """``program`` with every ``load_a`` / ``load_b`` moved ahead to just before the first run
+    after the last command that uses the half it fills (after that gap's sparse loads), so a
+    tap's weights or the next A tile load while the runs before it use the other half. The
+    commands it passes use other buffers or halves, so every result is unchanged; the core
+    orders the load after the runs of its half (:func:`hw.spartann.isa.conflicts`)."""
+    out, uses = [], []
+    for cmd in program:
+        mine, at = _dense_uses(cmd), len(out)
+        if cmd["op"] in ("load_a", "load_b"):
+            last = next((i for i in range(len(out) - 1, -1, -1) if uses[i] & mine), -1)
+            at = next((i for i in range(last + 1, len(out))
+                       if out[i]["op"] in ("run_bp", "run_wu")), at)
+        out.insert(at, cmd)
+        uses.insert(at, mine)
+    return out
+
+
+def plan(phase, layer, go_bits, other_bits, cfg, *, double=True, **options):
     """A driver plan (:func:`sim.spartann.driver.plan_bp` with ``other_bits`` = W, or
     :func:`~sim.spartann.driver.plan_wu` with ``other_bits`` = IA) whose program is
-    reordered by :func:`overlap`; ``options`` go to the driver."""
+    reordered by :func:`overlap` and, with ``double`` (the default: the ping-pong halves of
+    the dense buffers, ``cfg.double`` set), by :func:`hoist`; ``options`` go to the driver."""
+    from dataclasses import replace
     from sim.spartann.driver import plan_bp, plan_wu
     if phase not in ("bp", "wu"):
         raise ValueError(f"phase must be 'bp' or 'wu', not {phase!r}")
+    cfg = replace(cfg, double=bool(double))
     p = (plan_bp if phase == "bp" else plan_wu)(layer, go_bits, other_bits, cfg, **options)
     p.program = overlap(p.program)
+    if double:
+        p.program = hoist(p.program)
     return p

@@ -1,6 +1,7 @@
 """Whole conv layers on the SparTANN RTL: the driver splits each layer into jobs (z-tiles,
 m-tiles, pixel tiles, column/entry splits), the programs run on the core through cocotb
-(with and without random stalls and gaps on every stream; loads overlap runs), and the
+(with and without random stalls and gaps on every stream; loads overlap runs; the stalled
+cases use the ping-pong halves of the dense buffers, :func:`sim.spartann.system.plan`), and the
 reassembled GI and GW equal the golden model
 (the core model executing the same program) bit for bit; they also agree with float64
 conv gradients within the accumulation-length bound."""
@@ -12,6 +13,7 @@ from hw.spartann.config import SpartannConfig
 from sim.fp import golden as fp
 from sim.spartann import conv
 from sim.spartann.cycles import program_cycles
+from sim.spartann import system
 from sim.spartann.driver import ConvLayer, CoreConfig, plan_bp, plan_wu
 from sim.spartann.tb_core import run_on_rtl
 from test_spartann_driver import check_close, make_data
@@ -41,7 +43,11 @@ def test_conv_layer_on_rtl(layer, core, fmt_name, density, p, contexts, sim, tmp
     go, w, ia = make_data(L, fmt, density, seed=sum(layer))
     gi_abs = np.abs(conv.conv_bp(np.abs(fp.to_float64(fmt, go)), np.abs(fp.to_float64(fmt, w)),
                                  L.stride, L.pad, (L.h, L.w)))
-    plans = [plan_bp(L, go, w, cfg), plan_wu(L, go, ia, cfg)]
+    if p:                      # ping-pong halves, dense loads hoisted ahead of other halves' runs
+        plans = [system.plan("bp", L, go, w, cfg), system.plan("wu", L, go, ia, cfg)]
+        assert any(c.get("half") for c in plans[0].program + plans[1].program)
+    else:
+        plans = [plan_bp(L, go, w, cfg), plan_wu(L, go, ia, cfg)]
     assert cfg.contexts in (None, MAC_LATENCY + 2)
     # With stalls, the data inputs also share a throttled external bandwidth (bytes/cycle).
     segments = [{"program": plan.program, "gap_prob": p, "stall_prob": p,

@@ -2,7 +2,8 @@
 
 Each program mixes jobs (random shapes and GO densities, empty and full columns, zero runs
 longer than the relative index, so filler entries), loads issued before or behind runs (the
-double Sparse Buf and column table), dense loads, drains, threshold / target / padding
+double Sparse Buf and column table), dense loads and drains on random halves of the
+ping-pong Dense Bufs A / B and Out Buf (runs on random halves too), threshold / target / padding
 changes, statistics, DTS updates and illegal commands (counts beyond a buffer, a run whose
 column table disagrees with its Sparse Buf, unknown opcodes). Every program runs as one
 segment of a simulation; all segments share the core, so state carries over. Drained words,
@@ -70,6 +71,12 @@ def _job(rng, p):
             [{"op": "load_cols", "addr": addr, "skip": skip, "end": column_ends(entries)}])
 
 
+def _run(rng):
+    """A run on random halves of Dense Bufs A / B and the Out Buf."""
+    return {"op": str(rng.choice(["run_bp", "run_wu"])),
+            **{k: int(rng.integers(0, 2)) for k in ("a_half", "b_half", "out_half")}}
+
+
 def random_program(p, rng, length=24):
     """A random program of about ``length`` commands for a core of ``p``, illegal commands
     included (the core rejects them, the model with ``reject=True`` too)."""
@@ -82,16 +89,17 @@ def random_program(p, rng, length=24):
             sparse, cols = _job(rng, p)
             loads = sparse + cols if rng.random() < 0.7 else cols + sparse
             prog += loads
-            prog += [{"op": rng.choice(["run_bp", "run_wu"])}
-                     for _ in range(int(rng.integers(1, 3)))]
+            prog += [_run(rng) for _ in range(int(rng.integers(1, 3)))]
         elif r < 0.45:
             buf, rows = (("a", p.a_rows) if rng.random() < 0.5 else ("b", p.b_rows))
             n = int(rng.integers(0, rows + 1))
-            prog.append({"op": f"load_{buf}", "vectors": _values(rng, fmt, (n, T), 0.01)})
+            prog.append({"op": f"load_{buf}", "vectors": _values(rng, fmt, (n, T), 0.01),
+                         "half": int(rng.integers(0, 2))})
         elif r < 0.6:
             op, rows = (("drain_out", p.out_rows) if rng.random() < 0.6
                         else ("drain_b", p.b_rows))
-            prog.append({"op": op, "count": int(rng.integers(0, rows + 1))})
+            prog.append({"op": op, "count": int(rng.integers(0, rows + 1)),
+                         "half": int(rng.integers(0, 2))})
         elif r < 0.72:
             prog.append(rng.choice([
                 {"op": "set_theta", "bits": int(_values(rng, fmt, (1,), 0.1)[0])},
@@ -102,7 +110,7 @@ def random_program(p, rng, length=24):
         elif r < 0.8:               # a job loaded ahead, run later (behind other commands)
             sparse, cols = _job(rng, p)
             prog += sparse + cols
-            pending.append({"op": rng.choice(["run_bp", "run_wu"])})
+            pending.append(_run(rng))
         elif r < 0.86 and pending:
             prog.append(pending.pop(0))
         else:                       # illegal: rejected by the core and the model
@@ -180,6 +188,36 @@ def test_loads_overlap_runs_on_rtl(sim, tmp_path):
         prog += sparse + cols + [{"op": "run_wu"}]
     cycles = program_cycles_on_rtl(p, prog, sim=sim, out_dir=tmp_path)
     assert cycles == program_starts(prog, p)[1] < sum(command_cycles(prog, p))
+
+
+def test_ping_pong_halves_order_on_rtl(sim, tmp_path):
+    """A run on half 0 of Dense Buf B and the Out Buf: a load into B half 1 and a drain of Out
+    half 1 start while it runs; a load into B half 0 and a drain of Out half 0 wait for its
+    end (the core orders them, never a race). Starts and drained bits as the models say."""
+    p = resolve("small", **CORES["T2-fp32-k4"][0])
+    rng = np.random.default_rng(9)
+    sparse, cols = _job(rng, p)
+    while not sparse[0]["entries"] or all(cols[0]["skip"]):
+        sparse, cols = _job(rng, p)
+    vec = lambda: _values(rng, p.format, (p.b_rows, p.T), 0)
+    prog = [{"op": "load_b", "vectors": vec(), "half": 0}] + sparse + cols + [
+        {"op": "run_bp", "a_half": 0, "b_half": 0, "out_half": 0},
+        {"op": "load_b", "vectors": vec(), "half": 1},
+        {"op": "drain_out", "count": p.out_rows, "half": 1},
+        {"op": "load_b", "vectors": vec(), "half": 0},
+        {"op": "drain_out", "count": p.out_rows, "half": 0}]
+    starts, end = program_starts(prog, p)
+    cycles = command_cycles(prog, p)
+    run = 3
+    assert starts[run] >= cycles[0] and starts[run + 1] == starts[run] + 1 and starts[run + 2] == starts[run] + 2
+    assert starts[run + 3] >= starts[run] + cycles[run] <= starts[run + 4]
+    result = run_on_rtl(p, [{"program": prog, "gap_prob": 0.0, "stall_prob": 0.0}], sim=sim,
+                        seed=2, out_dir=tmp_path, quiet=True)
+    seg = result["segments"][0]
+    assert (seg["starts"], seg["cycles"]) == (starts, end)
+    want = CoreModel(p).execute(prog)
+    assert all(np.array_equal(np.array(g, dtype=np.uint64).reshape(w.shape), w)
+               for g, w in zip(result["drained"], want))
 
 
 def test_random_programs_are_legal_and_varied():
