@@ -56,6 +56,7 @@ SWEEP = [
     ("fp_mac-fp16-fp32", "fp_mac", {"ab_fmt": "fp16", "c_fmt": "fp32"}, [8, 16, None]),
     ("fp_mac-bf16-fp32", "fp_mac", {"ab_fmt": "bf16", "c_fmt": "fp32"}, [8, None]),
     ("fp_mul-fp32-dsp", "fp_mul", {"fmt": "fp32", "dsp": "ecp5"}, [4, 8, None]),
+    ("fp_mul-fp16-dsp", "fp_mul", {"fmt": "fp16", "dsp": "ecp5"}, [None]),
     ("fp_mac-fp16-fp32-dsp", "fp_mac", {"ab_fmt": "fp16", "c_fmt": "fp32", "dsp": "ecp5"},
      [8, 12, 16, None]),
     ("fp_axpy-fp32-dsp", "fp_axpy", {"fmt": "fp32", "dsp": "ecp5"}, [8, 12, 16, None]),
