@@ -125,6 +125,10 @@ def _plot(out, name, rows, front, x, y, title, params):
     for r in front:
         ax.annotate(_short(r, params), (r[x], r[y]), fontsize=6, xytext=(3, 3),
                     textcoords="offset points")
+    for axis, col in (("x", x), ("y", y)):         # log scale when a column spans 50x
+        vals = [r[col] for r in pts if r[col] > 0]
+        if vals and max(vals) > 50 * min(vals):
+            getattr(ax, f"set_{axis}scale")("log")
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.set_title(title, fontsize=9)
