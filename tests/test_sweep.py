@@ -244,6 +244,15 @@ def test_step_timeout_kills_and_parameter_errors_are_not_retried(tmp_path):
     assert time.monotonic() - start < 60
 
 
+def test_strip_zero_init_keeps_other_contents():
+    from hw.sweep.step import strip_zero_init
+
+    ram = "  initial begin\n    mem[0] = 8'h00;\n    mem[1] = 8'h00;\n  end\n"
+    rom = "  initial begin\n    rom[0] = 8'h00;\n    rom[1] = 8'h05;\n  end\n"
+    text = f"module m(clk);\n{ram}{rom}endmodule\n"
+    assert strip_zero_init(text) == f"module m(clk);\n{rom}endmodule\n"
+
+
 def test_module_key_ignores_module_names_not_text():
     from hw.sweep.points import module_key
 

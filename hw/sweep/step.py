@@ -17,7 +17,7 @@ import time
 import traceback
 from pathlib import Path
 
-__all__ = ["StepError", "run_step", "clocked_leaf", "STEP_FUNCTIONS"]
+__all__ = ["StepError", "run_step", "clocked_leaf", "strip_zero_init", "STEP_FUNCTIONS"]
 
 
 class StepError(RuntimeError):
@@ -64,6 +64,17 @@ def _cycles(design, params, latency, workload):
     return result
 
 
+#: An ``initial`` block that only fills a memory with zeros (Amaranth writes every row).
+_ZERO_INIT = re.compile(r"^ *initial begin\n(?: *[\w$\\]+\[\d+\] = \d+'[hbd]0+;\n)+ *end\n", re.M)
+
+
+def strip_zero_init(text):
+    """``text`` without the ``initial`` blocks that only fill memories with zeros: the same
+    cells (block RAM contents cost nothing, and zero is their power-on value), and Yosys
+    reads a 16,384-row buffer in seconds instead of minutes. Other contents (ROMs) stay."""
+    return _ZERO_INIT.sub("", text)
+
+
 def clocked_leaf(text, subs):
     """Whether a module (``text``: the sliced module, ``subs``: what it instantiates) is a
     leaf with a clock input: the modules nextpnr times."""
@@ -81,6 +92,7 @@ def _synth(text, module, subs, family, workdir, timed=True):
     start = time.monotonic()
     result = {"module": module, "family": family, "fmax_mhz": None}
     timed = timed and family == "ecp5" and clocked_leaf(text, subs)
+    text = strip_zero_init(text)
     if timed:
         try:
             run = synth_ecp5(text, module, Path(workdir) / "abc9")
