@@ -19,7 +19,8 @@ training run of :mod:`sim.spartann.cnn` (conv2's GO through ReLU: zero skipping;
 after DTS at s* = 0.5 and 0.7). Batch 1, groups ignored (AlexNet's conv2/4/5 use 2 groups).
 The z-tiles of a layer have the same program up to the data (the driver's loops), so one
 z-tile is planned and timed job by job, and its commands are repeated ``Z / T`` times for the
-timeline (exact for the model; the plan's one-off commands are not repeated).
+timeline, each copy on the dense-buffer halves the copy before left current (exact for the
+model; the plan's one-off commands are not repeated).
 
 Writes ``spartann_system.{json,md}`` and, with matplotlib, ``spartann_system.png``.
 """
@@ -113,7 +114,17 @@ def measure_layer(layer, go, phase, params, bandwidths, rng):
             sum(1 for c in raw[:1] if c["op"] == "set_theta")
         tile = system.overlap(raw)
         by_id = {id(c): n for c, n in zip(tile, command_cycles(tile, params))}
-        full = system.overlap(raw + raw[head:] * (tiles - 1))
+        copies = raw[:]
+        for k in range(1, tiles):
+            # z-tile k starts on the halves z-tile k-1 left current (as one plan of the whole
+            # layer does): its halves are the first tile's, flipped where the tile flips them
+            # an odd number of times (A tiles are keyed by z, so nothing is kept across tiles).
+            flip = {b: k * h % 2 for b, h in plan.half.items()}
+            for c in raw[head:]:
+                copy = _flipped(c, flip)
+                by_id[id(copy)] = by_id[id(c)]
+                copies.append(copy)
+        full = system.overlap(copies)
         if double:
             full = system.hoist(full)
         programs[double] = (full, [by_id[id(c)] for c in full], footprints(full, params))
@@ -125,6 +136,20 @@ def measure_layer(layer, go, phase, params, bandwidths, rng):
                                             "write": t.write, "run": t.busy["run"],
                                             "busy": t.busy, "cycles_single": d.total}
     return out
+
+
+_BUF = {"load_a": "a", "load_b": "b", "drain_b": "b", "drain_out": "out"}
+
+
+def _flipped(cmd, flip):
+    """``cmd`` with its dense halves flipped where ``flip`` (per buffer: 0 or 1) says."""
+    cmd = dict(cmd)
+    if cmd["op"] in _BUF and "half" in cmd:
+        cmd["half"] ^= flip[_BUF[cmd["op"]]]
+    for buf in ("a", "b", "out"):
+        if f"{buf}_half" in cmd:
+            cmd[f"{buf}_half"] ^= flip[buf]
+    return cmd
 
 
 def _case(layer, density, phase, params, bandwidths, seed):

@@ -251,9 +251,9 @@ def test_bench_quick(tmp_path):
 @pytest.mark.icarus_full
 def test_model_equals_rtl_cycles(sim, tmp_path):
     """The model without a bandwidth limit against the RTL's stall-free cycles (every stream
-    always valid and ready, loads behind runs) on the planner's BP and WU programs of a small
-    layer: within 2% (the core's rules make it exact: 523 / 571 cycles measured on both
-    simulators). Icarus in the full tier (a cycle count; the core's tests run it on both)."""
+    always valid and ready, loads behind runs) on the planner's ping-pong BP and WU programs
+    of a small layer: within 2% (the core's rules make it exact). Icarus in the full tier (a
+    cycle count; the core's tests run it on both)."""
     tb_core = pytest.importorskip("sim.spartann.tb_core")
     if not hasattr(tb_core, "program_cycles_on_rtl"):
         pytest.skip("the core's RTL helper program_cycles_on_rtl is not there yet")
