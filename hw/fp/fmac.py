@@ -14,7 +14,7 @@ from amaranth.hdl import Cat, Const, Mux
 
 from ..params import check_format
 from .bits import as_signed_exp, leading_zeros, materialize
-from .pipeline import Step, carry
+from .pipeline import Step, carry, delay
 from .recode import rec_bias, rec_fields, recodable, recode
 from .unit import FloatUnit
 from .unpack import unpack
@@ -41,11 +41,16 @@ def check_fused(ab, c):
                          "e.g. fp16 x fp16 + fp32)")
 
 
-def product_steps(ab, c, a="a", b="b", *, ftz=False, recoded=False):
+def product_steps(ab, c, a="a", b="b", *, ftz=False, recoded=False, dsp=None, stages=0,
+                  name="p"):
     """Steps from ``a``, ``b`` (packed ``ab``, or recoded when ``recoded``) to the unpacked
     product ``p_sign, p_exp`` (biased ``c`` exponent of its leading bit, 0 for a zero
     product), ``p_sig`` (``c.sig_bits`` wide, leading bit set unless zero), ``p_nan``,
-    ``p_inf``."""
+    ``p_inf``.
+
+    ``dsp="ecp5"``: the significand product is an instantiated ECP5 ``MULT18X18D``
+    (:func:`hw.fp.dsp_ecp5.ecp5_mult`) holding ``stages`` (0..3) of the pipeline's registers;
+    ``name`` prefixes its instance (unique per datapath in one module)."""
     width = 2 * ab.sig_bits
     # leading-bit exponent of the significand product: rexp_a + rexp_b + offset (+1 if the
     # product is >= 2): product bit (width-1) weighs 2**(ra + rb - 2 rec_bias + 1)
@@ -54,16 +59,25 @@ def product_steps(ab, c, a="a", b="b", *, ftz=False, recoded=False):
     def recode_(m, v):
         return {"ra": recode(m, ab, v[a], ftz, "ra"), "rb": recode(m, ab, v[b], ftz, "rb")}
 
-    def multiply(m, v):
-        fa, fb = rec_fields(ab, v["ra"]), rec_fields(ab, v["rb"])
-        return {
-            "p_sign": fa["sign"] ^ fb["sign"], "p_wide": fa["sig"] * fb["sig"],
+    def multiply(m, v, enable=None):
+        ra, rb = v["ra"], v["rb"]
+        if dsp is not None:
+            from .dsp_ecp5 import ecp5_mult
+            sig = lambda r: rec_fields(ab, r)["sig"]
+            p_wide = ecp5_mult(m, sig(ra), sig(rb), stages, f"{name}_dsp", enable)
+            # the operands travel beside the multiplier; their classes are decoded after it
+            ra, rb = (delay(m, r, stages, enable, f"{name}_{k}_d") for k, r in (("ra", ra),
+                                                                                  ("rb", rb)))
+        fa, fb = rec_fields(ab, ra), rec_fields(ab, rb)
+        out = {
+            "p_sign": fa["sign"] ^ fb["sign"],
             "p_base": fa["rexp"] + fb["rexp"] + offset,
             "p_zero": fa["is_zero"] | fb["is_zero"],
             "p_nan": fa["is_nan"] | fb["is_nan"] | (fa["is_inf"] & fb["is_zero"])
             | (fa["is_zero"] & fb["is_inf"]),
             "p_inf": fa["is_inf"] | fb["is_inf"],
         }
+        return {**out, "p_wide": fa["sig"] * fb["sig"] if dsp is None else p_wide}
 
     def product(m, v):
         wide = v["p_wide"][:width]
@@ -74,10 +88,15 @@ def product_steps(ab, c, a="a", b="b", *, ftz=False, recoded=False):
                 "p_sig": Cat(Const(0, c.sig_bits - width), sig),
                 "p_nan": v["p_nan"], "p_inf": v["p_inf"]}
 
+    ka, kb = (a, b) if recoded else ("ra", "rb")
+    if dsp is None:
+        mul_step = Step("multiply", lambda m, v: multiply(m, {"ra": v[ka], "rb": v[kb]}), 3.0)
+    else:
+        mul_step = Step("multiply",
+                        lambda m, v, en: multiply(m, {"ra": v[ka], "rb": v[kb]}, en), 3.0, stages)
     if recoded:
-        return [Step("multiply", lambda m, v: multiply(m, {"ra": v[a], "rb": v[b]}), 3.0),
-                Step("product", product, 1.0)]
-    return [Step("recode", recode_, 2.0), Step("multiply", multiply, 3.0),
+        return [mul_step, Step("product", product, 1.0)]
+    return [Step("recode", recode_, 2.0), mul_step,
             Step("product", product, 1.0)]
 
 

@@ -49,7 +49,7 @@ class SystolicArray(Timed, wiring.Component):
     """
 
     def __init__(self, *, rows, cols, group=1, in_fmt="fp16", acc_fmt="fp32",
-                 mul_latency=2, add_latency=3, hierarchical=True, ftz=False):
+                 mul_latency=2, add_latency=3, hierarchical=True, ftz=False, dsp=None):
         self.rows = check_int("rows", rows, 1, MAX_DIM)
         self.cols = check_int("cols", cols, 1, MAX_DIM)
         self.group = check_int("group", group, 1, MAX_M)
@@ -63,7 +63,7 @@ class SystolicArray(Timed, wiring.Component):
         # only elaborated when instantiated (hierarchical) or used for its datapath (flat)
         self.pe = part(SystolicPE, group=self.group, in_fmt=self.in_fmt, acc_fmt=self.acc_fmt,
                        mul_latency=self.mul_latency, add_latency=self.add_latency,
-                       ftz=self.ftz)
+                       ftz=self.ftz, dsp=dsp)
         in_w, acc_w = self.in_fmt.width, self.acc_fmt.width
         x_layout = data.StructLayout({
             "groups": data.ArrayLayout(data.ArrayLayout(in_w, self.group), self.rows),
@@ -260,6 +260,19 @@ def _select(group, index):
     return items[0]
 
 
+def check_pe_dsp(dsp, fused, mul_latency):
+    """``dsp``: None (``*``, mapped by the tool) or ``"ecp5"`` (an instantiated
+    ``MULT18X18D`` with its registers; fused uMAC and ``mul_latency >= 2`` only)."""
+    if dsp is None:
+        return None
+    if dsp != "ecp5":
+        raise ValueError(f"dsp must be None or 'ecp5', not {dsp!r}")
+    if not fused or mul_latency < 2:
+        raise ValueError(f"dsp='ecp5' needs the fused uMAC and mul_latency >= 2 (mul_latency="
+                         f"{mul_latency})")
+    return dsp
+
+
 def check_ftz(ftz, in_fmt, acc_fmt):
     """``ftz`` as a bool; flush-to-zero needs the fused MAC (:func:`fused_supported`)."""
     if not isinstance(ftz, bool):
@@ -283,13 +296,15 @@ class SystolicPE(wiring.Component):
     FP32) the product is rounded to ``acc_fmt`` and then added. ``ftz``: subnormal operands
     and partial sums count as zeros (fused formats only)."""
 
-    def __init__(self, *, group, in_fmt, acc_fmt, mul_latency, add_latency, ftz=False):
+    def __init__(self, *, group, in_fmt, acc_fmt, mul_latency, add_latency, ftz=False,
+                 dsp=None):
         self.group = group
         self.in_fmt = check_format("in_fmt", in_fmt)
         self.acc_fmt = check_format("acc_fmt", acc_fmt)
         self.mul_latency, self.add_latency = mul_latency, add_latency
         self.ftz = check_ftz(ftz, self.in_fmt, self.acc_fmt)
         self.fused = fused_supported(self.in_fmt, self.acc_fmt)
+        self.dsp = check_pe_dsp(dsp, self.fused, mul_latency)
         in_fmt, acc_fmt = self.in_fmt, self.acc_fmt
         # fused: the array recodes weights as they arrive and activations as they enter a row
         # (hw/fp/recode.py), so the PE needs no leading-zero count for either
@@ -308,14 +323,22 @@ class SystolicPE(wiring.Component):
     def module_name(self):
         """Verilog module name, carrying every parameter (one module per configuration)."""
         return (f"sat_stce_pe_g{self.group}_{self.in_fmt.name}_{self.acc_fmt.name}"
-                f"_m{self.mul_latency}_a{self.add_latency}" + ("_ftz" if self.ftz else ""))
+                f"_m{self.mul_latency}_a{self.add_latency}" + ("_ftz" if self.ftz else "")
+                + (f"_{self.dsp}" if self.dsp else ""))
 
-    def steps(self):
+    @property
+    def dsp_stages(self):
+        """Registers of the product side held by the instantiated multiplier (``dsp``): up
+        to its three, after the bus register and leaving one fabric register at the end."""
+        return max(0, min(3, self.mul_latency - 2)) if self.dsp else 0
+
+    def steps(self, name="pe"):
         """``(product steps, accumulate steps)``: the first run on the activation bus side
         (``mul_latency`` registers), the second on the partial-sum path (``add_latency``)."""
         i, a = self.in_fmt, self.acc_fmt
         if self.fused:
-            return (product_steps(i, a, "ra", "rb", ftz=self.ftz, recoded=True),
+            return (product_steps(i, a, "ra", "rb", ftz=self.ftz, recoded=True, dsp=self.dsp,
+                                  stages=self.dsp_stages, name=f"{name}_mul"),
                     accumulate_steps(a, "psum", ftz=self.ftz))
         return (mul_steps(i, i, a, out="product"), add_steps(a, a="psum", b="product"))
 
@@ -329,7 +352,7 @@ class SystolicPE(wiring.Component):
         active = Signal.like(weight, name=f"{name}_active")
         with m.If(enable & bus.first):
             m.d.sync += active.eq(weight)
-        mul, add = self.steps()
+        mul, add = self.steps(name)
         if self.fused and self.mul_latency >= 1:
             bus_out = _delay_bus(m, bus, 1, enable, f"{name}_x")
 

@@ -20,11 +20,21 @@ from pathlib import Path
 from .flow import SynthError, synth_ecp5, synth_ecp5_abc, synth_xilinx, synth_xilinx_abc
 from .report import command, git_info, md_table, tools_info, write_report
 
-__all__ = ["KEYS", "TARGETS", "paper_pe", "with_fallback", "run_flows", "report", "markdown", "main"]
+__all__ = ["KEYS", "VARIANT_KEYS", "DSP_LATENCIES", "TARGETS", "paper_pe", "with_fallback",
+           "run_flows", "run_variants", "variant_pes", "report", "markdown", "main"]
 
-#: The report's flat keys (besides ``info``, ``pe``, ``targets``, ``xcup``, ``ecp5``).
+#: The report's flat keys of the PAPER PE (besides ``info``, ``pe``, ``targets``, ``xcup``,
+#: ``ecp5``, ``variants``).
 KEYS = ["xcup_lut", "xcup_ff", "xcup_dsp", "xcup_carry4", "ecp5_lut4", "ecp5_ccu2c",
         "ecp5_ff", "ecp5_mult18x18d", "ecp5_fmax_mhz"]
+#: Flat keys of the variants: the same PE with ``ftz=True`` (xcup) and the ECP5 variant
+#: (:data:`DSP_LATENCIES`, ``dsp="ecp5"``).
+VARIANT_KEYS = ["xcup_ftz_lut", "xcup_ftz_ff", "ecp5_dsp_fmax_mhz", "ecp5_dsp_lut4",
+                "ecp5_dsp_ff"]
+#: ``(mul_latency, add_latency)`` of the ECP5 variant: the PE with its product in an
+#: instantiated MULT18X18D holding two of its registers (``dsp="ecp5"``), the shallowest
+#: measured to close at >= 150 MHz.
+DSP_LATENCIES = (4, 8)
 #: Issue 13's targets for the PE: xcup LUTs and DSP48E2s at most, ECP5 Fmax at least.
 TARGETS = {"xcup_lut": 450, "xcup_dsp": 1, "ecp5_fmax_mhz": 150}
 
@@ -63,6 +73,28 @@ def run_flows(component, top, workdir):
             "ecp5": with_fallback(synth_ecp5, synth_ecp5_abc, text, top, workdir / "ecp5")}
 
 
+def variant_pes(pe):
+    """``{"ftz": PE with ftz=True, "dsp": PE at DSP_LATENCIES with dsp="ecp5"}``."""
+    from ..sat.stce import SystolicPE
+    common = dict(group=pe.group, in_fmt=pe.in_fmt, acc_fmt=pe.acc_fmt)
+    m, a = DSP_LATENCIES
+    return {"ftz": SystolicPE(**common, mul_latency=pe.mul_latency, add_latency=pe.add_latency,
+                              ftz=True),
+            "dsp": SystolicPE(**common, mul_latency=m, add_latency=a, dsp="ecp5")}
+
+
+def run_variants(pe, root):
+    """xcup of the ``ftz`` variant, ECP5 (with nextpnr) of the ``dsp`` variant."""
+    from ..generate import to_verilog
+    out = {}
+    for key, flow, fallback in (("ftz", synth_xilinx, synth_xilinx_abc),
+                                ("dsp", synth_ecp5, synth_ecp5_abc)):
+        v = variant_pes(pe)[key]
+        out[key] = {"module": v.module_name, **with_fallback(
+            flow, fallback, to_verilog(v, v.module_name), v.module_name, root / key)}
+    return out
+
+
 def flat_keys(x, e):
     """The report's flat keys from an xcup and an ECP5 result."""
     return {"xcup_lut": x["luts"], "xcup_ff": x["ffs"], "xcup_dsp": x["dsps"],
@@ -88,11 +120,17 @@ def report(out_dir, root="build/synth/pe"):
     top = pe.module_name
     flows = run_flows(pe, top, root)
     keys = flat_keys(flows["xcup"], flows["ecp5"])
+    variants = run_variants(pe, Path(root))
+    keys.update({"xcup_ftz_lut": variants["ftz"]["luts"], "xcup_ftz_ff": variants["ftz"]["ffs"],
+                 "ecp5_dsp_fmax_mhz": variants["dsp"]["fmax_mhz"],
+                 "ecp5_dsp_lut4": variants["dsp"]["luts"], "ecp5_dsp_ff": variants["dsp"]["ffs"]})
     info = {**tools_info(), **git_info(), "seconds": round(time.monotonic() - start, 1)}
     data = {**keys, "info": info,
             "pe": {"module": top, "mul_latency": pe.mul_latency, "add_latency": pe.add_latency,
                    "group": pe.group, "in_fmt": pe.in_fmt.name, "acc_fmt": pe.acc_fmt.name},
             "targets": targets(keys),
+            "variants": {k: {kk: vv for kk, vv in v.items() if kk != "cells"}
+                         for k, v in variants.items()},
             **{fam: {k: v for k, v in flows[fam].items() if k != "cells"} | {
                 "cells": flows[fam]["cells"]} for fam in ("xcup", "ecp5")}}
     write_report(out_dir, "synth_pe", data, markdown(data))
@@ -102,7 +140,7 @@ def report(out_dir, root="build/synth/pe"):
 def markdown(data):
     """The report as markdown."""
     pe, info = data["pe"], data["info"]
-    rows = [[k, data[k]] for k in KEYS]
+    rows = [[k, data[k]] for k in KEYS + VARIANT_KEYS]
     lines = [f"# SAT PE synthesis ({info['date']})", "",
              f"`{pe['module']}`: the uMAC of the PAPER SAT core (bus of {pe['group']}, "
              f"{pe['in_fmt']} x {pe['in_fmt']} + {pe['acc_fmt']}, {pe['mul_latency']} + "
@@ -112,6 +150,11 @@ def markdown(data):
              *md_table(["target", "limit", "measured", "met"],
                        [[k, t["target"], t["measured"], t["met"]]
                         for k, t in data["targets"].items()]), "",
+             f"Variants: `{data['variants']['ftz']['module']}` (flush-to-zero) xcup "
+             f"{data['xcup_ftz_lut']} LUT, {data['xcup_ftz_ff']} FF; "
+             f"`{data['variants']['dsp']['module']}` (product in an instantiated MULT18X18D "
+             f"with its input and output registers) ECP5 {data['ecp5_dsp_lut4']} LUT4, "
+             f"{data['ecp5_dsp_ff']} FF, **{data['ecp5_dsp_fmax_mhz']} MHz**.", "",
              f"LUT mappers: xcup {data['xcup']['mapper']}, ECP5 {data['ecp5']['mapper']}. "
              f"Seconds (wall / tools' CPU): xcup {data['xcup']['seconds']} / "
              f"{data['xcup']['cpu_s']}, ECP5 + nextpnr {data['ecp5']['seconds']} / "
@@ -129,7 +172,8 @@ def main(argv=None):
         lambda: report(args.output),
         lambda d: (f"wrote {args.output}/synth_pe.json and .md ({d['info']['seconds']} s): "
                    f"xcup {d['xcup_lut']} LUT {d['xcup_ff']} FF {d['xcup_dsp']} DSP48E2; "
-                   f"ECP5 {d['ecp5_fmax_mhz']} MHz"),
+                   f"ECP5 {d['ecp5_fmax_mhz']} MHz; ftz xcup {d['xcup_ftz_lut']} LUT; "
+                   f"dsp='ecp5' {DSP_LATENCIES} ECP5 {d['ecp5_dsp_fmax_mhz']} MHz"),
         lambda d: "")
 
 

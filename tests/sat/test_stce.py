@@ -119,3 +119,18 @@ def test_resnet18_true_macs():
         for step in ("fwd", "bwd", "wgt"):
             for g in r[step]["gemms"]:
                 assert 0 < g["dense_util"] <= 1.0 and g["sparse"] <= g["dense"]
+
+
+@pytest.mark.parametrize("ftz", [False, True], ids=["ieee", "ftz"])
+def test_systolic_gemm_dsp(ftz, sim):
+    """The uMAC's product in an instantiated ECP5 MULT18X18D with two of its registers
+    (``dsp="ecp5"``, 4 + 8 stages: the ECP5 >= 150 MHz configuration), simulated through the
+    cell's behavioural model: bit-exact with stalls."""
+    array_cfg = dict(rows=2, cols=3, group=4, in_fmt="fp16", acc_fmt="fp32", mul_latency=4,
+                     add_latency=8, ftz=ftz, dsp="ecp5")
+    config = {"array": array_cfg, "t": 12, "k": 16, "cout": 5, "n": 2, "group": 4, "seed": 7,
+              "gap_prob": 0.3, "stall_prob": 0.3}
+    top = "stce_2x3_g4_dsp" + ("_ftz" if ftz else "")
+    tests, failed = run(SystolicArray(**array_cfg), top, "sim.sat.tb_stce", config, sim=sim,
+                        test_name=f"{top}_dsp")
+    assert tests == 1 and failed == 0
