@@ -154,18 +154,19 @@ def accumulate_steps(c, c_key="c", *, ftz=False):
 
     def align_coarse(m, v):
         """Shift ``small`` right by the exponent difference (saturated at 31: every bit out),
-        16s and 4s here, with the OR of the bits shifted out (sticky)."""
+        1s and 4s here, 16s next, with the OR of the bits shifted out (sticky)."""
         small = Cat(Const(0, guard_bits), v["small_sig"])
         diff = v["diff"]
         amount = diff[:5] | diff[5:].any().replicate(5)
-        small, sticky16 = _shift_level(small, amount[4:5], 16, right=True)
+        small, sticky1 = _shift_level(small, amount[:2], 1, right=True)
         small, sticky4 = _shift_level(small, amount[2:4], 4, right=True)
         out = {k: v[k] for k in v if k not in ("small_sig", "diff")}
-        out.update(small=small, sticky=sticky16 | sticky4, fine=amount[:2])
+        out.update(small=small, sticky=sticky1 | sticky4, fine=amount[4:])
         return out
 
     def align_fine(m, v):
-        shifted, sticky = _shift_level(v["small"], v["fine"], 1, right=True)
+        # the 2:1 level of 16s merges into the adder's input LUTs (same stage)
+        shifted, sticky = _shift_level(v["small"], v["fine"], 16, right=True)
         out = {k: v[k] for k in v if k not in ("sticky", "fine")}
         out["small"] = Cat(sticky | v["sticky"], shifted)
         return out
