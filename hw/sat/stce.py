@@ -292,9 +292,12 @@ class SystolicPE(wiring.Component):
 
     Where the formats allow (:func:`hw.fp.fmac.fused_supported`: FP16 x FP16 + FP32) the
     uMAC is the fused MAC of :mod:`hw.fp.fmac`: the exact product goes unrounded into the
-    adder, which equals rounding it first because it is exact. Otherwise (BF16 x BF16 +
-    FP32) the product is rounded to ``acc_fmt`` and then added. ``ftz``: subnormal operands
-    and partial sums count as zeros (fused formats only)."""
+    adder, which equals rounding it first because it is exact; its weight and the activations
+    on its bus arrive recoded (the array recodes them once, at its edges). Otherwise (BF16 x
+    BF16 + FP32) the product is rounded to ``acc_fmt`` and then added. ``ftz``: subnormal
+    operands and partial sums count as zeros (fused formats only). ``dsp="ecp5"``: the
+    product in an instantiated ECP5 ``MULT18X18D`` holding :attr:`dsp_stages` registers
+    (fused, ``mul_latency >= 2``; for ECP5 Fmax, see docs/fp/fmac.md)."""
 
     def __init__(self, *, group, in_fmt, acc_fmt, mul_latency, add_latency, ftz=False,
                  dsp=None):
