@@ -195,11 +195,15 @@ def accumulate_steps(c, c_key="c", *, ftz=False):
         sig, _ = _shift_level(sig, left[:2], 1, right=False)
         sig, _ = _shift_level(sig, left[2:4], 4, right=False)
         out = {k: v[k] for k in flags + ("is_zero",)}
-        out.update(sig=sig, exp=(as_signed_exp(v["exp"]) - left).as_signed(), fine=left[4:])
+        out.update(sig=sig, exp=(as_signed_exp(v["exp"]) - left).as_signed())
+        if len(left) > 4:                     # no 16s level for narrow formats (e.g. bf16)
+            out["fine"] = left[4:]
         return out
 
     def shift_fine(m, v):
-        sig, _ = _shift_level(v["sig"], v["fine"], 16, right=False)
+        sig = v["sig"]
+        if "fine" in v:
+            sig, _ = _shift_level(sig, v["fine"], 16, right=False)
         out = {k: v[k] for k in flags + ("is_zero",)}
         out.update(sig=sig, exp=v["exp"], over=v["exp"] >= c.exp_max_field)
         return out
