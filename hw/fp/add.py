@@ -13,6 +13,22 @@ __all__ = ["FloatAdd", "add_steps"]
 GUARD_BITS = 3
 
 
+def swap_operands(v, exp_bits, keep=()):
+    """The ``swap`` step of an adder: the larger-magnitude operand (``v["swap"]``: b) becomes
+    ``big``, the exponent difference ``diff`` (``exp_bits`` wide); ``keep`` names values
+    passed through unchanged."""
+    sw = v["swap"]
+    return {
+        "sign": Mux(v["is_inf"], v["inf_sign"], Mux(sw, v["sign_b"], v["sign_a"])),
+        "eff_sub": v["eff_sub"], "zero_sign": v["zero_sign"], **{k: v[k] for k in keep},
+        "big_exp": Mux(sw, v["exp_b"], v["exp_a"]),
+        "diff": Mux(sw, v["exp_b"] - v["exp_a"], v["exp_a"] - v["exp_b"])[:exp_bits],
+        "big_sig": Mux(sw, v["sig_b"], v["sig_a"]),
+        "small_sig": Mux(sw, v["sig_a"], v["sig_b"]),
+        "is_nan": v["is_nan"], "is_inf": v["is_inf"],
+    }
+
+
 def add_steps(fmt, a="a", b="b", sub=None, *, classify=None, room=True, compact=False):
     """Datapath steps computing ``result = a + b`` (``a - b`` where value ``sub`` is 1).
 
@@ -43,17 +59,7 @@ def add_steps(fmt, a="a", b="b", sub=None, *, classify=None, room=True, compact=
         }
 
     def swap(m, v):
-        sw = v["swap"]
-        big_sign = Mux(sw, v["sign_b"], v["sign_a"])
-        return {
-            "sign": Mux(v["is_inf"], v["inf_sign"], big_sign),
-            "eff_sub": v["eff_sub"], "zero_sign": v["zero_sign"],
-            "big_exp": Mux(sw, v["exp_b"], v["exp_a"]),
-            "diff": Mux(sw, v["exp_b"] - v["exp_a"], v["exp_a"] - v["exp_b"])[:fmt.exp_bits],
-            "big_sig": Mux(sw, v["sig_b"], v["sig_a"]),
-            "small_sig": Mux(sw, v["sig_a"], v["sig_b"]),
-            "is_nan": v["is_nan"], "is_inf": v["is_inf"],
-        }
+        return swap_operands(v, fmt.exp_bits)
 
     def align_coarse(m, v):
         """Shift ``small`` right by the multiple-of-8 part of the difference (sticky kept)."""

@@ -13,6 +13,7 @@ the unpacked product as is (:func:`hw.fp.add.add_steps`).
 from amaranth.hdl import Cat, Const, Mux
 
 from ..params import check_format
+from .add import swap_operands
 from .bits import as_signed_exp, leading_zeros, materialize
 from .pipeline import Step, carry, delay
 from .recode import rec_bias, rec_fields, recodable, recode
@@ -141,16 +142,7 @@ def accumulate_steps(c, c_key="c", *, ftz=False):
         }
 
     def swap(m, v):
-        sw = v["swap"]
-        return {
-            "sign": Mux(v["is_inf"], v["inf_sign"], Mux(sw, v["sign_b"], v["sign_a"])),
-            "eff_sub": v["eff_sub"], "zero_sign": v["zero_sign"], "p_zero": v["p_zero"],
-            "big_exp": Mux(sw, v["exp_b"], v["exp_a"]),
-            "diff": Mux(sw, v["exp_b"] - v["exp_a"], v["exp_a"] - v["exp_b"])[:c.exp_bits],
-            "big_sig": Mux(sw, v["sig_b"], v["sig_a"]),
-            "small_sig": Mux(sw, v["sig_a"], v["sig_b"]),
-            "is_nan": v["is_nan"], "is_inf": v["is_inf"],
-        }
+        return swap_operands(v, c.exp_bits, keep=("p_zero",))
 
     def align_coarse(m, v):
         """Shift ``small`` right by the exponent difference (saturated at 31: every bit out),
