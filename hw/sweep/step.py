@@ -17,6 +17,8 @@ import time
 import traceback
 from pathlib import Path
 
+from ..synth.modules import strip_zero_init
+
 __all__ = ["StepError", "run_step", "clocked_leaf", "strip_zero_init", "STEP_FUNCTIONS"]
 
 
@@ -62,17 +64,6 @@ def _cycles(design, params, latency, workload):
     result = cycles_for(design, params, latency, workload)
     result["seconds"] = round(time.monotonic() - start, 2)
     return result
-
-
-#: An ``initial`` block that only fills a memory with zeros (Amaranth writes every row).
-_ZERO_INIT = re.compile(r"^ *initial begin\n(?: *[\w$\\]+\[\d+\] = \d+'[hbd]0+;\n)+ *end\n", re.M)
-
-
-def strip_zero_init(text):
-    """``text`` without the ``initial`` blocks that only fill memories with zeros: the same
-    cells (block RAM contents cost nothing, and zero is their power-on value), and Yosys
-    reads a 16,384-row buffer in seconds instead of minutes. Other contents (ROMs) stay."""
-    return _ZERO_INIT.sub("", text)
 
 
 def clocked_leaf(text, subs):

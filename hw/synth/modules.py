@@ -23,7 +23,7 @@ from pathlib import Path
 from .flow import ECP5_MAP_LUTS, XILINX_MAP_LUTS, SynthError, run_yosys
 
 __all__ = ["ECP5_TYPES", "XCUP_TYPES", "LUT_EQ", "XCUP_RAM_BITS", "yosys_cells",
-           "module_text", "stub", "sliced", "strip_memory_init", "module_names", "instances", "instance_counts", "module_totals", "summarize",
+           "module_text", "stub", "sliced", "strip_memory_init", "strip_zero_init", "module_names", "instances", "instance_counts", "module_totals", "summarize",
            "per_module", "collect_dir", "write_scripts", "hierarchical"]
 
 #: Cell types counted per family (summary key -> Yosys cell types).
@@ -139,8 +139,10 @@ def stub(verilog_text, name):
     return "(* blackbox *)\n" + "\n".join([header, *ports, "endmodule", ""])
 
 
-_MEMORY_INIT = re.compile(r"^ *initial begin\n(?: *[\w$\\]+\[\d+\] = \d+'[hbd][0-9a-fA-F_]+;\n)+ *end\n",
-                          re.M)
+#: An ``initial`` block that fills a memory row by row with constants matching ``{value}``.
+_INIT_BLOCK = r"^ *initial begin\n(?: *[\w$\\]+\[\d+\] = \d+'[hbd]{value};\n)+ *end\n"
+_MEMORY_INIT = re.compile(_INIT_BLOCK.format(value="[0-9a-fA-F_]+"), re.M)
+_ZERO_INIT = re.compile(_INIT_BLOCK.format(value="0+"), re.M)
 
 
 def strip_memory_init(verilog_text):
@@ -149,6 +151,13 @@ def strip_memory_init(verilog_text):
     37 Mbit of buffers). Block RAM contents cost no resources, so the counts stay the same;
     Yosys reads and maps the buffers much faster without them."""
     return _MEMORY_INIT.sub("", verilog_text)
+
+
+def strip_zero_init(verilog_text):
+    """``verilog_text`` without the ``initial`` blocks that only fill memories with zeros: the
+    same cells (zero is block RAM's power-on value), Yosys reads a 16,384-row buffer in
+    seconds instead of minutes; other contents (ROMs) stay."""
+    return _ZERO_INIT.sub("", verilog_text)
 
 
 def sliced(verilog_text, name, tree=None):
