@@ -139,10 +139,11 @@ def _check_tiny(result, out):
     assert (out / "report.md").exists()
 
 
-def test_local_cluster_sweep_resume_and_failure(tmp_path):
+def test_local_cluster_sweep_resume_and_failure(tmp_path, monkeypatch):
     pytest.importorskip("distributed")
-    from hw.sweep import run_sweep
+    from hw.sweep import run, run_sweep
 
+    monkeypatch.setattr(run, "SCATTER_BYTES", 0)    # every Verilog text scattered, not inline
     spec = parse_spec(TINY)
     first = run_sweep(spec, out_root=tmp_path, workers=2, plots=False)
     assert first.ran == 3

@@ -87,6 +87,10 @@ def _check(spec):
                              f"{sorted(allowed)}")
 
 
+#: Arguments longer than this are scattered to the workers rather than embedded in a task.
+SCATTER_BYTES = 1 << 20
+
+
 class _Point:
     """One point in flight: its futures by step, results and errors."""
 
@@ -112,6 +116,10 @@ class _Engine:
         so finished rows arrive while the sweep runs)."""
         timeout = self.spec.timeouts["xcup" if step == "synth" and args["family"] == "xcup"
                                      else "ecp5" if step == "synth" else step]
+        # a large Verilog text (the PAPER SAT core's is ~12 MB) goes to the cluster once, as
+        # data, not inside the task graph
+        args = {k: self.client.scatter(v) if isinstance(v, str) and len(v) > SCATTER_BYTES
+                else v for k, v in args.items()}
         future = self.client.submit(run_step, step, args, str(workdir), timeout,
                                     self.spec.retries, pure=False, priority=-index)
         self.futures[future] = tag
