@@ -384,7 +384,7 @@ def test_core_rtl_runs_programs(core, sim, tmp_path):
     assert [p["name"] for p in measured] == [p["name"] for p in phases]
 
 
-@pytest.mark.parametrize("lanes", [3])
+@pytest.mark.parametrize("lanes", [1, 3, 4])
 def test_transposer_rtl(lanes, sim):
     """The backward-layout transposer alone, under random gaps and stalls and without."""
     from hw.sat.transposer import Transposer
