@@ -132,7 +132,8 @@ def _generate(args, rest):
     except ValueError as error:
         raise _construction_error(args.design, given, error) from None
     from .export import companion_names
-    others = ", ".join(companion_names(v_path.stem).values())
+    others = ", ".join(n for n in companion_names(v_path.stem).values()
+                       if (v_path.parent / n).exists())
     print(f"wrote {v_path} and {j_path} (with {others})")
 
 

