@@ -250,6 +250,13 @@ def test_per_module_sum_equals_hierarchical_and_flat(tmp_path):
     assert again["totals"]["top"] == total and again["missing"] == []
     assert again["instances"] == run["instances"]
     assert (tmp_path / "pm" / "leaf" / "leaf.synth_ecp5.ys").exists()
+    # a rerun reads every unchanged module back; a changed module is synthesized again
+    rerun = per_module(REGISTERED, "top", tmp_path / "pm", "ecp5", mapper="abc")
+    assert rerun["totals"]["top"] == total
+    assert all(r.get("cached") for r in rerun["runs"].values())
+    changed = REGISTERED.replace("(a + b) ^", "(a - b) ^", 1)
+    third = per_module(changed, "top", tmp_path / "pm", "ecp5", mapper="abc")
+    assert {n for n, r in third["runs"].items() if not r.get("cached")} == {"leaf"}
 
 
 def test_memories_in_verilog():

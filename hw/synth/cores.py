@@ -8,6 +8,9 @@ each module flat on its own, the others black boxes, cells summed by instance co
 run of the SAT core (1,024 PEs) would take hours. The small cores of the Fmax runs are
 synthesized **flat** (nextpnr needs the whole netlist).
 
+A module whose Verilog did not change since an earlier run in the same work directory is
+read back, not synthesized again (:func:`hw.synth.modules.per_module`; marked "earlier run").
+
 Command line: ``python -m hw.synth.cores [-o build/reports] [--skip-pnr] [--uram]``
 (``make synth-cores``) writes ``synth_cores.json`` and ``synth_cores.md``; work directories
 ``build/synth/cores/<label>/``, each with the Yosys script of every module (``*.ys``,
@@ -107,7 +110,8 @@ def block_rows(run, family="xcup"):
         rows[name] = {"block": _label(name), "copies": copies, "one": one,
                       "all": {k: v * copies for k, v in one.items()},
                       "seconds": run["seconds"][name], "cpu_s": run["cpu_s"][name],
-                      "mapper": run["mappers"][name]}
+                      "mapper": run["mappers"][name],
+                      "cached": bool(run.get("runs", {}).get(name, {}).get("cached"))}
     return rows
 
 
@@ -339,7 +343,7 @@ def markdown(data):
         rows = [[f"`{name}`", b["block"], b["copies"],
                  *(b["all"][k] for k in ("LUT", "FF", "CARRY4", "DSP48E2", "RAMB36", "RAMB18",
                                          "URAM", "LUTRAM")), b["one"]["LUT"],
-                 f"{b['seconds']} ({b['cpu_s']})"]
+                 f"{b['seconds']} ({b['cpu_s']})" + (", earlier run" if b.get("cached") else "")]
                 for name, b in r["blocks"].items()]
         rows.append(["**total**", "", "", *(f"**{t[k]}**" for k in ("LUT", "FF", "CARRY4",
                                                                    "DSP48E2", "RAMB36", "RAMB18",

