@@ -40,8 +40,10 @@ def mul_steps(fmt_a, fmt_b, fmt_out, a="a", b="b", out="result", *, dsp=None, st
     half_a, half_b = (fmt_a.sig_bits + 1) // 2, (fmt_b.sig_bits + 1) // 2
     sig_w = fmt_a.sig_bits + fmt_b.sig_bits
     # Significands that fit one hard multiplier (ECP5 MULT18X18D, Xilinx DSP48E2 27x18) form
-    # one product; wider ones (FP32: 24 bits) four half-width partial products, one small
-    # multiplier each. The steps and their weights are the same either way.
+    # one product. Wider ones (FP32: 24 bits): inferred (``dsp=None``), two products of the
+    # whole ``a`` and half of ``b`` (24 x 12: one DSP48E2 each; Yosys splits each into two
+    # MULT18X18D on ECP5); instantiated (``dsp="ecp5"``), four half-width partial products, one
+    # MULT18X18D each. The steps and their weights are the same in every case.
     single = max(fmt_a.sig_bits, fmt_b.sig_bits) <= DSP_BITS
 
     def partial(m, v):
@@ -50,8 +52,7 @@ def mul_steps(fmt_a, fmt_b, fmt_out, a="a", b="b", out="result", *, dsp=None, st
         if single:
             out_v["sig_ab"] = a * b
         else:
-            out_v.update(ll=a[:half_a] * b[:half_b], lh=a[:half_a] * b[half_b:],
-                         hl=a[half_a:] * b[:half_b], hh=a[half_a:] * b[half_b:])
+            out_v.update(lo=a * b[:half_b], hi=a * b[half_b:])
         return out_v
 
     def decode_dsp(m, v):
@@ -92,13 +93,16 @@ def mul_steps(fmt_a, fmt_b, fmt_out, a="a", b="b", out="result", *, dsp=None, st
         out_v = {k: v[k] for k in keep}
         if single:
             out_v["sig_ab"] = v["sig_ab"]
+        elif dsp is None:                       # two products: summed in the next step
+            out_v.update(lo=v["lo"], hi=v["hi"])
         else:
             out_v.update(lo=v["ll"] + (v["lh"] << half_b), hi=v["hl"] + (v["hh"] << half_b))
         return out_v
 
     def accumulate(m, v):
         out_v = {k: v[k] for k in keep}
-        product = v["sig_ab"] if single else v["lo"] + (v["hi"] << half_a)
+        shift = half_b if dsp is None else half_a
+        product = v["sig_ab"] if single else v["lo"] + (v["hi"] << shift)
         out_v["sig"] = pad_sig(fmt_out, product[:sig_w])
         out_v["sticky"] = Const(0, 1)
         return out_v
