@@ -72,8 +72,9 @@ class Transposer(wiring.Component):
                              self._mod(Const(n, aw + 1) - line_w))
         rdata = []
         for b in range(n):
-            m.submodules[f"bank{b}"] = bank = Memory(shape=unsigned(self.width), depth=n,
-                                                     init=[])
+            # depth >= 2: a one-word memory would have a zero-width address (L = 1)
+            m.submodules[f"bank{b}"] = bank = Memory(shape=unsigned(self.width),
+                                                     depth=max(n, 2), init=[])
             wr, rd = bank.write_port(), bank.read_port(domain="comb")
             m.d.comb += [wr.addr.eq(Mux(by_cols, self._mod(b + n - line_w), line_w)),
                          wr.data.eq(wdata[b]), wr.en.eq(written),
