@@ -25,7 +25,8 @@ from pathlib import Path
 from .flow import ECP5_MAP_LUTS, XILINX_MAP_LUTS, SynthError, run_yosys
 
 __all__ = ["ECP5_TYPES", "XCUP_TYPES", "LUT_EQ", "XCUP_RAM_BITS", "yosys_cells",
-           "module_text", "stub", "sliced", "strip_memory_init", "strip_zero_init", "module_names", "instances", "instance_counts", "module_totals", "summarize",
+           "module_text", "stub", "sliced", "strip_memory_init", "strip_zero_init",
+           "module_names", "instances", "instance_counts", "module_totals", "summarize",
            "per_module", "collect_dir", "write_scripts", "hierarchical"]
 
 #: Cell types counted per family (summary key -> Yosys cell types).
