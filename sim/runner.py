@@ -231,18 +231,22 @@ def run(component, toplevel, test_module, config, *, sim="verilator", test_name=
         waves=None, quiet=False, testcase=None):
     """Build ``component`` and run cocotb ``test_module`` on it. ``config`` (JSON-able) is
     handed to the test through the file named by ``$SIM_CONFIG``; the run directory
-    (``<build dir>/runs/<test_name>/``) is in ``$SIM_RUN_DIR``. ``waves``: see
+    (``<build dir>/runs/<test_name>/``, by default ``<toplevel>-<hash of config>``) is in
+    ``$SIM_RUN_DIR``. ``waves``: see
     :func:`waves_format` (default: ``$WAVES``). ``quiet``: the build's and the simulation's
     output go to ``build.log`` and ``<run dir>/sim.log`` instead of stdout. ``testcase``: the
     name (or a list of names) of the cocotb test(s) in ``test_module`` to run, exactly
     (cocotb's test filter); default all of them. Raises if any cocotb test failed or none
     ran; returns a :class:`RunResult` (unpacks as ``(tests, failures)``)."""
     runner, build_dir, fmt = _build(component, toplevel, sim, waves_format(waves), quiet)
-    test_name = test_name or toplevel
+    text = json.dumps(config, indent=1, default=str)
+    # by default one run directory per configuration: two tests on the same build (pytest
+    # workers in parallel) must not read each other's config.json
+    test_name = test_name or f"{toplevel}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
     test_dir = build_dir / "runs" / test_name
     test_dir.mkdir(parents=True, exist_ok=True)
     config_path = test_dir / "config.json"
-    config_path.write_text(json.dumps(config, indent=1, default=str))
+    config_path.write_text(text)
     results = test_dir / "results.xml"
     env = {"SIM_CONFIG": str(config_path), "SIM_RUN_DIR": str(test_dir),
            "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
