@@ -50,6 +50,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..arith import bounded, bounded_product, lut_product
 from ..hier import instantiate, part
 from ..params import Design, Param, _bool, _fmt, optional
 from ..timing import Timed
@@ -94,7 +95,8 @@ class _RowReader:
     """The read side of a command, written once: ``issued`` rows requested of a buffer's
     read port, ``valid`` while the requested row is held on it. A row is requested
     (``issue``) when the held one is taken (``advance``: none held or ``ready``), the
-    command is ``active`` and rows remain (``issued != total``, and not ``stall``).
+    command is ``active`` and rows remain (``more``, by default ``issued != total``; and not
+    ``stall``).
 
     ``gated``: ``advance`` includes ``active`` (the port is enabled only while active).
     ``names``: the Verilog names of ``valid`` and ``issued`` (``"$signal"`` is Amaranth's
@@ -102,16 +104,18 @@ class _RowReader:
     change)."""
 
     def __init__(self, active, ready, total, width, *, names=("$signal", "$signal"),
-                 stall=None, gated=False):
+                 stall=None, gated=False, more=None):
         self.active, self.gated = active, gated
         self.valid = Signal(name=names[0])
         self.issued = Signal(width, name=names[1])
+        self.counted = more is None              # else ``issued`` is not kept
+        more = (self.issued != total) if more is None else more
         if gated:
             self.advance = active & (~self.valid | ready)
-            self.issue = self.advance & (self.issued != total)
+            self.issue = self.advance & more
         else:
             self.advance = ~self.valid | ready
-            self.issue = active & self.advance & (self.issued != total)
+            self.issue = active & self.advance & more
         if stall is not None:
             self.issue = self.issue & ~stall
 
@@ -132,7 +136,8 @@ class _RowReader:
     def count(self, m):
         """Count an issued row (the ``with`` block adds updates on the same issue)."""
         with m.If(self.issue):
-            m.d.sync += self.issued.eq(self.issued + 1)
+            if self.counted:
+                m.d.sync += self.issued.eq(self.issued + 1)
             yield
 
 
@@ -150,6 +155,7 @@ class _Dispatch(NamedTuple):
     units: dict              # {Unit: _Unit}
     ex_state: Signal         # what EX runs (_X)
     registers: dict          # {Reg: configuration register}
+    passes: Signal           # the dispatch register's GEMM folds * tiles (when it checks out)
 
 
 class _Fanout:
@@ -303,7 +309,7 @@ class SatCore(Timed, wiring.Component):
         self._load(m, d.units[Unit.LD], ports)
         self._drain(m, d.units[Unit.ST], ports)
         ex = d.units[Unit.EX]
-        self._gemm(m, ex, d.ex_state, ports)
+        self._gemm(m, ex, d.ex_state, d.passes, ports)
         self._sgd(m, ex, d.ex_state, d.registers, ports)
         self._prune(m, ex, d.ex_state, ports)
         return m
@@ -366,7 +372,7 @@ class SatCore(Timed, wiring.Component):
         with m.Elif(leave):
             m.d.sync += pend_valid.eq(0)
 
-        ok, fp = self._check(m, pend)
+        ok, fp, passes = self._check(m, pend)
         registers = {r: Signal(self.master_fmt.width, name=f"cfg_{r.name.lower()}")
                      for r in Reg}
         units, busy, blockers = {}, {}, []
@@ -426,34 +432,47 @@ class SatCore(Timed, wiring.Component):
             m.d.sync += counter.eq(1)
         with m.Elif(any_busy):
             m.d.sync += [counter.eq(counter + 1), self.cycles.eq(counter + 1)]
-        return _Dispatch(units, ex_state, registers)
+        return _Dispatch(units, ex_state, registers, passes)
 
     def _check(self, m, cmd):
-        """``(ok, footprint)`` of ``cmd``: whether it runs (:func:`hw.sat.isa.problem` is
-        ``None``) and, per buffer, ``(reads, writes, lo, hi)`` (:func:`hw.sat.isa.footprint`)."""
+        """``(ok, footprint, passes)`` of ``cmd``: whether it runs (:func:`hw.sat.isa.problem`
+        is ``None``), per buffer ``(reads, writes, lo, hi)`` (:func:`hw.sat.isa.footprint`),
+        and a GEMM's ``folds * tiles``."""
         depth, rows, xg = self.depth, self.rows, self.x_groups
         sel_depth = _pick(cmd.sel, {buf: depth[buf] for buf in Buf})
         fits = cmd.a + cmd.n0 <= sel_depth
         ok = {}
         ok[Op.LOAD] = ok[Op.DRAIN] = (cmd.sel < len(Buf)) & (cmd.n0 != 0) & fits
-        passes = cmd.n1 * cmd.n2
-        kept = cmd.n3 * cmd.sel                              # Kc = Kg * N
-        groups = cmd.n0 * cmd.n3                             # X groups of the operand
+        # Products of command fields in LUTs, on operands narrowed to the ranges the checks
+        # allow (hw.arith.bounded_product: where a product does not "fit", it exceeds a bound
+        # the check needs anyway, so the result is unchanged).
+        w_fit, passes = bounded_product(cmd.n1, cmd.n2, depth[Buf.W] // rows)   # folds*tiles
+        x_fit, groups = bounded_product(cmd.n0, cmd.n3, depth[Buf.X] * xg)      # X groups
+        o_fit, o_rows = bounded_product(cmd.n2, cmd.n0, depth[Buf.O])           # tiles*T
+        passes, groups, o_rows = (self._named(m, v, f"check_{n}") for v, n in
+                                  ((passes, "passes"), (groups, "groups"), (o_rows, "o_rows")))
+        # with x_fit, n3 <= depth[X] * xg; with w_fit, n1 <= depth[W] // rows
+        n3 = cmd.n3[:(depth[Buf.X] * xg).bit_length()]
+        n1 = cmd.n1[:max(1, (depth[Buf.W] // rows).bit_length())]
+        kept = lut_product(n3, cmd.sel[:self.m.bit_length()])              # Kc = Kg * N
         x_end = cmd.b * xg + groups
         ok[Op.GEMM] = ((cmd.n0 != 0) & (cmd.n1 != 0) & (cmd.n2 != 0) & (cmd.n3 != 0)
-                       & (cmd.sel != 0) & (cmd.sel <= self.m)
-                       & (kept <= cmd.n1 * rows) & (kept > (cmd.n1 - 1) * rows)
-                       & (cmd.a + passes * rows <= depth[Buf.W])
+                       & (cmd.sel != 0) & (cmd.sel <= self.m) & w_fit & x_fit & o_fit
+                       & (kept <= lut_product(n1, rows))
+                       & (kept > lut_product((n1 - 1)[:len(n1)], rows))     # n1 >= 1 here
+                       & (cmd.a + lut_product(passes, rows) <= depth[Buf.W])
                        & (x_end <= depth[Buf.X] * xg)
-                       & (cmd.c + cmd.n2 * cmd.n0 <= depth[Buf.O]))
+                       & (cmd.c + o_rows <= depth[Buf.O]))
         ok[Op.SGD] = ((cmd.n0 != 0) & (cmd.a + cmd.n0 <= depth[Buf.M])
                       & (cmd.b + cmd.n0 <= depth[Buf.D]))
-        columns = cmd.n0 * self.m
+        p_fit, n0p = bounded(cmd.n0, depth[Buf.W] // self.n)      # W rows n0 * n
+        columns = lut_product(n0p, self.m)
         blocks = (columns + (self.lanes - 1)) // self.lanes
-        read_end = Mux(cmd.flag, cmd.a + (blocks - 1) * cmd.c + self.lanes, cmd.a + columns)
-        ok[Op.PRUNE] = ((cmd.n0 != 0) & (cmd.n1 < self.col_blocks)
-                        & (read_end <= depth[Buf.D])
-                        & (cmd.b + cmd.n0 * self.n <= depth[Buf.W]))
+        s_fit, stride = bounded_product((blocks - 1)[:len(blocks)], cmd.c, depth[Buf.D])
+        read_end = Mux(cmd.flag, cmd.a + stride + self.lanes, cmd.a + columns)
+        ok[Op.PRUNE] = ((cmd.n0 != 0) & p_fit & (s_fit | ~cmd.flag)
+                        & (cmd.n1 < self.col_blocks) & (read_end <= depth[Buf.D])
+                        & (cmd.b + lut_product(n0p, self.n) <= depth[Buf.W]))
         ok[Op.SET] = cmd.sel < len(Reg)
         valid = _pick(cmd.op, {op: v for op, v in ok.items()})
 
@@ -470,12 +489,12 @@ class SatCore(Timed, wiring.Component):
                 Op.DRAIN: (sel, 0, cmd.a, cmd.a + cmd.n0),
             }
             if buf == Buf.W:
-                cases[Op.GEMM] = (1, 0, cmd.a, cmd.a + passes * rows)
-                cases[Op.PRUNE] = (0, 1, cmd.b, cmd.b + cmd.n0 * self.n)
+                cases[Op.GEMM] = (1, 0, cmd.a, cmd.a + lut_product(passes, rows))
+                cases[Op.PRUNE] = (0, 1, cmd.b, cmd.b + lut_product(n0p, self.n))
             elif buf == Buf.X:
                 cases[Op.GEMM] = (1, 0, cmd.b, cmd.b + ((groups + xg - 1) >> self.x_shift))
             elif buf == Buf.O:
-                cases[Op.GEMM] = (1, 1, cmd.c, cmd.c + cmd.n2 * cmd.n0)
+                cases[Op.GEMM] = (1, 1, cmd.c, cmd.c + o_rows)
             elif buf in (Buf.M, Buf.V, Buf.G):
                 cases[Op.SGD] = (1, buf != Buf.G, cmd.a, cmd.a + cmd.n0)
             elif buf == Buf.D:
@@ -484,7 +503,14 @@ class SatCore(Timed, wiring.Component):
             for index, (op, (r, w, first, end)) in enumerate(cases.items()):
                 with (m.If if index == 0 else m.Elif)(cmd.op == op):
                     m.d.comb += [reads.eq(r), writes.eq(w), lo.eq(first), hi.eq(end)]
-        return valid, fp
+        return valid, fp, passes
+
+    @staticmethod
+    def _named(m, value, name):
+        """``value`` as one named signal (an expression used twice is built twice)."""
+        signal = Signal(len(value), name=name)
+        m.d.comb += signal.eq(value)
+        return signal
 
     def _load(self, m, u, ports):
         """LOAD (unit LD): assemble rows from ``din`` beats (LSB first) and write them."""
@@ -576,18 +602,18 @@ class SatCore(Timed, wiring.Component):
             rem.append(rem_r)
         return k
 
-    def _gemm(self, m, u, ex_state, ports):
+    def _gemm(self, m, u, ex_state, passes, ports):
         """GEMM (unit EX): feed W rows and the router's bus rows (with partial sums from O)
         to the array; write its results to O. A chained row waits until the previous fold's
         result for it is written (the O read port is transparent, so it may read in the very
-        cycle of that write)."""
+        cycle of that write). Rows are counted by tile, fold and activation row (no product
+        of the counts); ``passes``: the command's ``folds * tiles`` in its start cycle."""
         array, rd, wr = self.array, ports.rd, ports.wr
         cur, done = u.cur, u.done
         cw = self.count_width
         active = u.busy & (ex_state == _X.GEMM)
         start = u.start & (cur.op == Op.GEMM)
         t_last, f_last = cur.n0 - 1, cur.n1 - 1
-        total = Signal(2 * cw + 16, name="gemm_total")             # results (= x rows)
         total_in = Signal(2 * cw + 16, name="gemm_total_in")       # weight rows
         # -- weights: total_in rows from W, in order
         w = _RowReader(active, array.w.ready, total_in, len(total_in),
@@ -607,8 +633,9 @@ class SatCore(Timed, wiring.Component):
         y_write = array.y.valid & active
         chained = (x_f != 0) | cur.flag
         hazard = (x_f != 0) & (inflight - y_write >= cur.n0)
-        x = _RowReader(active, array.x.ready, total, len(total),
-                       names=("gemm_x_valid", "x_issued"), stall=hazard)
+        x_tile, x_more = Signal(cw, name="x_tile"), Signal(name="x_more")
+        x = _RowReader(active, array.x.ready, None, 1, names=("gemm_x_valid", "x_issued"),
+                       stall=hazard, more=x_more)
         row_end = x.issue & (x_t == t_last)
         k = self._router(m, cur, start, row_end & (x_f != f_last), row_end & (x_f == f_last))
         gw = len(k[0]) + 1 + self.x_shift + cw
@@ -637,7 +664,7 @@ class SatCore(Timed, wiring.Component):
         # -- results
         y_t, y_f = Signal(cw, name="y_t"), Signal(cw, name="y_f")
         y_ptr, y_base = Signal(cw + 1, name="y_ptr"), Signal(cw + 1, name="y_base")
-        y_count = Signal(len(total), name="y_count")
+        y_tile = Signal(cw, name="y_tile")
         m.d.comb += array.y.ready.eq(1)
 
         with m.If(active):
@@ -651,11 +678,10 @@ class SatCore(Timed, wiring.Component):
                 m.d.comb += [port.addr.eq(upper), port.en.eq(x.advance)]
         with m.If(start):
             m.d.sync += [*w.restart(), x.valid.eq(0), x_t.eq(0), x_f.eq(0),
-                         x.issued.eq(0), o_ptr.eq(cur.c), o_base.eq(cur.c), t_base.eq(x_base),
-                         inflight.eq(0), y_t.eq(0), y_f.eq(0), y_ptr.eq(cur.c),
-                         y_base.eq(cur.c), y_count.eq(0),
-                         total.eq(cur.n1 * cur.n2 * cur.n0),
-                         total_in.eq(cur.n1 * cur.n2 * self.rows)]
+                         x_tile.eq(0), x_more.eq(1), o_ptr.eq(cur.c), o_base.eq(cur.c),
+                         t_base.eq(x_base), inflight.eq(0), y_t.eq(0), y_f.eq(0),
+                         y_tile.eq(0), y_ptr.eq(cur.c), y_base.eq(cur.c),
+                         total_in.eq(lut_product(passes, self.rows))]
         with m.Else():
             w.hold(m)
             with w.count(m):
@@ -672,10 +698,11 @@ class SatCore(Timed, wiring.Component):
                         m.d.sync += [x_f.eq(x_f + 1), o_ptr.eq(o_base)]
                     with m.Else():               # next tile: X from the start, next O rows
                         m.d.sync += [x_f.eq(0), o_ptr.eq(o_base + cur.n0),
-                                     o_base.eq(o_base + cur.n0)]
+                                     o_base.eq(o_base + cur.n0), x_tile.eq(x_tile + 1)]
+                        with m.If(x_tile == cur.n2 - 1):
+                            m.d.sync += x_more.eq(0)
             with m.If(y_write):
-                m.d.sync += y_count.eq(y_count + 1)
-                with m.If(y_count + 1 == total):
+                with m.If((y_t == t_last) & (y_f == f_last) & (y_tile == cur.n2 - 1)):
                     m.d.comb += done.eq(1)
                 with m.If(y_t != t_last):
                     m.d.sync += [y_t.eq(y_t + 1), y_ptr.eq(y_ptr + 1)]
@@ -685,7 +712,7 @@ class SatCore(Timed, wiring.Component):
                         m.d.sync += [y_f.eq(y_f + 1), y_ptr.eq(y_base)]
                     with m.Else():
                         m.d.sync += [y_f.eq(0), y_ptr.eq(y_base + cur.n0),
-                                     y_base.eq(y_base + cur.n0)]
+                                     y_base.eq(y_base + cur.n0), y_tile.eq(y_tile + 1)]
 
     def _sgd(self, m, u, ex_state, registers, ports):
         """SGD (unit EX): stream M/V/G rows through the WUVE lanes; write w', v' back and

@@ -10,14 +10,18 @@ on Icarus only the end-to-end program).
 
 import json
 import os
+from collections import Counter
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
+from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.sim import Simulator
 
 from hw.fp.format import FP16
 from hw.generate import to_verilog
-from hw.sat.isa import Buf, Op, Reg
+from hw.sat.isa import FIELD_NAMES, Buf, Op, Reg, field_widths, footprint, problem
 from hw.sat.core import DESIGNS, SatCore
 from hw.sat.config import PAPER, SMALL, SatConfig, resolve
 from hw.checks import latch_check
@@ -531,3 +535,100 @@ def test_verilator_lint_wall_clean_paper(lint):
 def test_no_latches():
     text = to_verilog(SatCore(SatConfig.SMALL), "sat_core")
     assert latch_check(text, "sat_core") == []
+
+
+class _CheckBench(Elaboratable):
+    """The core's command check alone (combinational): ``cmd`` in, ``ok`` and the footprint
+    out."""
+
+    def __init__(self, core):
+        self.core, self.cmd = core, Signal(core.cmd_layout)
+
+    def elaborate(self, platform):
+        m = Module()
+        self.ok, self.fp, _ = self.core._check(m, self.cmd)
+        return m
+
+
+def _random_command(core, rng):
+    """A command near the edges of the check: valid-looking GEMMs and PRUNEs, counts up to
+    the field widths, ranges ending at and past each buffer's depth."""
+    widths = field_widths(core.addr_width, core.count_width, core.master_fmt.width)
+
+    def value(field, near=None):
+        top = (1 << widths[field]) - 1
+        pick = rng.integers(4)
+        if pick == 0 or near is None:
+            return int(rng.integers(0, top + 1) >> int(rng.integers(0, widths[field])))
+        if pick == 1:
+            return top
+        return int(min(top, max(0, near + rng.integers(-2, 3))))
+
+    op = int(rng.choice([Op.LOAD, Op.DRAIN, Op.GEMM, Op.GEMM, Op.GEMM, Op.SGD, Op.PRUNE,
+                         Op.PRUNE, Op.SET, 7]))
+    d = core.depth
+    cmd = Command(op, sel=value("sel", 2), flag=value("flag"), a=value("a", 0),
+                  b=value("b", 0), c=value("c", 1), n0=value("n0", 3), n1=value("n1", 1),
+                  n2=value("n2", 2), n3=value("n3", 2))
+    def edge(limit):       # half inside, half at the limit (and one or two past it)
+        limit = max(1, limit)
+        if rng.random() < 0.5:
+            return int(rng.integers(1, limit + 1))
+        return limit + int(rng.integers(-1, 3))
+
+    if op == Op.GEMM and rng.random() < 0.8:
+        n, gx = int(rng.integers(1, core.m + 1)), d[Buf.X] * core.x_groups
+        kg = edge(min(gx // 4, d[Buf.W] // core.rows * core.rows // n))
+        folds = -(-kg * n // core.rows)
+        passes = d[Buf.W] // core.rows // max(1, folds)
+        if rng.random() < 0.5:          # many tiles, or few tiles of many rows
+            tiles = edge(passes)
+            t = edge(min(d[Buf.O] // max(1, tiles), gx // max(1, kg)))
+        else:
+            t = edge(min(d[Buf.O], gx // max(1, kg)))
+            tiles = edge(min(passes, d[Buf.O] // max(1, t)))
+        cmd = replace(cmd, sel=n, n3=kg, n1=folds, n2=tiles, n0=t, a=0, b=0, c=0)
+    if op == Op.PRUNE and rng.random() < 0.7:
+        cmd = replace(cmd, n1=int(rng.integers(0, core.col_blocks + 1)), a=0, b=0,
+                      c=edge(core.lanes), n0=edge(min(d[Buf.W] // core.n, d[Buf.D] // core.m)))
+    return cmd
+
+
+@pytest.mark.parametrize("config", [
+    *CORES.values(), PAPER, resolve("small", rows=3, cols=3, lanes=3, wbuf_depth=40)],
+    ids=[*CORES, "paper", "3x3"])
+def test_command_check_matches_isa(config):
+    """The core's range check (products of fields in LUTs, on operands narrowed by the
+    bounds it implies) accepts exactly the commands :func:`hw.sat.isa.problem` accepts and
+    gives :func:`hw.sat.isa.footprint`'s rows (Amaranth simulator, 3,000 seeded commands,
+    about half of them rejected)."""
+    bench = _CheckBench(SatCore(config))
+    core, rng = bench.core, np.random.default_rng(13)
+    commands = [_random_command(core, rng) for _ in range(3000)]
+    accepted = Counter()
+
+    async def testbench(ctx):
+        nonlocal accepted
+        for cmd in commands:
+            for name in FIELD_NAMES:
+                ctx.set(getattr(bench.cmd, name), getattr(cmd, name))
+            await ctx.delay(1e-9)
+            ok = bool(ctx.get(bench.ok))
+            assert ok == (problem(cmd, config) is None), cmd
+            if not ok:
+                continue
+            accepted[cmd.op] += 1
+            reads, writes = footprint(cmd, config)
+            for buf, (r, w, lo, hi) in bench.fp.items():
+                span = {s[1:] for s in (*reads, *writes) if s[0] == buf}
+                got = (ctx.get(r), ctx.get(w))
+                assert got == (any(s[0] == buf for s in reads),
+                               any(s[0] == buf for s in writes)), (cmd, buf)
+                if span:
+                    assert {(ctx.get(lo), ctx.get(hi))} == span, (cmd, buf)
+
+    sim = Simulator(bench)
+    sim.add_testbench(testbench)
+    sim.run()
+    rejected = Counter(cmd.op for cmd in commands) - accepted
+    assert all(accepted[op] > 50 and rejected[op] > 50 for op in Op), (accepted, rejected)
