@@ -102,6 +102,12 @@ def _short(row, params):
     return " ".join(f"{k}={row.get(k)}" for k in params)
 
 
+def _label(row, params):
+    """A point's label on a plot: its varying parameters' values, ``/``-separated (the
+    plot's title names them)."""
+    return "/".join(str(row.get(k)) for k in params)
+
+
 def _fmt(v):
     if isinstance(v, float):
         return f"{v:,.3g}" if abs(v) < 100 else f"{v:,.0f}"
@@ -117,21 +123,25 @@ def _plot(out, name, rows, front, x, y, title, params):
         import matplotlib.pyplot as plt
     except ImportError:
         return []
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    from matplotlib.ticker import EngFormatter
+    fig, ax = plt.subplots(figsize=(7.2, 4.6))
     pts = [r for r in rows if r.get(x) is not None and r.get(y) is not None]
     ax.scatter([r[x] for r in pts], [r[y] for r in pts], color="0.6", s=18, label="points")
     ax.plot([r[x] for r in front], [r[y] for r in front], "o-", color="tab:red", ms=5,
             drawstyle="steps-post", label="Pareto front")
-    for r in front:
-        ax.annotate(_short(r, params), (r[x], r[y]), fontsize=6, xytext=(3, 3),
-                    textcoords="offset points")
+    for i, r in enumerate(front):                # alternate above / below: neighbours apart
+        ax.annotate(_label(r, params), (r[x], r[y]), fontsize=7,
+                    xytext=(4, 5 if i % 2 == 0 else -11), textcoords="offset points")
     for axis, col in (("x", x), ("y", y)):         # log scale when a column spans 50x
         vals = [r[col] for r in pts if r[col] > 0]
         if vals and max(vals) > 50 * min(vals):
             getattr(ax, f"set_{axis}scale")("log")
+    for axis, col in ((ax.xaxis, x), (ax.yaxis, y)):   # 200k, 1G rather than 2e5, 1e9
+        if max((abs(r[col]) for r in pts), default=0) >= 1e4:
+            axis.set_major_formatter(EngFormatter(sep=""))
     ax.set_xlabel(x)
     ax.set_ylabel(y)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(f"{title}\nfront labelled {'/'.join(params)}", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
