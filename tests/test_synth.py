@@ -262,4 +262,9 @@ def test_per_module_sum_equals_hierarchical_and_flat(tmp_path):
 def test_memories_in_verilog():
     from hw.synth.cores import memories_in
     text = "module m(clk);\n  reg [607:0] wbuf [2047:0];\n  reg [7:0] r;\n  reg [3:0] \\x.y [15:0];\n"
-    assert memories_in(text) == {"wbuf": (608, 2048), "x.y": (4, 16)}
+    assert memories_in(text) == {"wbuf": (608, 2048, 1), "x.y": (4, 16, 1)}
+    # per module, counted by instances: a buffer module used three times is three memories
+    text = ("module buf4(clk);\n  reg [127:0] mem [4095:0];\nendmodule\n"
+            "module top(clk);\n  reg [7:0] own [15:0];\n  buf4 a (\n  );\n  buf4 b (\n  );\n"
+            "  buf4 c (\n  );\nendmodule\n")
+    assert memories_in(text, "top") == {"buf4.mem": (128, 4096, 3), "top.own": (8, 16, 1)}

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..progress import note
 from .flow import synth_ecp5, synth_ecp5_abc
-from .modules import per_module, summarize
+from .modules import instance_counts, module_text, per_module, summarize
 from .pe import with_fallback
 from .report import command, fmax_text, git_info, md_table, tools_info, write_report
 
@@ -92,11 +92,20 @@ def _spartann_core(**overrides):
     return part(SparTANNCore, "paper", **overrides), "spartann_core"
 
 
-def memories_in(verilog_text):
-    """``{name: (width, depth)}`` of every memory a Verilog text declares
-    (``reg [W-1:0] name [D-1:0];``): the buffers Yosys has to map."""
-    return {name: (int(msb) + 1, int(last) + 1) for msb, name, last in re.findall(
-        r"^\s*reg \[(\d+):0\] \\?([\w$.]+) \[(\d+):0\];", verilog_text, re.M)}
+def memories_in(verilog_text, top=None):
+    """``{name: (width, depth, copies)}`` of every memory a Verilog text declares
+    (``reg [W-1:0] name [D-1:0];``): the buffers Yosys has to map. With ``top``, each is
+    named ``module.name`` and counted once per instance of its module under ``top`` (a
+    buffer module instantiated 32 times holds 32 memories); else by name, once."""
+    pattern = r"^\s*reg \[(\d+):0\] \\?([\w$.]+) \[(\d+):0\];"
+    if top is None:
+        return {name: (int(msb) + 1, int(last) + 1, 1)
+                for msb, name, last in re.findall(pattern, verilog_text, re.M)}
+    out = {}
+    for module, copies in instance_counts(verilog_text, top).items():
+        for msb, name, last in re.findall(pattern, module_text(verilog_text, module), re.M):
+            out[f"{module}.{name}"] = (int(msb) + 1, int(last) + 1, copies)
+    return out
 
 
 def block_rows(run, family="xcup"):
@@ -126,7 +135,7 @@ def core_report(family_key, root, uram=False, workers=1):
     run = per_module(text, top, Path(root) / family_key, "xcup", workers=workers, uram=uram,
                      progress=lambda n: note(f"{family_key}: {n} synthesized"))
     total = summarize(run["totals"][top], "xcup")
-    bits = memories_in(text)
+    bits = memories_in(text, top)
     latches = {n: c for n, cells in run["modules"].items()
                for c in [sum(v for k, v in cells.items() if k in ("LDCE", "LDPE"))] if c}
     return {"top": top, "method": "per unique module, summed by instance count",
@@ -135,9 +144,9 @@ def core_report(family_key, root, uram=False, workers=1):
             "synth_cpu_s": round(sum(v or 0 for v in run["cpu_s"].values()), 1),
             "wall_s": round(time.monotonic() - start, 1),
             "total": total, "blocks": block_rows(run), "memories": run["memories"],
-            "buffers": {k: {"width": w, "depth": d, "kbit": w * d / 1024}
-                        for k, (w, d) in bits.items()},
-            "buffer_kbit": round(sum(w * d for w, d in bits.values()) / 1024, 1),
+            "buffers": {k: {"width": w, "depth": d, "copies": n, "kbit": w * d * n / 1024}
+                        for k, (w, d, n) in bits.items()},
+            "buffer_kbit": round(sum(w * d * n for w, d, n in bits.values()) / 1024, 1),
             "latch_cells": latches, "uram": uram, "command": run["commands"][0]}
 
 
@@ -351,7 +360,9 @@ def markdown(data):
         lines += md_table(head, rows)
         cap = t["ram_kbit"]
         lines += ["", f"Buffers: {r['buffer_kbit']:,.0f} Kbit declared in the Verilog ("
-                  + ", ".join(f"{k} {v['width']} x {v['depth']}" for k, v in r["buffers"].items())
+                  + ", ".join(f"{k} {v['width']} x {v['depth']}"
+                              + (f" ({v['copies']} copies)" if v.get("copies", 1) > 1 else "")
+                              for k, v in r["buffers"].items())
                   + f"); block RAM used: {cap:,} Kbit of RAMB36/RAMB18/URAM capacity"
                   + (f" ({100 * r['buffer_kbit'] / cap:.0f}% filled)" if cap else "") + ".",
                   "", "Memory mapping (Yosys `memory_libmap`): "
