@@ -1,4 +1,6 @@
-"""Integer arithmetic for control logic that must stay out of the DSP blocks.
+"""Integer arithmetic and selection written for what synthesis makes of them.
+
+:func:`mux_tree` selects by a tree of 2:1 multiplexers on the index bits.
 
 Yosys maps every ``$mul`` with operands of two bits or more to DSP slices (``synth_xilinx``:
 DSP48E2; ``synth_ecp5``: MULT18X18D), and has no per-cell opt-out. The SAT core's command
@@ -12,7 +14,20 @@ from math import isqrt
 
 from amaranth.hdl import Const, Mux, Value
 
-__all__ = ["lut_product", "bounded", "bounded_product"]
+__all__ = ["mux_tree", "lut_product", "bounded", "bounded_product"]
+
+
+def mux_tree(items, index):
+    """``items[index]`` as a tree of 2:1 multiplexers on the bits of ``index``, LSB first (a
+    Value index into an array view or :class:`~amaranth.hdl.Array` becomes a wide shifter in
+    Yosys: about 5x the LUTs for 8 items). ``items`` need not be a power of two long; an
+    index past the end gives some item."""
+    items, bit = [items[i] for i in range(len(items))], 0
+    while len(items) > 1:
+        items = [Mux(index[bit], items[i + 1], items[i]) if i + 1 < len(items) else items[i]
+                 for i in range(0, len(items), 2)]
+        bit += 1
+    return items[0]
 
 
 def lut_product(a, b):

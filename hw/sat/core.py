@@ -50,7 +50,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..arith import bounded, bounded_product, lut_product
+from ..arith import bounded, bounded_product, lut_product, mux_tree
 from ..hier import instantiate, part
 from ..params import Design, Param, _bool, _fmt, optional
 from ..timing import Timed
@@ -581,7 +581,8 @@ class SatCore(Timed, wiring.Component):
     def _router(self, m, cur, start, fold_end, tile_end):
         """The data router's state: per array row ``r`` its group ``K[r] = (f*R + r) // N``
         within the activation row and ``(f*R + r) mod N``, stepped per fold by the constants
-        ``R // N`` and ``R mod N`` (tables over N, so no divider). Returns ``K``."""
+        ``R // N`` and ``R mod N`` (tables over N, so no divider). Returns ``K`` and the
+        remainders ``(f*R + r) mod N``."""
         rows, n, mw = self.rows, cur.sel, self.m
         kw = self.count_width + GROUP_EXTRA_BITS + 1
         rw = max(1, mw.bit_length())
@@ -600,7 +601,36 @@ class SatCore(Timed, wiring.Component):
                              rem_r.eq(rem_r + r_rem - Mux(carry, n, 0))]
             k.append(k_r)
             rem.append(rem_r)
-        return k
+        return k, rem
+
+    def _route_choices(self, n, q):
+        """Per array row ``r``: ``(offsets, pick)``. Row ``r`` reads the group ``d = (q + r)
+        // N`` places after the window's first (``q = f*R mod N``, row 0's remainder); over
+        every ``N`` in 1..m and ``q < N``, ``d`` takes only the values ``offsets`` (at most
+        ``2m``, not ``R``), and ``pick`` is ``d``'s place among them (a table over ``N, q``)."""
+        out = []
+        for r in range(self.rows):
+            cases = {(v, j): (j + r) // v for v in range(1, self.m + 1) for j in range(v)}
+            offsets = sorted(set(cases.values()))
+            width = max(1, (len(offsets) - 1).bit_length())
+            key = Cat(q, n[:self.m.bit_length()])
+            table = _pick(key, {j | v << len(q): Const(offsets.index(d), width)
+                                for (v, j), d in cases.items()})
+            out.append((offsets, table))
+        return out
+
+    def _rotate(self, m, banks, rot):
+        """``banks`` rotated by ``rot``: item ``j`` is bank ``(rot + j) mod xg`` (a barrel
+        rotator, one 2:1 level per bit of ``rot``)."""
+        if len(banks) == 1:
+            return banks
+        width = len(banks[0])
+        vec = Cat(*banks)
+        for bit in range(len(rot)):
+            vec = Mux(rot[bit], vec.rotate_right(width << bit), vec)
+        rotated = Signal(len(vec), name="route_rotated")
+        m.d.comb += rotated.eq(vec)
+        return [rotated[j * width:(j + 1) * width] for j in range(len(banks))]
 
     def _gemm(self, m, u, ex_state, passes, ports):
         """GEMM (unit EX): feed W rows and the router's bus rows (with partial sums from O)
@@ -637,25 +667,26 @@ class SatCore(Timed, wiring.Component):
         x = _RowReader(active, array.x.ready, None, 1, names=("gemm_x_valid", "x_issued"),
                        stall=hazard, more=x_more)
         row_end = x.issue & (x_t == t_last)
-        k = self._router(m, cur, start, row_end & (x_f != f_last), row_end & (x_f == f_last))
+        k, rem = self._router(m, cur, start, row_end & (x_f != f_last),
+                              row_end & (x_f == f_last))
         gw = len(k[0]) + 1 + self.x_shift + cw
         t_base = Signal(gw, name="route_base")          # first group of activation row t
         x_base = Cat(Const(0, self.x_shift), cur.b)     # first group of the operand
-        groups = [Signal(gw, name=f"route_group{r}") for r in range(self.rows)]
-        m.d.comb += [g.eq(t_base + k_r) for g, k_r in zip(groups, k)]
+        window = Signal(gw, name="route_window")        # row 0's group: the window's first
+        m.d.comb += window.eq(t_base + k[0])
         shift, xg = self.x_shift, self.x_groups
-        bank_sel = [Signal(max(1, shift), name=f"route_bank{r}") for r in range(self.rows)]
+        rot = Signal(max(1, shift), name="route_rot")   # the window's first bank
         zero = [Signal(name=f"route_zero{r}") for r in range(self.rows)]
-        held = []
-        for r in range(self.rows):
-            if shift:
-                held.append(bank_sel[r].eq(groups[r][:shift]))
-            held.append(zero[r].eq(k[r] >= cur.n3))
-        window = groups[0]                              # row 0 reads the window's first group
-        bank_data = Array(r.data for _, r in ports.banks)
-        for r in range(self.rows):
+        held = [rot.eq(window[:shift] if shift else 0)]
+        held += [zero[r].eq(k[r] >= cur.n3) for r in range(self.rows)]
+        choice = self._route_choices(cur.sel, rem[0])
+        picks = [Signal(max(1, (len(c) - 1).bit_length()), name=f"route_pick{r}")
+                 for r, (c, _) in enumerate(choice)]
+        held += [p.eq(table) for p, (_, table) in zip(picks, choice)]
+        rotated = self._rotate(m, [r.data for _, r in ports.banks], rot)
+        for r, (offsets, _) in enumerate(choice):
             m.d.comb += array.x.payload.groups[r].eq(
-                Mux(zero[r], 0, bank_data[bank_sel[r]] if shift else ports.banks[0][1].data))
+                Mux(zero[r], 0, mux_tree([rotated[j] for j in offsets], picks[r])))
         m.d.comb += [array.x.valid.eq(x.valid), array.x.payload.first.eq(x_first)]
         for c in range(self.cols):
             acc_w = self.acc_fmt.width

@@ -21,6 +21,7 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..arith import mux_tree
 from ..fp.add import add_steps
 from ..fp.fmac import accumulate_steps, fused_supported, product_steps
 from ..fp.mul import mul_steps
@@ -248,18 +249,6 @@ def _delay_bus(m, bus, cycles, enable, name):
     return out
 
 
-def _select(group, index):
-    """``group[index]`` as a tree of 2:1 multiplexers on the index bits (a Value index on an
-    array view becomes a wide shifter in Yosys: about 5x the LUTs for a bus of 8)."""
-    items = [group[i] for i in range(len(group))]
-    bit = 0
-    while len(items) > 1:
-        items = [Mux(index[bit], items[i + 1], items[i]) if i + 1 < len(items) else items[i]
-                 for i in range(0, len(items), 2)]
-        bit += 1
-    return items[0]
-
-
 def check_pe_dsp(dsp, fused, mul_latency):
     """``dsp``: None (``*``, mapped by the tool) or ``"ecp5"`` (an instantiated
     ``MULT18X18D`` with its registers; fused uMAC and ``mul_latency >= 2`` only)."""
@@ -360,7 +349,7 @@ class SystolicPE(wiring.Component):
             bus_out = _delay_bus(m, bus, 1, enable, f"{name}_x")
 
             def select(m, v):
-                return {"ra": v["ra"], "rb": _select(v["group"], v["index"])}
+                return {"ra": v["ra"], "rb": mux_tree(v["group"], v["index"])}
 
             product, _, _ = build_pipeline(
                 m, [Step("select", select, 1.0), *mul],
@@ -371,7 +360,7 @@ class SystolicPE(wiring.Component):
             return bus_out, total["result"]
         selected = Signal.like(weight, name=f"{name}_sel")
         m.d.comb += selected.eq(Mux(bus.first, weight, active))
-        x = _select(bus.group, selected.index)
+        x = mux_tree(bus.group, selected.index)
         operands = {"ra": selected.value, "rb": x} if self.fused else {"a": selected.value, "b": x}
         product, _, _ = build_pipeline(m, mul, operands, Const(1), self.mul_latency,
                                        enable=enable)
