@@ -19,9 +19,9 @@ __all__ = ["mux_tree", "lut_product", "bounded", "bounded_product"]
 
 def mux_tree(items, index):
     """``items[index]`` as a tree of 2:1 multiplexers on the bits of ``index``, LSB first (a
-    Value index into an array view or :class:`~amaranth.hdl.Array` becomes a wide shifter in
-    Yosys: about 5x the LUTs for 8 items). ``items`` need not be a power of two long; an
-    index past the end gives some item."""
+    Value index into an array view becomes a wide shifter in Yosys: about 5x the LUTs for a
+    bus of 8). ``items`` need not be a power of two long; an index past the end gives some
+    item."""
     items, bit = [items[i] for i in range(len(items))], 0
     while len(items) > 1:
         items = [Mux(index[bit], items[i + 1], items[i]) if i + 1 < len(items) else items[i]

@@ -4,7 +4,7 @@ import pytest
 from amaranth.hdl import Elaboratable, Module, Signal
 from amaranth.sim import Simulator
 
-from hw.arith import bounded_product, lut_product
+from hw.arith import bounded_product, lut_product, mux_tree
 
 
 class _Products(Elaboratable):
@@ -44,5 +44,23 @@ def test_products_exhaustive(limit, constant):
                     assert a * b > limit, (a, b)
 
     sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+@pytest.mark.parametrize("count", [1, 2, 5, 8, 11])
+def test_mux_tree_selects(count):
+    """``mux_tree`` over ``count`` items (powers of two or not) returns item ``index``."""
+    index, out = Signal(4), Signal(8)
+    m = Module()
+    m.d.comb += out.eq(mux_tree([17 * i + 3 for i in range(count)], index))
+
+    async def bench(ctx):
+        for i in range(count):
+            ctx.set(index, i)
+            await ctx.delay(1e-9)
+            assert ctx.get(out) == 17 * i + 3
+
+    sim = Simulator(m)
     sim.add_testbench(bench)
     sim.run()
