@@ -608,7 +608,6 @@ def test_command_check_matches_isa(config):
     accepted = Counter()
 
     async def testbench(ctx):
-        nonlocal accepted
         for cmd in commands:
             for name in FIELD_NAMES:
                 ctx.set(getattr(bench.cmd, name), getattr(cmd, name))
