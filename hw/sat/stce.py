@@ -319,10 +319,18 @@ class SystolicPE(wiring.Component):
                 + (f"_{self.dsp}" if self.dsp else ""))
 
     @property
+    def select_stages(self):
+        """Fabric registers between the activation select and the instantiated multiplier's
+        input registers (``dsp``, ``mul_latency >= 5``): in an array the multipliers sit in
+        fixed DSP columns, away from the select logic, so the route to them gets a cycle."""
+        return 1 if self.dsp and self.mul_latency >= 5 else 0
+
+    @property
     def dsp_stages(self):
         """Registers of the product side held by the instantiated multiplier (``dsp``): up
-        to its three, after the bus register and leaving one fabric register at the end."""
-        return max(0, min(3, self.mul_latency - 2)) if self.dsp else 0
+        to its three, after the bus register and :attr:`select_stages`, leaving one fabric
+        register at the end."""
+        return max(0, min(3, self.mul_latency - 2 - self.select_stages)) if self.dsp else 0
 
     def steps(self, name="pe"):
         """``(product steps, accumulate steps)``: the first run on the activation bus side
@@ -351,10 +359,13 @@ class SystolicPE(wiring.Component):
             def select(m, v):
                 return {"ra": v["ra"], "rb": mux_tree(v["group"], v["index"])}
 
-            product, _, _ = build_pipeline(
-                m, [Step("select", select, 1.0), *mul],
-                {"group": bus_out.group, "index": active.index, "ra": active.value},
-                Const(1), self.mul_latency - 1, enable=enable)
+            operands = {"group": bus_out.group, "index": active.index, "ra": active.value}
+            steps, stages = [Step("select", select, 1.0), *mul], self.mul_latency - 1
+            if self.select_stages:
+                operands, _, _ = build_pipeline(m, steps[:1], operands, Const(1),
+                                                self.select_stages, enable=enable)
+                steps, stages = steps[1:], stages - self.select_stages
+            product, _, _ = build_pipeline(m, steps, operands, Const(1), stages, enable=enable)
             total, _, _ = build_pipeline(m, add, {"psum": psum, **product}, Const(1),
                                          self.add_latency, enable=enable)
             return bus_out, total["result"]

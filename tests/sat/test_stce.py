@@ -5,7 +5,7 @@ without stalls the measured cycles must match ``sim.sat.cycles`` within 2%."""
 import numpy as np
 import pytest
 
-from hw.sat.stce import SystolicArray
+from hw.sat.stce import SystolicArray, SystolicPE
 from sim.fp import golden as fp
 from sim.sat.stce import gemm_chain
 from sim.runner import run
@@ -121,16 +121,34 @@ def test_resnet18_true_macs():
                 assert 0 < g["dense_util"] <= 1.0 and g["sparse"] <= g["dense"]
 
 
-@pytest.mark.parametrize("ftz", [False, True], ids=["ieee", "ftz"])
-def test_systolic_gemm_dsp(ftz, sim):
+@pytest.mark.parametrize("ftz,mul_latency", [
+    (False, 4), (True, 4), pytest.param(False, 5, marks=pytest.mark.icarus_full)],
+    ids=["ieee", "ftz", "ieee-m5"])
+def test_systolic_gemm_dsp(ftz, mul_latency, sim):
     """The uMAC's product in an instantiated ECP5 MULT18X18D with two of its registers
-    (``dsp="ecp5"``, 4 + 8 stages: the ECP5 >= 150 MHz configuration), simulated through the
-    cell's behavioural model: bit-exact with stalls."""
-    array_cfg = dict(rows=2, cols=3, group=4, in_fmt="fp16", acc_fmt="fp32", mul_latency=4,
-                     add_latency=8, ftz=ftz, dsp="ecp5")
+    (``dsp="ecp5"``, 4 + 8 stages: the ECP5 >= 150 MHz PE; at 5 + 8 a fabric register
+    between the select and the cell), simulated through the cell's behavioural model:
+    bit-exact with stalls."""
+    array_cfg = dict(rows=2, cols=3, group=4, in_fmt="fp16", acc_fmt="fp32",
+                     mul_latency=mul_latency, add_latency=8, ftz=ftz, dsp="ecp5")
     config = {"array": array_cfg, "t": 12, "k": 16, "cout": 5, "n": 2, "group": 4, "seed": 7,
               "gap_prob": 0.3, "stall_prob": 0.3}
-    top = "stce_2x3_g4_dsp" + ("_ftz" if ftz else "")
+    top = (f"stce_2x3_g4_dsp{'' if mul_latency == 4 else f'_m{mul_latency}'}"
+           + ("_ftz" if ftz else ""))
     tests, failed = run(SystolicArray(**array_cfg), top, "sim.sat.tb_stce", config, sim=sim,
                         test_name=f"{top}_dsp")
     assert tests == 1 and failed == 0
+
+
+def test_pe_dsp_stages():
+    """With ``dsp="ecp5"`` the product side's registers are shared out as documented: the
+    bus register, from 5 stages one after the select, up to three in the cell, one at the
+    end."""
+    from hw.sat.stce import SystolicPE
+    for mul_latency, select, cell in ((2, 0, 0), (3, 0, 1), (4, 0, 2), (5, 1, 2), (6, 1, 3),
+                                      (8, 1, 3)):
+        pe = SystolicPE(group=8, in_fmt="fp16", acc_fmt="fp32", mul_latency=mul_latency,
+                        add_latency=8, dsp="ecp5")
+        assert (pe.select_stages, pe.dsp_stages) == (select, cell), mul_latency
+    assert SystolicPE(group=8, in_fmt="fp16", acc_fmt="fp32", mul_latency=5,
+                      add_latency=3).select_stages == 0
