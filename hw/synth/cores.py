@@ -32,7 +32,7 @@ from .modules import instance_counts, module_text, per_module, summarize
 from .pe import with_fallback
 from .report import command, fmax_text, git_info, md_table, tools_info, write_report
 
-__all__ = ["PAPERS", "SMALL_SAT", "SMALL_SPARTANN_T", "TARGETS", "core_report", "block_rows",
+__all__ = ["PAPERS", "SMALL_SAT", "SMALL_SPARTANN_T", "ARRAY_DSP_LATENCIES", "TARGETS", "core_report", "block_rows",
            "fmax_designs", "memories_in", "report", "merge", "markdown", "main"]
 
 #: Published resources: SAT on the XCVU9P (whole accelerator; the device: 1.18M LUT,
@@ -50,6 +50,10 @@ SMALL_SPARTANN_T = 4
 #: Stages of the SparTANN lane measured with instantiated ECP5 multipliers (issue 13:
 #: >= 150 MHz at <= 12 stages).
 LANE_DSP_LATENCY = 12
+#: ``(mul_latency, add_latency)`` of the SAT PE and the 4x4 array measured with instantiated
+#: ECP5 multipliers (``dsp="ecp5"``; from 5 product stages a fabric register sits between
+#: the activation select and the cell): does the array close at the PE's clock?
+ARRAY_DSP_LATENCIES = (5, 8)
 #: Issue 13's whole-core and Fmax targets.
 TARGETS = {"sat_xcup_lut": 432_000, "sat_xcup_dsp": 1216, "sat_xcup_lut_stretch": 350_000,
            "pe_mhz": 150, "sat_small_within": 0.10, "spartann_lane_mhz": 150,
@@ -153,6 +157,7 @@ def core_report(family_key, root, uram=False, workers=1):
 def fmax_designs():
     """``{label: (factory, top, what)}`` of the ECP5 Fmax runs, all at default latencies."""
     from ..fp.muladd import FloatMulAdd
+    from ..sat.config import PAPER as SAT
     from ..spartann.config import PAPER as SPT
     from .pe import paper_pe
 
@@ -167,9 +172,25 @@ def fmax_designs():
         p = paper_pe()
         return p, p.module_name
 
+    def dsp_array(rows=None, cols=None):
+        """The 4x4 array, or its PE alone (no ``rows``), at ARRAY_DSP_LATENCIES."""
+        from ..sat.stce import SystolicArray, SystolicPE
+        mul, add = ARRAY_DSP_LATENCIES
+        common = dict(group=SAT.m, in_fmt=SAT.in_fmt, acc_fmt=SAT.acc_fmt, mul_latency=mul,
+                      add_latency=add, dsp="ecp5")
+        if rows is None:
+            p = SystolicPE(**common)
+            return p, p.module_name
+        return (SystolicArray(rows=rows, cols=cols, **common),
+                f"sat_stce_{rows}x{cols}_dsp_m{mul}_a{add}")
+
     small = "x".join(str(SMALL_SAT[k]) for k in ("rows", "cols"))
     return {
         "sat_pe": (pe, "SAT PE (uMAC), PAPER latencies"),
+        "sat_pe_dsp": (dsp_array, "SAT PE, dsp='ecp5', {} + {} stages".format(
+            *ARRAY_DSP_LATENCIES)),
+        "sat_array_4x4_dsp": (lambda: dsp_array(4, 4), "SAT 4x4 array (bus of {}), dsp='ecp5', "
+                              "{} + {} stages".format(SAT.m, *ARRAY_DSP_LATENCIES)),
         "sat_wuve_lane": (sat_engine("wuve"), "SAT WUVE, 1 lane (PAPER formats, latency)"),
         "sat_osre_lane": (sat_engine("osre"), "SAT OSRE, 1 lane (2:8, fp16)"),
         "spartann_lane": (lambda: (FloatMulAdd(SPT.format, SPT.format,
@@ -227,6 +248,11 @@ def targets(result):
             if label.startswith("sat_core_") and r.get("fmax_mhz") is not None:
                 out[f"{label} within 10% of the PE"] = (
                     r["fmax_mhz"], r["fmax_mhz"] >= (1 - TARGETS["sat_small_within"]) * pe)
+    pe_dsp = f.get("sat_pe_dsp", {}).get("fmax_mhz")
+    array_dsp = f.get("sat_array_4x4_dsp", {}).get("fmax_mhz")
+    if pe_dsp is not None and array_dsp is not None:
+        out["sat_array_4x4_dsp within 10% of sat_pe_dsp"] = (
+            array_dsp, array_dsp >= (1 - TARGETS["sat_small_within"]) * pe_dsp)
     for label, what in (("spartann_lane", "default"), ("spartann_lane_dsp", "dsp='ecp5', "
                                                        f"{LANE_DSP_LATENCY} stages")):
         lane = f.get(label, {}).get("fmax_mhz")
@@ -409,8 +435,8 @@ def main(argv=None):
     parser.add_argument("-o", "--output", default="build/reports", help="report directory")
     parser.add_argument("-j", "--workers", type=int, default=2, help="parallel Yosys runs")
     parser.add_argument("--skip-pnr", action="store_true", help="no ECP5 Fmax runs")
-    parser.add_argument("--only", choices=["sat", "spartann"],
-                        help="one PAPER core only (default: both)")
+    parser.add_argument("--only", choices=["sat", "spartann", "none"],
+                        help="one PAPER core only, or none (only the Fmax runs; default: both)")
     parser.add_argument("--fmax", type=lambda text: text.split(","),
                         help="comma-separated Fmax designs, in this order (default: all of "
                              + ", ".join(fmax_designs()) + ")")
@@ -423,7 +449,7 @@ def main(argv=None):
     parser.add_argument("--uram", action="store_true",
                         help="let xcup map large memories to URAM288 (synth_xilinx -uram)")
     args = parser.parse_args(argv)
-    cores = (args.only,) if args.only else ("sat", "spartann")
+    cores = {None: ("sat", "spartann"), "none": ()}.get(args.only, (args.only,))
     if args.merge:
         merge(args.merge, args.output)
         return 0
