@@ -44,7 +44,7 @@ from .isa import Buf, address_widths, x_groups
 __all__ = ["SatConfig", "PAPER", "SMALL", "PRESETS", "resolve", "index_width",
            "array_latency", "swap_wave",
            "MAX_M", "MAX_LANES", "MAX_DIM", "MAX_DEPTH", "MAX_ARRAY_LATENCY",
-           "MAX_SGD_LATENCY"]
+           "MAX_SGD_LATENCY", "DSP_CHOICES"]
 
 #: Largest group size M (OSRE group, array bus width).
 MAX_M = 64
@@ -56,6 +56,8 @@ MAX_DIM = 256
 MAX_DEPTH = 1 << 16
 #: Largest multiplier / adder register stages of the array.
 MAX_ARRAY_LATENCY = 16
+#: Values of ``dsp``: products inferred by the tool, or in instantiated ECP5 cells.
+DSP_CHOICES = (None, "ecp5")
 #: Largest WUVE pipeline depth: a lane chains six FP operations, each deeply pipelined.
 MAX_SGD_LATENCY = 256
 
@@ -90,7 +92,9 @@ class SatConfig:
       a divisor of ``cols``), ``data_width`` (din/dout beat), buffer depths ``wbuf_depth``,
       ``xbuf_depth``, ``obuf_depth``, ``sgd_depth`` (each of M, V, G), ``dbuf_depth``;
     * **implementation** (timing only, same results): ``mul_latency``, ``add_latency`` (array
-      register stages), ``sgd_latency`` (WUVE stages; ``None``: the lane's own).
+      register stages), ``sgd_latency`` (WUVE stages; ``None``: the lane's own), ``dsp``
+      (the uMACs' products: ``None`` inferred by the synthesis tool, ``"ecp5"`` in
+      instantiated ECP5 ``MULT18X18D`` cells with their registers, ``mul_latency >= 2``).
 
     Formats are stored by name (``"fp16"``, ``"e5m10"``...); the ``*_format`` properties give
     :class:`~hw.fp.format.FloatFormat` objects. Every field is checked on construction; the
@@ -118,6 +122,7 @@ class SatConfig:
     mul_latency: int
     add_latency: int
     sgd_latency: int | None = None
+    dsp: str | None = None
 
     PAPER: ClassVar["SatConfig"]
     SMALL: ClassVar["SatConfig"]
@@ -147,6 +152,12 @@ class SatConfig:
         check_int("add_latency", self.add_latency, 0, MAX_ARRAY_LATENCY)
         if self.sgd_latency is not None:
             check_int("sgd_latency", self.sgd_latency, 1, MAX_SGD_LATENCY)
+        if self.dsp not in DSP_CHOICES:
+            raise ValueError(f"dsp must be one of {', '.join(map(repr, DSP_CHOICES))}, not "
+                             f"{self.dsp!r}")
+        if self.dsp and self.mul_latency < 2:
+            raise ValueError(f"dsp={self.dsp!r} needs mul_latency >= 2 (the cell's registers), "
+                             f"not mul_latency={self.mul_latency}")
 
     # -- formats ---------------------------------------------------------------------------
     @property
@@ -244,7 +255,7 @@ SatConfig.PAPER = PAPER = SatConfig(
     decoupled_wd=False,
     rows=32, cols=32, lanes=32, data_width=512,
     wbuf_depth=16384, xbuf_depth=4096, obuf_depth=4096, sgd_depth=2048, dbuf_depth=2048,
-    mul_latency=2, add_latency=3, sgd_latency=None)
+    mul_latency=2, add_latency=3, sgd_latency=None, dsp=None)
 
 SatConfig.SMALL = SMALL = replace(
     PAPER, m=4, rows=2, cols=3, lanes=3, data_width=32,

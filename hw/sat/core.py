@@ -155,7 +155,7 @@ class _Dispatch(NamedTuple):
     units: dict              # {Unit: _Unit}
     ex_state: Signal         # what EX runs (_X)
     registers: dict          # {Reg: configuration register}
-    passes: Signal           # the dispatch register's GEMM folds * tiles (when it checks out)
+    w_rows: Signal           # the dispatch register's GEMM W rows, folds * tiles * rows
 
 
 class _Fanout:
@@ -213,7 +213,8 @@ class SatCore(Timed, wiring.Component):
         # The engines are emitted once each as their own Verilog module (hw.hier).
         self.array = part(SystolicArray, rows=config.rows, cols=config.cols, group=config.m,
                           in_fmt=self.in_fmt, acc_fmt=self.acc_fmt,
-                          mul_latency=config.mul_latency, add_latency=config.add_latency)
+                          mul_latency=config.mul_latency, add_latency=config.add_latency,
+                          dsp=config.dsp)
         self.wuve = part(SGDLanes, lanes=config.lanes, grad_fmt=self.grad_fmt,
                          master_fmt=self.master_fmt, weight_out_fmt=self.in_fmt,
                          latency=config.sgd_latency, decoupled_wd=config.decoupled_wd)
@@ -227,7 +228,8 @@ class SatCore(Timed, wiring.Component):
         f = {k: getattr(self, k).name for k in ("in_fmt", "acc_fmt", "grad_fmt", "master_fmt")}
         self.module_names = {
             "stce": f"sat_stce_{rows}x{cols}_g{m}_{f['in_fmt']}_{f['acc_fmt']}"
-                    f"_m{config.mul_latency}_a{config.add_latency}",
+                    f"_m{config.mul_latency}_a{config.add_latency}"
+                    + (f"_{config.dsp}" if config.dsp else ""),
             "wuve": f"sat_wuve_l{lanes}_{f['grad_fmt']}_{f['master_fmt']}_{f['in_fmt']}"
                     f"_lat{self.wuve.latency}" + ("_sgdw" if config.decoupled_wd else ""),
             "osre": f"sat_osre_l{lanes}_n{n}_m{m}_w{self.in_fmt.width}",
@@ -309,7 +311,7 @@ class SatCore(Timed, wiring.Component):
         self._load(m, d.units[Unit.LD], ports)
         self._drain(m, d.units[Unit.ST], ports)
         ex = d.units[Unit.EX]
-        self._gemm(m, ex, d.ex_state, d.passes, ports)
+        self._gemm(m, ex, d.ex_state, d.w_rows, ports)
         self._sgd(m, ex, d.ex_state, d.registers, ports)
         self._prune(m, ex, d.ex_state, ports)
         return m
@@ -372,7 +374,7 @@ class SatCore(Timed, wiring.Component):
         with m.Elif(leave):
             m.d.sync += pend_valid.eq(0)
 
-        ok, fp, passes = self._check(m, pend)
+        ok, fp, w_rows = self._check(m, pend)
         registers = {r: Signal(self.master_fmt.width, name=f"cfg_{r.name.lower()}")
                      for r in Reg}
         units, busy, blockers = {}, {}, []
@@ -432,12 +434,12 @@ class SatCore(Timed, wiring.Component):
             m.d.sync += counter.eq(1)
         with m.Elif(any_busy):
             m.d.sync += [counter.eq(counter + 1), self.cycles.eq(counter + 1)]
-        return _Dispatch(units, ex_state, registers, passes)
+        return _Dispatch(units, ex_state, registers, w_rows)
 
     def _check(self, m, cmd):
-        """``(ok, footprint, passes)`` of ``cmd``: whether it runs (:func:`hw.sat.isa.problem`
+        """``(ok, footprint, w_rows)`` of ``cmd``: whether it runs (:func:`hw.sat.isa.problem`
         is ``None``), per buffer ``(reads, writes, lo, hi)`` (:func:`hw.sat.isa.footprint`),
-        and a GEMM's ``folds * tiles``."""
+        and a GEMM's W rows (``folds * tiles * rows``)."""
         depth, rows, xg = self.depth, self.rows, self.x_groups
         sel_depth = _pick(cmd.sel, {buf: depth[buf] for buf in Buf})
         fits = cmd.a + cmd.n0 <= sel_depth
@@ -451,6 +453,7 @@ class SatCore(Timed, wiring.Component):
         o_fit, o_rows = bounded_product(cmd.n2, cmd.n0, depth[Buf.O])           # tiles*T
         passes, groups, o_rows = (self._named(m, v, f"check_{n}") for v, n in
                                   ((passes, "passes"), (groups, "groups"), (o_rows, "o_rows")))
+        w_rows = self._named(m, lut_product(passes, rows), "check_w_rows")   # W rows read
         # with x_fit, n3 <= depth[X] * xg; with w_fit, n1 <= depth[W] // rows
         n3 = cmd.n3[:(depth[Buf.X] * xg).bit_length()]
         n1 = cmd.n1[:max(1, (depth[Buf.W] // rows).bit_length())]
@@ -460,19 +463,20 @@ class SatCore(Timed, wiring.Component):
                        & (cmd.sel != 0) & (cmd.sel <= self.m) & w_fit & x_fit & o_fit
                        & (kept <= lut_product(n1, rows))
                        & (kept > lut_product((n1 - 1)[:len(n1)], rows))     # n1 >= 1 here
-                       & (cmd.a + lut_product(passes, rows) <= depth[Buf.W])
+                       & (cmd.a + w_rows <= depth[Buf.W])
                        & (x_end <= depth[Buf.X] * xg)
                        & (cmd.c + o_rows <= depth[Buf.O]))
         ok[Op.SGD] = ((cmd.n0 != 0) & (cmd.a + cmd.n0 <= depth[Buf.M])
                       & (cmd.b + cmd.n0 <= depth[Buf.D]))
         p_fit, n0p = bounded(cmd.n0, depth[Buf.W] // self.n)      # W rows n0 * n
         columns = lut_product(n0p, self.m)
+        p_rows = self._named(m, lut_product(n0p, self.n), "check_p_rows")     # W rows written
         blocks = (columns + (self.lanes - 1)) // self.lanes
         s_fit, stride = bounded_product((blocks - 1)[:len(blocks)], cmd.c, depth[Buf.D])
         read_end = Mux(cmd.flag, cmd.a + stride + self.lanes, cmd.a + columns)
         ok[Op.PRUNE] = ((cmd.n0 != 0) & p_fit & (s_fit | ~cmd.flag)
                         & (cmd.n1 < self.col_blocks) & (read_end <= depth[Buf.D])
-                        & (cmd.b + lut_product(n0p, self.n) <= depth[Buf.W]))
+                        & (cmd.b + p_rows <= depth[Buf.W]))
         ok[Op.SET] = cmd.sel < len(Reg)
         valid = _pick(cmd.op, {op: v for op, v in ok.items()})
 
@@ -489,8 +493,8 @@ class SatCore(Timed, wiring.Component):
                 Op.DRAIN: (sel, 0, cmd.a, cmd.a + cmd.n0),
             }
             if buf == Buf.W:
-                cases[Op.GEMM] = (1, 0, cmd.a, cmd.a + lut_product(passes, rows))
-                cases[Op.PRUNE] = (0, 1, cmd.b, cmd.b + lut_product(n0p, self.n))
+                cases[Op.GEMM] = (1, 0, cmd.a, cmd.a + w_rows)
+                cases[Op.PRUNE] = (0, 1, cmd.b, cmd.b + p_rows)
             elif buf == Buf.X:
                 cases[Op.GEMM] = (1, 0, cmd.b, cmd.b + ((groups + xg - 1) >> self.x_shift))
             elif buf == Buf.O:
@@ -503,7 +507,7 @@ class SatCore(Timed, wiring.Component):
             for index, (op, (r, w, first, end)) in enumerate(cases.items()):
                 with (m.If if index == 0 else m.Elif)(cmd.op == op):
                     m.d.comb += [reads.eq(r), writes.eq(w), lo.eq(first), hi.eq(end)]
-        return valid, fp, passes
+        return valid, fp, w_rows
 
     @staticmethod
     def _named(m, value, name):
@@ -632,12 +636,13 @@ class SatCore(Timed, wiring.Component):
         m.d.comb += rotated.eq(vec)
         return [rotated[j * width:(j + 1) * width] for j in range(len(banks))]
 
-    def _gemm(self, m, u, ex_state, passes, ports):
+    def _gemm(self, m, u, ex_state, w_rows, ports):
         """GEMM (unit EX): feed W rows and the router's bus rows (with partial sums from O)
         to the array; write its results to O. A chained row waits until the previous fold's
         result for it is written (the O read port is transparent, so it may read in the very
         cycle of that write). Rows are counted by tile, fold and activation row (no product
-        of the counts); ``passes``: the command's ``folds * tiles`` in its start cycle."""
+        of the counts); ``w_rows``: the command's W rows (``folds * tiles * rows``) in its start
+        cycle."""
         array, rd, wr = self.array, ports.rd, ports.wr
         cur, done = u.cur, u.done
         cw = self.count_width
@@ -680,8 +685,8 @@ class SatCore(Timed, wiring.Component):
         held = [rot.eq(window[:shift] if shift else 0)]
         held += [zero[r].eq(k[r] >= cur.n3) for r in range(self.rows)]
         choice = self._route_choices(cur.sel, rem[0])
-        picks = [Signal(max(1, (len(c) - 1).bit_length()), name=f"route_pick{r}")
-                 for r, (c, _) in enumerate(choice)]
+        picks = [Signal(len(table), name=f"route_pick{r}")
+                 for r, (_, table) in enumerate(choice)]
         held += [p.eq(table) for p, (_, table) in zip(picks, choice)]
         rotated = self._rotate(m, [r.data for _, r in ports.banks], rot)
         for r, (offsets, _) in enumerate(choice):
@@ -712,7 +717,7 @@ class SatCore(Timed, wiring.Component):
                          x_tile.eq(0), x_more.eq(1), o_ptr.eq(cur.c), o_base.eq(cur.c),
                          t_base.eq(x_base), inflight.eq(0), y_t.eq(0), y_f.eq(0),
                          y_tile.eq(0), y_ptr.eq(cur.c), y_base.eq(cur.c),
-                         total_in.eq(lut_product(passes, self.rows))]
+                         total_in.eq(w_rows)]
         with m.Else():
             w.hold(m)
             with w.count(m):
@@ -862,6 +867,8 @@ _HELP = {
     "mul_latency": f"array multiplier stages, 0..{MAX_ARRAY_LATENCY}",
     "add_latency": f"array adder stages, 0..{MAX_ARRAY_LATENCY}",
     "sgd_latency": f"WUVE pipeline stages, 1..{MAX_SGD_LATENCY} (default: the lane's own)",
+    "dsp": "uMAC products: none (inferred by the tool) or ecp5 (instantiated MULT18X18D "
+           "cells with their registers; mul_latency >= 2)",
     "decoupled_wd": "WUVE SGDW mode (third register is the decay factor)",
     "data_width": "din/dout beat width in bits (multiple of 8)",
     "wbuf_depth": "weight buffer rows", "xbuf_depth": "activation (x-bus) buffer rows",
@@ -870,7 +877,7 @@ _HELP = {
     "dbuf_depth": "dense low-precision weight buffer rows",
 }
 _KINDS = {"in_fmt": _fmt, "acc_fmt": _fmt, "grad_fmt": _fmt, "master_fmt": _fmt,
-          "decoupled_wd": _bool}
+          "decoupled_wd": _bool, "dsp": lambda text: None if text == "none" else text}
 
 #: Registry entry (to merge into :data:`hw.designs.DESIGNS`). Every parameter defaults to
 #: the preset's value (``None``: take it from ``preset``).

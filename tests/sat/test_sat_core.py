@@ -388,6 +388,22 @@ def test_core_rtl_runs_programs(core, sim, tmp_path):
     assert [p["name"] for p in measured] == [p["name"] for p in phases]
 
 
+@pytest.mark.icarus_full
+def test_core_rtl_dsp_runs_programs(sim, tmp_path):
+    """``dsp="ecp5"`` reaches the array through the config: the 2x3 core at 5 + 3 stages
+    with its uMAC products in MULT18X18D cells (behavioural model) runs every program."""
+    params = resolve("small", mul_latency=5, add_latency=3, dsp="ecp5")
+    component = SatCore(params)
+    assert component.array.pe.dsp == "ecp5" and component.array.pe.select_stages == 1
+    assert component.module_names["stce"].endswith("_m5_a3_ecp5")
+    phases = build_phases(params, component.timing, seed=11, stalled=ICARUS_STALLED)
+    measured_path = tmp_path / "measured.json"
+    config = {"seed": 4, "phases": phases, "measured": str(measured_path)}
+    run(component, "sat_core_2x3_dsp", "sim.sat.tb_core", config, sim=sim,
+        testcase="sat_core_runs_programs")
+    assert len(json.loads(measured_path.read_text())) == len(phases)
+
+
 @pytest.mark.parametrize("lanes", [1, 3, 4])
 def test_transposer_rtl(lanes, sim):
     """The backward-layout transposer alone, under random gaps and stalls and without."""
@@ -464,6 +480,7 @@ def test_host_model_rejects_commands_that_do_not_fit():
     ({"data_width": 4}, "data_width"), ({"wbuf_depth": 1}, "wbuf_depth"),
     ({"xbuf_depth": 1 << 17}, "xbuf_depth"), ({"obuf_depth": 2.0}, "obuf_depth"),
     ({"sgd_depth": 0}, "sgd_depth"), ({"dbuf_depth": None}, "dbuf_depth"),
+    ({"dsp": "xcup"}, "dsp"), ({"dsp": "ecp5"}, "dsp"),      # SMALL: mul_latency 1
 ])
 def test_parameter_validation(override, needle):
     with pytest.raises(ValueError, match=rf"^{needle}\b"):
