@@ -23,7 +23,7 @@ __all__ = ["SpartannConfig", "CoreParams", "PAPER", "SMALL", "PRESETS", "resolve
 LIMITS = {"T": (1, 1024), "idx_bits": (1, 16), "sparse_depth": (1, 1 << 20),
           "b_rows": (1, 1 << 16), "a_rows": (1, 1 << 16), "out_rows": (1, 1 << 16),
           "max_cols": (1, 1 << 16), "mac_latency": (0, 64), "thr_latency": (0, 8), "wu_window": (0, 32),
-          "sparse_beat": (1, 64)}
+          "sparse_beat": (1, 64), "read_stages": (0, 2)}
 #: Widest datapath word: theta travels in the 32-bit command argument.
 MAX_WIDTH = 32
 
@@ -41,6 +41,8 @@ HELP = {
     "thr_latency": "threshold lane stages",
     "wu_window": "WU issue-window entries (0: in order)",
     "sparse_beat": "CSC entries per sparse_in beat (a power of two)",
+    "read_stages": "registers between the dense buffers' read data and the lanes (each adds "
+                   "a cycle to the loop)",
 }
 
 
@@ -55,7 +57,8 @@ class SpartannConfig:
     ``max_cols`` columns per job. *Implementation* (how fast; results do not depend on it):
 
     ``mac_latency``: pipeline stages of the ``alpha*x + y`` lane (the accumulation loop is
-    ``mac_latency + 2`` cycles: Sparse Buf read, dense buffer read, lane, write). The default
+    ``mac_latency + 2 + read_stages`` cycles: Sparse Buf read, dense buffer read, lane,
+    write). The default
     8 gives 10 BP contexts; the FP library's stand-alone default (23 stages, for ECP5 Fmax)
     gives 25, and a BP job then needs >= 25 columns in the Sparse Buf to keep every lane busy;
     ``thr_latency``: stages of the threshold lanes on the drain path; ``wu_window``: decoded
@@ -63,7 +66,10 @@ class SpartannConfig:
     hw/spartann/engine.py; 0 = in-order issue; 4 keeps low-density WU jobs above 95% MAC-slot
     utilization at ``mac_latency`` 8, deeper lanes want 8); ``sparse_beat``: CSC entries
     per ``sparse_in`` beat (the wide load path; a power of two, so an entry's Sparse Buf row
-    and lane are bit fields of its index: 8 entries of 40 bits fill 320 of a 512-bit bus).
+    and lane are bit fields of its index: 8 entries of 40 bits fill 320 of a 512-bit bus);
+    ``read_stages``: registers between the dense buffers' read data (and its half and BP/WU
+    multiplexers) and the lanes. With 0 a block RAM's clock-to-output and those multiplexers
+    share a cycle with the lane's first step: the T = 4 core's critical path on ECP5.
     """
     # -- function
     T: int = 32
@@ -80,6 +86,7 @@ class SpartannConfig:
     thr_latency: int = 1
     wu_window: int = 4
     sparse_beat: int = 8
+    read_stages: int = 0
 
     def __post_init__(self):
         for name, (lo, hi) in LIMITS.items():
@@ -109,7 +116,7 @@ class SpartannConfig:
     @property
     def loop_latency(self):
         """Cycles of one read-multiply-add-write of an accumulator row."""
-        return self.mac_latency + 2
+        return self.mac_latency + 2 + self.read_stages
 
     @property
     def contexts(self):

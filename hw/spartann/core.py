@@ -35,6 +35,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..fp.convert import FloatConvert
 from ..fp.format import FP32
+from ..fp.pipeline import delay
 from ..hier import part
 from ..params import Design, Param, _fmt, optional
 from .isa import (ARG_BITS, HALF_BIT, RESOURCES, RUN_HALF_BITS, TARGET_BITS, UNIT, UNITS, Op,
@@ -388,8 +389,18 @@ class SparTANNCore(wiring.Component):
         b_run = data(b_ports, r_b)
         x = Mux(wu, data(a_ports, r_a), b_run)
         y = Mux(wu, b_run, data(o_ports, r_o))
-        m.d.comb += [lanes.valid.eq(s2_valid), lanes.alpha.eq(s2.value), lanes.x.eq(x),
-                     lanes.y.eq(y), lanes.tag.row.eq(s2.row), lanes.tag.addr.eq(s2.addr)]
+        # read_stages registers between the read data and the lanes (none: same cycle)
+        stages = p.read_stages
+        valids = [s2_valid]
+        for k in range(stages):
+            valids.append(delay(m, valids[-1], 1, name=f"rd_valid{k}", reset_less=False))
+        reading = Cat(*valids[:-1]).any() if stages else Const(0)   # not yet in the lanes
+        m.d.comb += [lanes.valid.eq(valids[-1]), lanes.alpha.eq(delay(m, s2.value, stages, None,
+                                                                       "rd_alpha")),
+                     lanes.x.eq(delay(m, x, stages, None, "rd_x")),
+                     lanes.y.eq(delay(m, y, stages, None, "rd_y")),
+                     lanes.tag.row.eq(delay(m, s2.row, stages, None, "rd_row")),
+                     lanes.tag.addr.eq(delay(m, s2.addr, stages, None, "rd_addr"))]
         write_back = lanes.o_valid
 
         run_cnt = Signal(32)
@@ -401,7 +412,7 @@ class SparTANNCore(wiring.Component):
                 m.d.sync += run_cycles.eq(run_cnt + 1)
             with m.If(write_back):
                 m.d.sync += run_macs.eq(run_macs + 1)
-            with m.If(~sched.busy & ~lanes.busy):
+            with m.If(~sched.busy & ~reading & ~lanes.busy):
                 m.d.sync += unit_busy["run"].eq(0)
         with m.If(sched.start):
             m.d.sync += [run_cnt.eq(0), run_cycles.eq(0), run_macs.eq(0)]

@@ -23,15 +23,16 @@ GAP_PROB, STALL_PROB = 0.3, 0.3
 SIZES = {"b_rows": 20, "a_rows": 24, "out_rows": 24, "max_cols": 24, "sparse_depth": 512}
 #: id -> (parameters, GO densities of the jobs). mac_latency 0 (combinational lanes, 2
 #: contexts) .. 23 (the FP library's default, 25 contexts); WU issue window 0 (in order), 1,
-#: 4 (default), 8.
+#: 4 (default), 8; read_stages 0 (default), 1, 2.
 CONFIGS = {
     "T1-bf16": ({"T": 1, "fmt": "bf16", "idx_bits": 2, "mac_latency": 0, "thr_latency": 0,
                  "wu_window": 0},
                 (0.0, 0.5)),
     "T3-fp32": ({"T": 3, "fmt": "fp32", "idx_bits": 3, "mac_latency": 3, "thr_latency": 1,
-                 "wu_window": 1},
+                 "wu_window": 1, "read_stages": 1},
                 (0.1, 1.0)),
-    "T4-bf16": ({"T": 4, "fmt": "bf16", "idx_bits": 4, "mac_latency": 5, "thr_latency": 2},
+    "T4-bf16": ({"T": 4, "fmt": "bf16", "idx_bits": 4, "mac_latency": 5, "thr_latency": 2,
+                 "read_stages": 2},
                 (0.5, 0.1)),
     "T8-fp32": ({"T": 8, "fmt": "fp32", "idx_bits": 3, "mac_latency": 23, "thr_latency": 1,
                  "wu_window": 8},
@@ -347,6 +348,7 @@ def test_transfers_pack_program():
     ({"out_rows": 0}, "out_rows"), ({"sparse_depth": 0}, "sparse_depth"),
     ({"max_cols": 0}, "max_cols"), ({"mac_latency": -1}, "mac_latency"),
     ({"mac_latency": 65}, "mac_latency"), ({"thr_latency": 9}, "thr_latency"),
+    ({"read_stages": 3}, "read_stages"), ({"read_stages": -1}, "read_stages"),
     ({"fmt": "fp8"}, "fmt"), ({"fmt": "e11m23"}, "fmt"), ({"fmt": 16}, "fmt"),
     ({"preset": "huge"}, "preset"),
 ])
@@ -372,6 +374,7 @@ def test_presets_and_properties():
     small = SparTANNCore("small", fmt="bf16", mac_latency=0)
     assert small.params == SpartannConfig(**{**SMALL.as_dict(), "fmt": "bf16", "mac_latency": 0})
     assert small.loop_latency == 2
+    assert SparTANNCore("small", mac_latency=3, read_stages=1).loop_latency == 6
     core, used = DESIGNS["spartann_core"].build()
     assert used["preset"] == "paper" and core.params == PAPER
     core, _ = DESIGNS["spartann_core"].build(**DESIGNS["spartann_core"].test_params)
