@@ -211,6 +211,10 @@ def fmax_designs():
         f"spartann_core_T{SMALL_SPARTANN_T}": (
             lambda: _spartann_core(T=SMALL_SPARTANN_T),
             f"SparTANN core T={SMALL_SPARTANN_T}, PAPER buffers and latencies"),
+        f"spartann_core_T{SMALL_SPARTANN_T}_read1": (
+            lambda: _spartann_core(T=SMALL_SPARTANN_T, read_stages=1),
+            f"SparTANN core T={SMALL_SPARTANN_T}, PAPER buffers and latencies, read_stages=1 "
+            "(a register between the dense buffers and the lanes)"),
     }
 
 
