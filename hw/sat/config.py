@@ -152,6 +152,8 @@ class SatConfig:
         check_int("add_latency", self.add_latency, 0, MAX_ARRAY_LATENCY)
         if self.sgd_latency is not None:
             check_int("sgd_latency", self.sgd_latency, 1, MAX_SGD_LATENCY)
+        if self.dsp == "none":                  # as the manifest records it
+            object.__setattr__(self, "dsp", None)
         if self.dsp not in DSP_CHOICES:
             raise ValueError(f"dsp must be one of {', '.join(map(repr, DSP_CHOICES))}, not "
                              f"{self.dsp!r}")

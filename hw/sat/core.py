@@ -265,8 +265,10 @@ class SatCore(Timed, wiring.Component):
 
     @property
     def built_parameters(self):
-        """Every parameter as built (``sgd_latency``: the WUVE lanes' own when ``None``)."""
-        return {**self.config.as_dict(), "sgd_latency": self.wuve.latency}
+        """Every parameter as built (``sgd_latency``: the WUVE lanes' own when ``None``;
+        ``dsp``: ``"none"`` for products inferred by the tool)."""
+        return {**self.config.as_dict(), "sgd_latency": self.wuve.latency,
+                "dsp": self.config.dsp or "none"}
 
     @property
     def command_set(self):
@@ -877,7 +879,7 @@ _HELP = {
     "dbuf_depth": "dense low-precision weight buffer rows",
 }
 _KINDS = {"in_fmt": _fmt, "acc_fmt": _fmt, "grad_fmt": _fmt, "master_fmt": _fmt,
-          "decoupled_wd": _bool, "dsp": lambda text: None if text == "none" else text}
+          "decoupled_wd": _bool, "dsp": str}
 
 #: Registry entry (to merge into :data:`hw.designs.DESIGNS`). Every parameter defaults to
 #: the preset's value (``None``: take it from ``preset``).

@@ -152,6 +152,7 @@ class SparTANNCore(wiring.Component):
         return {"T": p.T, "mac_latency": p.mac_latency, "loop_latency": self.loop_latency,
                 "contexts": self.contexts, "thr_latency": p.thr_latency,
                 "wu_window": p.wu_window, "sparse_beat": p.sparse_beat,
+                "read_stages": p.read_stages,
                 "dts_cycles": self.dts_cycles,
                 "throughput": self.throughput}
 

@@ -514,7 +514,8 @@ def test_one_config_feeds_rtl_and_model():
         SatConfig(2, 4)
     for config in CORES.values():
         core, model = SatCore(config), SatCoreModel(config)
-        assert core.built_parameters == {**config.as_dict(), "sgd_latency": core.wuve.latency}
+        assert core.built_parameters == {**config.as_dict(), "sgd_latency": core.wuve.latency,
+                                         "dsp": "none"}
         assert core.array.index_width == core.index_width == model.index_width
         assert config.index_width == max(1, (config.m - 1).bit_length())
         assert (core.array.latency, core.array.swap_wave) == (config.array_latency,
