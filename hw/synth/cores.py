@@ -47,6 +47,11 @@ SMALL_SAT = {"rows": 4, "cols": 4, "lanes": 4, "data_width": 128, "wbuf_depth": 
              "xbuf_depth": 512, "obuf_depth": 512, "sgd_depth": 512, "dbuf_depth": 512}
 #: T of the small SparTANN core of the Fmax runs (PAPER otherwise, default latencies).
 SMALL_SPARTANN_T = 4
+#: Variants of the small SparTANN core measured besides the default: a register between the
+#: dense buffers and the lanes (its critical path at the defaults), then also one between the
+#: threshold lanes' drop flags and their reductions (the next one).
+SMALL_SPARTANN_VARIANTS = {"read1": {"read_stages": 1},
+                           "read1_thr2": {"read_stages": 1, "thr_latency": 2}}
 #: Stages of the SparTANN lane measured with instantiated ECP5 multipliers (issue 13:
 #: >= 150 MHz at <= 12 stages).
 LANE_DSP_LATENCY = 12
@@ -211,10 +216,11 @@ def fmax_designs():
         f"spartann_core_T{SMALL_SPARTANN_T}": (
             lambda: _spartann_core(T=SMALL_SPARTANN_T),
             f"SparTANN core T={SMALL_SPARTANN_T}, PAPER buffers and latencies"),
-        f"spartann_core_T{SMALL_SPARTANN_T}_read1": (
-            lambda: _spartann_core(T=SMALL_SPARTANN_T, read_stages=1),
-            f"SparTANN core T={SMALL_SPARTANN_T}, PAPER buffers and latencies, read_stages=1 "
-            "(a register between the dense buffers and the lanes)"),
+        **{f"spartann_core_T{SMALL_SPARTANN_T}_{suffix}": (
+            lambda kw=kw: _spartann_core(T=SMALL_SPARTANN_T, **kw),
+            f"SparTANN core T={SMALL_SPARTANN_T}, PAPER buffers and latencies but "
+            + ", ".join(f"{k}={v}" for k, v in kw.items()))
+           for suffix, kw in SMALL_SPARTANN_VARIANTS.items()},
     }
 
 
