@@ -35,10 +35,11 @@ from .config import (MAX_ARRAY_LATENCY, MAX_DIM, MAX_M, PAPER, array_latency, in
 
 __all__ = ["SystolicArray", "STALL_LEVELS"]
 
-#: Register levels of the array's stall tree: a root, one copy per row (and one for the
-#: columns and control), one leaf per consumer. ``y`` back-pressure stops the array this many
-#: cycles later; the output skid buffer holds ``STALL_LEVELS + 1`` result rows.
-STALL_LEVELS = 3
+#: Register levels of the array's stall tree: the decision (next to the skid buffer), a root,
+#: one copy per row (and one for the columns and control), one leaf per consumer. ``y``
+#: back-pressure stops the array this many cycles later; the output skid buffer holds
+#: ``STALL_LEVELS + 1`` result rows.
+STALL_LEVELS = 4
 
 
 class SystolicArray(Timed, wiring.Component):
@@ -147,15 +148,17 @@ class SystolicArray(Timed, wiring.Component):
                 "swap_wave": self.swap_wave}
 
     def _stall_tree(self, m, go):
-        """Registered, replicated copies of ``go`` (:attr:`STALL_LEVELS` cycles later): a root,
-        one copy per array row and one for the columns and control, then one leaf per
-        consumer (made by the returned ``leaf(parent, name)``). Every register of the array
-        advances on a leaf, all of which carry the same value in every cycle."""
+        """Registered, replicated copies of ``go`` (:attr:`STALL_LEVELS` cycles later): the
+        decision's own register (its logic reads the skid buffer's level and the last valid
+        register, so it sits there; the 4x4 array's critical path on ECP5 ran from them into
+        the root), a root, one copy per array row and one for the columns and control, then
+        one leaf per consumer (made by the returned ``leaf(parent, name)``). Every register
+        of the array advances on a leaf, all of which carry the same value in every cycle."""
         def copy(parent, name):
             reg = Signal(init=1, name=name)
             m.d.sync += reg.eq(parent)
             return reg
-        root = copy(go, "adv_root")
+        root = copy(copy(go, "adv_go"), "adv_root")
         row_mid = [copy(root, f"adv_row{r}") for r in range(self.rows)]
         col_mid = copy(root, "adv_cols")
         return row_mid, col_mid, copy
