@@ -144,7 +144,6 @@ def test_pe_dsp_stages():
     """With ``dsp="ecp5"`` the product side's registers are shared out as documented: the
     bus register, from 5 stages one after the select, up to three in the cell, one at the
     end."""
-    from hw.sat.stce import SystolicPE
     for mul_latency, select, cell in ((2, 0, 0), (3, 0, 1), (4, 0, 2), (5, 1, 2), (6, 1, 3),
                                       (8, 1, 3)):
         pe = SystolicPE(group=8, in_fmt="fp16", acc_fmt="fp32", mul_latency=mul_latency,
