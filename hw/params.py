@@ -7,7 +7,19 @@ from typing import Callable
 from .fp.format import PRESETS, parse_format
 
 __all__ = ["Param", "Design", "FORMAT_HELP", "LATENCY", "TAG", "FMT", "unit_params", "optional",
-           "check_int", "check_format", "_bool", "_fmt", "_latency"]
+           "check_int", "check_format", "check_dsp", "DSP_KINDS", "_bool", "_fmt", "_latency"]
+
+#: Hard multipliers a design can instantiate (``dsp=``; ``None``: ``*``, inferred by the tool).
+DSP_KINDS = ("ecp5",)
+
+
+def check_dsp(dsp):
+    """``dsp`` validated: ``None`` (or ``"none"``) or one of :data:`DSP_KINDS`."""
+    if dsp == "none":
+        return None
+    if dsp is not None and dsp not in DSP_KINDS:
+        raise ValueError(f"dsp must be None or one of {', '.join(DSP_KINDS)}, not {dsp!r}")
+    return dsp
 
 FORMAT_HELP = f"float format: {', '.join(PRESETS)} or eXmY"
 

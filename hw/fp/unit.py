@@ -11,7 +11,7 @@ from amaranth.hdl import Cat, ClockSignal, Module, ResetSignal, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..params import check_format, check_int
+from ..params import DSP_KINDS, check_dsp, check_format, check_int
 from ..timing import Pipelined
 from .pipeline import build_pipeline, place_registers
 
@@ -19,19 +19,6 @@ __all__ = ["FloatUnit", "check_int", "check_format", "check_dsp", "dsp_stages", 
 
 MAX_LATENCY = 64
 MAX_TAG_WIDTH = 64
-#: Hard multipliers a unit can instantiate (``dsp=``; ``None``: ``*``, inferred by the tool).
-DSP_KINDS = ("ecp5",)
-
-
-def check_dsp(dsp):
-    """``dsp`` validated: ``None`` (or ``"none"``) or one of :data:`DSP_KINDS`."""
-    if dsp == "none":
-        return None
-    if dsp is not None and dsp not in DSP_KINDS:
-        raise ValueError(f"dsp must be None or one of {', '.join(DSP_KINDS)}, not {dsp!r}")
-    return dsp
-
-
 def dsp_stages(dsp, latency):
     """Register stages a hard multiplier holds in a unit of ``latency`` stages: up to its
     three (inputs, pipeline, output), leaving at least one fabric register at the output."""

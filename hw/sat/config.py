@@ -38,13 +38,13 @@ from types import MappingProxyType
 from typing import ClassVar
 
 from ..fp.format import parse_format
-from ..params import check_format, check_int, preset_overrides
+from ..params import check_dsp, check_format, check_int, preset_overrides
 from .isa import Buf, address_widths, x_groups
 
 __all__ = ["SatConfig", "PAPER", "SMALL", "PRESETS", "resolve", "index_width",
            "array_latency", "swap_wave",
            "MAX_M", "MAX_LANES", "MAX_DIM", "MAX_DEPTH", "MAX_ARRAY_LATENCY",
-           "MAX_SGD_LATENCY", "DSP_CHOICES"]
+           "MAX_SGD_LATENCY"]
 
 #: Largest group size M (OSRE group, array bus width).
 MAX_M = 64
@@ -56,8 +56,6 @@ MAX_DIM = 256
 MAX_DEPTH = 1 << 16
 #: Largest multiplier / adder register stages of the array.
 MAX_ARRAY_LATENCY = 16
-#: Values of ``dsp``: products inferred by the tool, or in instantiated ECP5 cells.
-DSP_CHOICES = (None, "ecp5")
 #: Largest WUVE pipeline depth: a lane chains six FP operations, each deeply pipelined.
 MAX_SGD_LATENCY = 256
 
@@ -152,11 +150,7 @@ class SatConfig:
         check_int("add_latency", self.add_latency, 0, MAX_ARRAY_LATENCY)
         if self.sgd_latency is not None:
             check_int("sgd_latency", self.sgd_latency, 1, MAX_SGD_LATENCY)
-        if self.dsp == "none":                  # as the manifest records it
-            object.__setattr__(self, "dsp", None)
-        if self.dsp not in DSP_CHOICES:
-            raise ValueError(f"dsp must be one of {', '.join(map(repr, DSP_CHOICES))}, not "
-                             f"{self.dsp!r}")
+        object.__setattr__(self, "dsp", check_dsp(self.dsp))   # "none": as the manifest
         if self.dsp and self.mul_latency < 2:
             raise ValueError(f"dsp={self.dsp!r} needs mul_latency >= 2 (the cell's registers), "
                              f"not mul_latency={self.mul_latency}")

@@ -614,12 +614,11 @@ class SatCore(Timed, wiring.Component):
         // N`` places after the window's first (``q = f*R mod N``, row 0's remainder); over
         every ``N`` in 1..m and ``q < N``, ``d`` takes only the values ``offsets`` (at most
         ``2m``, not ``R``), and ``pick`` is ``d``'s place among them (a table over ``N, q``)."""
-        out = []
+        out, key = [], Cat(q, n[:self.m.bit_length()])
         for r in range(self.rows):
             cases = {(v, j): (j + r) // v for v in range(1, self.m + 1) for j in range(v)}
             offsets = sorted(set(cases.values()))
             width = max(1, (len(offsets) - 1).bit_length())
-            key = Cat(q, n[:self.m.bit_length()])
             table = _pick(key, {j | v << len(q): Const(offsets.index(d), width)
                                 for (v, j), d in cases.items()})
             out.append((offsets, table))

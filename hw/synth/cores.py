@@ -32,8 +32,9 @@ from .modules import instance_counts, module_text, per_module, summarize
 from .pe import with_fallback
 from .report import command, fmax_text, git_info, md_table, tools_info, write_report
 
-__all__ = ["PAPERS", "SMALL_SAT", "SMALL_SPARTANN_T", "ARRAY_DSP_LATENCIES", "TARGETS", "core_report", "block_rows",
-           "fmax_designs", "memories_in", "report", "merge", "markdown", "main"]
+__all__ = ["PAPERS", "SMALL_SAT", "SMALL_SPARTANN_T", "SMALL_SPARTANN_VARIANTS",
+           "ARRAY_DSP_LATENCIES", "TARGETS", "core_report", "block_rows", "fmax_designs",
+           "memories_in", "report", "merge", "markdown", "main"]
 
 #: Published resources: SAT on the XCVU9P (whole accelerator; the device: 1.18M LUT,
 #: 76 Mbit block RAM), SparTANN as a 65 nm ASIC (no FPGA figures: area/power shares only).
@@ -161,7 +162,9 @@ def core_report(family_key, root, uram=False, workers=1):
 
 
 def fmax_designs():
-    """``{label: (factory, top, what)}`` of the ECP5 Fmax runs, all at default latencies."""
+    """``{label: (factory, what)}`` of the ECP5 Fmax runs (``factory()`` gives the component
+    and its top name): at the default latencies unless the label names the variant
+    (``_dsp``, the SparTANN core's :data:`SMALL_SPARTANN_VARIANTS`)."""
     from ..fp.muladd import FloatMulAdd
     from ..sat.config import PAPER as SAT
     from ..spartann.config import PAPER as SPT
@@ -178,25 +181,25 @@ def fmax_designs():
         p = paper_pe()
         return p, p.module_name
 
-    def dsp_array(rows=None, cols=None):
-        """The 4x4 array, or its PE alone (no ``rows``), at ARRAY_DSP_LATENCIES."""
-        from ..sat.stce import SystolicArray, SystolicPE
-        mul, add = ARRAY_DSP_LATENCIES
-        common = dict(group=SAT.m, in_fmt=SAT.in_fmt, acc_fmt=SAT.acc_fmt, mul_latency=mul,
+    mul, add = ARRAY_DSP_LATENCIES
+    dsp_common = dict(group=SAT.m, in_fmt=SAT.in_fmt, acc_fmt=SAT.acc_fmt, mul_latency=mul,
                       add_latency=add, dsp="ecp5")
-        if rows is None:
-            p = SystolicPE(**common)
-            return p, p.module_name
-        return (SystolicArray(rows=rows, cols=cols, **common),
-                f"sat_stce_{rows}x{cols}_dsp_m{mul}_a{add}")
+
+    def dsp_pe():
+        from ..sat.stce import SystolicPE
+        p = SystolicPE(**dsp_common)
+        return p, p.module_name
+
+    def dsp_array():
+        from ..sat.stce import SystolicArray
+        return (SystolicArray(rows=4, cols=4, **dsp_common), f"sat_stce_4x4_dsp_m{mul}_a{add}")
 
     small = "x".join(str(SMALL_SAT[k]) for k in ("rows", "cols"))
     return {
         "sat_pe": (pe, "SAT PE (uMAC), PAPER latencies"),
-        "sat_pe_dsp": (dsp_array, "SAT PE, dsp='ecp5', {} + {} stages".format(
-            *ARRAY_DSP_LATENCIES)),
-        "sat_array_4x4_dsp": (lambda: dsp_array(4, 4), "SAT 4x4 array (bus of {}), dsp='ecp5', "
-                              "{} + {} stages".format(SAT.m, *ARRAY_DSP_LATENCIES)),
+        "sat_pe_dsp": (dsp_pe, f"SAT PE, dsp='ecp5', {mul} + {add} stages"),
+        "sat_array_4x4_dsp": (dsp_array, f"SAT 4x4 array (bus of {SAT.m}), dsp='ecp5', "
+                                         f"{mul} + {add} stages"),
         "sat_wuve_lane": (sat_engine("wuve"), "SAT WUVE, 1 lane (PAPER formats, latency)"),
         "sat_osre_lane": (sat_engine("osre"), "SAT OSRE, 1 lane (2:8, fp16)"),
         "spartann_lane": (lambda: (FloatMulAdd(SPT.format, SPT.format,
