@@ -86,10 +86,10 @@ def variant_pes(pe):
 def run_variants(pe, root):
     """xcup of the ``ftz`` variant, ECP5 (with nextpnr) of the ``dsp`` variant."""
     from ..generate import to_verilog
-    out = {}
+    out, variants = {}, variant_pes(pe)
     for key, flow, fallback in (("ftz", synth_xilinx, synth_xilinx_abc),
                                 ("dsp", synth_ecp5, synth_ecp5_abc)):
-        v = variant_pes(pe)[key]
+        v = variants[key]
         out[key] = {"module": v.module_name, **with_fallback(
             flow, fallback, to_verilog(v, v.module_name), v.module_name, root / key)}
     return out
