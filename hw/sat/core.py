@@ -4,7 +4,7 @@ command stream.
 ::
 
     din ─> LD [LOAD: beats -> rows] ─> any buffer   any buffer ─> ST [DRAIN: rows -> beats] ─> dout
-    cmd ─> [pend: check, in-order dispatch to LD / EX / ST] ─> busy, error, cycles
+    cmd ─> check ─> [pend] ─> in-order dispatch to LD / EX / ST ─> busy, error, cycles
 
     W (compressed weights) ─w─┐
     X banks ─> router ──────x─┼─> STCE (R x C) ─y─> O (results; the next fold's partial sums)
@@ -364,19 +364,27 @@ class SatCore(Timed, wiring.Component):
         return _Ports(wr, rd, o_st, banks)
 
     def _dispatch(self, m):
-        """The dispatch register and the three units: a command is accepted into ``pend``;
-        it leaves when rejected (``error``), or when its unit is free and it conflicts with
+        """The dispatch register and the three units: a command is accepted into ``pend``
+        together with its check (:meth:`_check`, computed on ``cmd`` as it is taken); it
+        leaves when rejected (``error``), or when its unit is free and it conflicts with
         no running command (:func:`hw.sat.isa.conflicts`, from the footprints the units keep);
         then its unit starts it. Drives ``cmd.ready``, ``busy``, ``error``, ``cycles``."""
         pend, pend_valid = Signal(self.cmd_layout, name="pend"), Signal(name="pend_valid")
         leave = Signal()
         m.d.comb += self.cmd.ready.eq(~pend_valid | leave)
+        # The check runs on the command as it is accepted and its results are registered
+        # with it: the dispatch decision starts from registers (no cycle added).
+        ok_in, fp_in, w_rows_in = self._check(m, self.cmd.payload)
+        ok, w_rows = Signal(name="pend_ok"), Signal(len(w_rows_in), name="pend_w_rows")
+        fp = {buf: tuple(Signal(len(v), name=f"pend_{v.name}") for v in fp_in[buf])
+              for buf in Buf}
         with m.If(self.cmd.valid & self.cmd.ready):
-            m.d.sync += [pend.eq(self.cmd.payload), pend_valid.eq(1)]
+            m.d.sync += [pend.eq(self.cmd.payload), pend_valid.eq(1), ok.eq(ok_in),
+                         w_rows.eq(w_rows_in)]
+            m.d.sync += [k.eq(v) for buf in Buf for k, v in zip(fp[buf], fp_in[buf])]
         with m.Elif(leave):
             m.d.sync += pend_valid.eq(0)
 
-        ok, fp, w_rows = self._check(m, pend)
         registers = {r: Signal(self.master_fmt.width, name=f"cfg_{r.name.lower()}")
                      for r in Reg}
         units, busy, blockers = {}, {}, []
