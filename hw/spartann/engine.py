@@ -81,10 +81,11 @@ def _any(values):
 class Scheduler(wiring.Component):
     """Stages S0 and S1 of a job (see the module doc).
 
-    Ports: ``start`` (pulse in the cycle before slot 0: resets the job state and reads
-    column 0), ``wu`` (phase, held during the job), ``ncols`` (columns loaded); the column
-    tables' read address ``col_addr`` (sync read: ``col_end``, ``col_desc`` hold the entry one
-    cycle later), the Sparse Buf read port ``sparse_addr`` / ``sparse_en`` / ``sparse_data``;
+    Ports: ``start`` (pulse in the cycle before slot 0, at the earliest the cycle after
+    ``busy`` fell: resets the job state; between jobs the tables read column 0), ``wu``
+    (phase, held during the job), ``ncols`` (columns loaded); the column tables' read
+    address ``col_addr`` (sync read: ``col_end``, ``col_desc`` hold the entry one cycle
+    later), the Sparse Buf read port ``sparse_addr`` / ``sparse_en`` / ``sparse_data``;
     ``issue`` (the update read in this cycle: the S2 entry in BP, the picked entry in WU),
     ``stall`` (S0, S1 and S2 hold this cycle), ``action`` (S0 issued an entry or passed a
     skipped column) and ``busy`` (the job is not finished). ``contexts`` = ``loop_latency``.
@@ -138,7 +139,8 @@ class Scheduler(wiring.Component):
             nxt.active.eq(issue & (ptr + 1 < end)),
             self.sparse_addr.eq(ptr), self.sparse_en.eq(advance),
             self.action.eq(advance & (issue | skip)),
-            self.col_addr.eq(Mux(self.start, 0, Mux(advance & take, ncol + 1, ncol))),
+            # between jobs the tables read column 0, so ``start`` does not reach the address
+            self.col_addr.eq(Mux(running, Mux(advance & take, ncol + 1, ncol), 0)),
         ]
         s1_issue, s1_first = Signal(), Signal()
         s1_addr = Signal.like(nxt.addr, name="s1_addr")
