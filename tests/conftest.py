@@ -3,11 +3,14 @@
 Every test taking a ``sim`` argument runs once per available simulator (``sim.runner
 .simulators()``: Verilator, plus Icarus where ``iverilog`` is on PATH).
 
-``make test`` is the *quick* tier: Verilator runs every case with the full vector sets;
-Icarus (4-state, so it also catches X on valid outputs) runs every structural case with
-reduced vector sets (the ``vectors`` fixture) and leaves out the cases marked
-``icarus_full`` (paper-size designs). ``make test-full`` (``TEST_FULL=1``, and ``RUN_SLOW=1``
-for the paper-size SAT runs) runs everything on both.
+``make test`` is the *quick* tier (CI: about 25 minutes on 2 cores): Verilator runs every
+case but those marked ``full`` (variants whose structure a quick case already covers, each a
+long build: the 8x8 arrays' second case, the dsp core, the paper-size SparTANN core run), the
+FP units with 20,000 + 4,000 vectors instead of 50,000 + 10,000; Icarus (4-state, so it also
+catches X on valid outputs) runs the structural cases with reduced vector sets (the
+``vectors`` fixture) and leaves out the cases marked ``icarus_full`` or ``full``.
+``make test-full`` (``TEST_FULL=1``, and ``RUN_SLOW=1`` for the paper-size SAT runs) runs
+everything on both with the full vector sets.
 """
 
 import os
@@ -23,6 +26,8 @@ FULL = os.environ.get("TEST_FULL") == "1"
 def pytest_configure(config):
     config.addinivalue_line("markers", "icarus_full: on Icarus only in the full tier "
                                        "(TEST_FULL=1, make test-full)")
+    config.addinivalue_line("markers", "full: only in the full tier (TEST_FULL=1, make "
+                                       "test-full), on every simulator")
 
 
 def pytest_generate_tests(metafunc):
@@ -37,7 +42,9 @@ def pytest_collection_modifyitems(config, items):
     keep, drop = [], []
     for item in items:
         on_icarus = getattr(item, "callspec", None) and item.callspec.params.get("sim") == "icarus"
-        (drop if on_icarus and item.get_closest_marker("icarus_full") else keep).append(item)
+        quick = not item.get_closest_marker("full") and not (
+            on_icarus and item.get_closest_marker("icarus_full"))
+        (keep if quick else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

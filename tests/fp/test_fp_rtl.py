@@ -2,10 +2,13 @@
 
 Default latency: >= 50,000 TestFloat-style vectors per unit and format back to back
 (exhaustive where the input space is 2**16), then 10,000 more with random gaps in
-``valid``, with a user tag (on Icarus in the quick tier: 2,000 + 1,000, not exhaustive;
-see ``tests/conftest.py``). Latency 0 (the minimum) and a latency one above the number of
-datapath steps, and non-preset formats: fewer vectors, with and without gaps.
+``valid``, with a user tag (in the quick tier 20,000 + 4,000 on Verilator, exhaustive where
+it would be, and 2,000 + 1,000 on Icarus, not exhaustive; see ``tests/conftest.py``).
+Latency 0 (the minimum) and a latency one above the number of datapath steps, and
+non-preset formats: fewer vectors, with and without gaps.
 """
+
+import os
 
 import pytest
 
@@ -14,6 +17,8 @@ from sim.fp.cases import exhaustive_size
 from sim.runner import run
 
 FULL_VECTORS, GAP_VECTORS, GAP_PROB = 50_000, 10_000, 0.3
+if os.environ.get("TEST_FULL") != "1":         # the quick tier (make test)
+    FULL_VECTORS, GAP_VECTORS = 20_000, 4_000
 PRESETS = ("fp32", "fp16", "bf16")
 
 FULL = [
@@ -83,6 +88,7 @@ def _latencies(design, params):
 LATENCY_CASES = [(d, p, lat) for d, p in LATENCY_UNITS for lat in _latencies(d, p)]
 
 
+@pytest.mark.icarus_full         # the 4-state check of every unit: test_unit_full_vectors
 @pytest.mark.parametrize("design,params,latency", LATENCY_CASES,
                          ids=[f"{_id(d, p)}-lat{lat}" for d, p, lat in LATENCY_CASES])
 def test_unit_latencies(design, params, latency, sim, vectors):

@@ -388,7 +388,7 @@ def test_core_rtl_runs_programs(core, sim, tmp_path):
     assert [p["name"] for p in measured] == [p["name"] for p in phases]
 
 
-@pytest.mark.icarus_full
+@pytest.mark.full
 def test_core_rtl_dsp_runs_programs(sim, tmp_path):
     """``dsp="ecp5"`` reaches the array through the config: the 2x3 core at 5 + 3 stages
     with its uMAC products in MULT18X18D cells (behavioural model) runs every program."""

@@ -177,7 +177,9 @@ def _check_runs(params, program, runs):
     return schedules
 
 
-@pytest.mark.parametrize("name", list(CONFIGS))
+# T8 (the largest, mac_latency 23) on Icarus in the full tier
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.icarus_full)
+                                  if n == "T8-fp32" else n for n in CONFIGS])
 def test_core_programs_match_golden(name, sim, tmp_path):
     overrides, densities = CONFIGS[name]
     params = resolve("small", **SIZES, **overrides)
@@ -387,7 +389,7 @@ def test_paper_core_verilog_lint_and_latches(lint, tmp_path):
     assert latch_check(text, name, tmp_path / "latch") == []
 
 
-@pytest.mark.icarus_full
+@pytest.mark.full
 def test_paper_core_on_rtl(sim, tmp_path):
     """The PAPER core (T = 32, paper buffers, WU window 4): BP and WU jobs of 256-row columns
     at 10% and 30% density, a thresholded drain with padding lanes and a DTS update, with and
