@@ -151,6 +151,7 @@ def _fake_cores_result():
             "fmax": {"sat_pe": fmax, "sat_core_4x4": dict(fmax, fmax_mhz=140.0),
                      "spartann_lane": fmax, "spartann_core_T4": dict(fmax, fmax_mhz=100.0),
                      "sat_pe_dsp": dict(fmax, fmax_mhz=150.0),
+                     "sat_array_4x4": dict(fmax, fmax_mhz=145.0),
                      "sat_array_4x4_dsp": dict(fmax, fmax_mhz=136.0)},
             "info": {"date": "d", "commit": "c", "dirty": False, "yosys": "y", "nextpnr": "n",
                      "workers": 1, "seconds": 3}}
@@ -169,6 +170,7 @@ def test_cores_report_schema():
     met = {k: v["met"] for k, v in result["targets"].items()}
     assert met["SAT PAPER core xcup LUT <= 432K"] and met["SAT PE ECP5 >= 150 MHz"]
     assert not met["sat_core_4x4 within 10% of the PE"]           # 140 < 0.9 * 160
+    assert met["sat_array_4x4 within 10% of the PE"]              # 145 >= 0.9 * 160
     assert not met["spartann_core_T4 >= 120 MHz"]
     assert met["sat_array_4x4_dsp within 10% of sat_pe_dsp"]         # 136 >= 0.9 * 150
     assert met["SparTANN FP32 lane >= 150 MHz (<= 12 stages; default)"]
