@@ -7,7 +7,7 @@ from typing import Callable
 from .fp.format import PRESETS, parse_format
 
 __all__ = ["Param", "Design", "FORMAT_HELP", "LATENCY", "TAG", "FMT", "unit_params", "optional",
-           "check_int", "check_format", "check_dsp", "DSP_KINDS", "_bool", "_fmt", "_latency"]
+           "check_int", "check_format", "check_dsp", "check_dsp_latency", "DSP_KINDS", "_bool", "_fmt", "_latency"]
 
 #: Hard multipliers a design can instantiate (``dsp=``; ``None``: ``*``, inferred by the tool).
 DSP_KINDS = ("ecp5",)
@@ -19,6 +19,16 @@ def check_dsp(dsp):
         return None
     if dsp is not None and dsp not in DSP_KINDS:
         raise ValueError(f"dsp must be None or one of {', '.join(DSP_KINDS)}, not {dsp!r}")
+    return dsp
+
+
+def check_dsp_latency(dsp, mul_latency):
+    """:func:`check_dsp`, and a hard multiplier needs ``mul_latency >= 2`` (the cell's input
+    and output registers)."""
+    dsp = check_dsp(dsp)
+    if dsp and mul_latency < 2:
+        raise ValueError(f"dsp={dsp!r} needs mul_latency >= 2 (the cell's registers), "
+                         f"not mul_latency={mul_latency}")
     return dsp
 
 FORMAT_HELP = f"float format: {', '.join(PRESETS)} or eXmY"

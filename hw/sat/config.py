@@ -38,7 +38,7 @@ from types import MappingProxyType
 from typing import ClassVar
 
 from ..fp.format import parse_format
-from ..params import check_dsp, check_format, check_int, preset_overrides
+from ..params import check_dsp_latency, check_format, check_int, preset_overrides
 from .isa import Buf, address_widths, x_groups
 
 __all__ = ["SatConfig", "PAPER", "SMALL", "PRESETS", "resolve", "index_width",
@@ -150,10 +150,8 @@ class SatConfig:
         check_int("add_latency", self.add_latency, 0, MAX_ARRAY_LATENCY)
         if self.sgd_latency is not None:
             check_int("sgd_latency", self.sgd_latency, 1, MAX_SGD_LATENCY)
-        object.__setattr__(self, "dsp", check_dsp(self.dsp))   # "none": as the manifest
-        if self.dsp and self.mul_latency < 2:
-            raise ValueError(f"dsp={self.dsp!r} needs mul_latency >= 2 (the cell's registers), "
-                             f"not mul_latency={self.mul_latency}")
+        object.__setattr__(self, "dsp",                      # "none": as the manifest
+                           check_dsp_latency(self.dsp, self.mul_latency))
 
     # -- formats ---------------------------------------------------------------------------
     @property

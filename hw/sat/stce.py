@@ -28,7 +28,7 @@ from ..fp.mul import mul_steps
 from ..fp.pipeline import Step, build_pipeline, delay
 from ..fp.recode import rec_width, recode
 from ..hier import instantiate, part
-from ..params import Design, Param, _bool, _fmt, check_dsp, check_format, check_int
+from ..params import Design, Param, _bool, _fmt, check_dsp_latency, check_format, check_int
 from ..timing import Timed
 from .config import (MAX_ARRAY_LATENCY, MAX_DIM, MAX_M, PAPER, array_latency, index_width,
                      swap_wave)
@@ -255,12 +255,10 @@ def _delay_bus(m, bus, cycles, enable, name):
 def check_pe_dsp(dsp, fused, mul_latency):
     """``dsp``: None (``*``, mapped by the tool) or ``"ecp5"`` (an instantiated
     ``MULT18X18D`` with its registers; fused uMAC and ``mul_latency >= 2`` only)."""
-    dsp = check_dsp(dsp)
-    if dsp is None:
-        return None
-    if not fused or mul_latency < 2:
-        raise ValueError(f"dsp='ecp5' needs the fused uMAC and mul_latency >= 2 (mul_latency="
-                         f"{mul_latency})")
+    dsp = check_dsp_latency(dsp, mul_latency)
+    if dsp and not fused:
+        raise ValueError(f"dsp={dsp!r} needs the fused uMAC (in_fmt and acc_fmt of "
+                         "hw.fp.fmac.fused_supported)")
     return dsp
 
 

@@ -152,3 +152,9 @@ def test_pe_dsp_stages():
         assert (pe.select_stages, pe.dsp_stages) == (select, cell), mul_latency
     assert SystolicPE(group=8, in_fmt="fp16", acc_fmt="fp32", mul_latency=5,
                       add_latency=3).select_stages == 0
+    with pytest.raises(ValueError, match=r"^dsp='ecp5' needs mul_latency >= 2"):
+        SystolicPE(group=8, in_fmt="fp16", acc_fmt="fp32", mul_latency=1, add_latency=3,
+                   dsp="ecp5")
+    with pytest.raises(ValueError, match=r"^dsp='ecp5' needs the fused uMAC"):
+        SystolicPE(group=8, in_fmt="fp32", acc_fmt="fp32", mul_latency=4, add_latency=3,
+                   dsp="ecp5")
