@@ -7,7 +7,8 @@ from typing import Callable
 from .fp.format import PRESETS, parse_format
 
 __all__ = ["Param", "Design", "FORMAT_HELP", "LATENCY", "TAG", "FMT", "unit_params", "optional",
-           "check_int", "check_format", "check_dsp", "check_dsp_latency", "DSP_KINDS", "_bool", "_fmt", "_latency"]
+           "check_int", "check_format", "check_dsp", "check_dsp_latency", "DSP_KINDS", "_bool",
+           "_fmt", "_latency"]
 
 #: Hard multipliers a design can instantiate (``dsp=``; ``None``: ``*``, inferred by the tool).
 DSP_KINDS = ("ecp5",)
@@ -30,6 +31,7 @@ def check_dsp_latency(dsp, mul_latency):
         raise ValueError(f"dsp={dsp!r} needs mul_latency >= 2 (the cell's registers), "
                          f"not mul_latency={mul_latency}")
     return dsp
+
 
 FORMAT_HELP = f"float format: {', '.join(PRESETS)} or eXmY"
 
