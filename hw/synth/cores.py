@@ -204,8 +204,9 @@ def fmax_designs():
         "sat_array_4x4": (lambda: array(mul_latency=SAT.mul_latency,
                                         add_latency=SAT.add_latency),
                           f"SAT 4x4 array (bus of {SAT.m}), PAPER latencies"),
-        "sat_array_4x4_dsp": (lambda: array(**dsp_common), f"SAT 4x4 array (bus of {SAT.m}), dsp='ecp5', "
-                                         f"{mul} + {add} stages"),
+        "sat_array_4x4_dsp": (lambda: array(**dsp_common),
+                              f"SAT 4x4 array (bus of {SAT.m}), dsp='ecp5', {mul} + {add} "
+                              "stages"),
         "sat_wuve_lane": (sat_engine("wuve"), "SAT WUVE, 1 lane (PAPER formats, latency)"),
         "sat_osre_lane": (sat_engine("osre"), "SAT OSRE, 1 lane (2:8, fp16)"),
         "spartann_lane": (lambda: (FloatMulAdd(SPT.format, SPT.format,
