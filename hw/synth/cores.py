@@ -182,8 +182,8 @@ def fmax_designs():
         return p, p.module_name
 
     mul, add = ARRAY_DSP_LATENCIES
-    dsp_common = dict(group=SAT.m, in_fmt=SAT.in_fmt, acc_fmt=SAT.acc_fmt, mul_latency=mul,
-                      add_latency=add, dsp="ecp5")
+    formats = dict(group=SAT.m, in_fmt=SAT.in_fmt, acc_fmt=SAT.acc_fmt)
+    dsp_common = dict(formats, mul_latency=mul, add_latency=add, dsp="ecp5")
 
     def dsp_pe():
         from ..sat.stce import SystolicPE
@@ -192,8 +192,7 @@ def fmax_designs():
 
     def array(**kw):
         from ..sat.stce import SystolicArray
-        a = SystolicArray(rows=4, cols=4, **{**dict(group=SAT.m, in_fmt=SAT.in_fmt,
-                                                   acc_fmt=SAT.acc_fmt), **kw})
+        a = SystolicArray(rows=4, cols=4, **kw)
         return a, (f"sat_stce_4x4{'_dsp' if a.pe.dsp else ''}"
                    f"_m{a.mul_latency}_a{a.add_latency}")
 
@@ -201,7 +200,7 @@ def fmax_designs():
     return {
         "sat_pe": (pe, "SAT PE (uMAC), PAPER latencies"),
         "sat_pe_dsp": (dsp_pe, f"SAT PE, dsp='ecp5', {mul} + {add} stages"),
-        "sat_array_4x4": (lambda: array(mul_latency=SAT.mul_latency,
+        "sat_array_4x4": (lambda: array(**formats, mul_latency=SAT.mul_latency,
                                         add_latency=SAT.add_latency),
                           f"SAT 4x4 array (bus of {SAT.m}), PAPER latencies"),
         "sat_array_4x4_dsp": (lambda: array(**dsp_common),
