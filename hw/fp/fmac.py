@@ -142,7 +142,13 @@ def accumulate_steps(c, c_key="c", *, ftz=False):
         }
 
     def swap(m, v):
-        return swap_operands(v, c.exp_bits, keep=("p_zero",))
+        """The swap; also ``low16``, the OR of the bits the 16s level of the alignment can
+        shift out, taken from each operand before the swap (two small ORs and a 2:1
+        multiplexer, not an OR of 16 multiplexed bits)."""
+        out = swap_operands(v, c.exp_bits, keep=("p_zero",))
+        low = 16 - guard_bits
+        out["low16"] = Mux(v["swap"], v["sig_a"][:low].any(), v["sig_b"][:low].any())
+        return out
 
     def align_coarse(m, v):
         """Shift ``small`` right by the exponent difference (saturated at 31: every bit out),
@@ -154,9 +160,10 @@ def accumulate_steps(c, c_key="c", *, ftz=False):
         small = Cat(Const(0, guard_bits), v["small_sig"])
         diff = v["diff"]
         amount = diff[:5] | diff[5:].any().replicate(5)
-        small, sticky16 = _shift_level(small, amount[4:5], 16, right=True)
+        small, _ = _shift_level(small, amount[4:5], 16, right=True)
+        sticky16 = amount[4] & v["low16"]
         small, sticky4 = _shift_level(small, amount[2:4], 4, right=True)
-        out = {k: v[k] for k in v if k not in ("small_sig", "diff")}
+        out = {k: v[k] for k in v if k not in ("small_sig", "diff", "low16")}
         out.update(small=small, sticky=sticky16 | sticky4, fine=amount[:2])
         return out
 
@@ -177,20 +184,30 @@ def accumulate_steps(c, c_key="c", *, ftz=False):
 
     def lzc(m, v):
         sig = v["sig"]
-        exact_zero = sig == 0
         lz = leading_zeros(m, sig)
+        exact_zero = lz == len(sig)           # the count saturates at the width
         return {"sign": Mux(exact_zero & ~v["is_inf"], v["zero_sign"], v["sign"]),
                 "is_nan": v["is_nan"], "is_inf": v["is_inf"], "is_zero": exact_zero,
                 "sig": sig, "exp": v["exp"],
                 "left": lz if ftz else Mux(v["p_zero"], 1, lz)}
 
     def shift_coarse(m, v):
-        """Normalizing left shift by ``left`` (0 .. width): 1s and 4s here, 16s next."""
+        """Normalizing left shift by ``left`` (0 .. width): 1s and 4s here, 16s next.
+
+        The four bits below the round bit (3 guard bits, sticky) only feed ``rest``, their
+        OR after the shift: taken here from the low bits and ``left``. The shifter skips
+        the two lowest bits: a shift of 3 or more means the big operand lost at least
+        two leading places, which only a subtraction of operands at most one place apart
+        can do, and then nothing is below bit 2."""
         sig, left = v["sig"], v["left"]
+        low = sig[:4]
+        rest = ((low[0] & (left <= 3)) | (low[1] & (left <= 2)) | (low[2] & (left <= 1))
+                | (low[3] & (left == 0)))
+        sig = Cat(Const(0, 2), sig[2:])
         sig, _ = _shift_level(sig, left[:2], 1, right=False)
         sig, _ = _shift_level(sig, left[2:4], 4, right=False)
         out = {k: v[k] for k in flags + ("is_zero",)}
-        out.update(sig=sig, exp=(as_signed_exp(v["exp"]) - left).as_signed())
+        out.update(sig=sig, rest=rest, exp=(as_signed_exp(v["exp"]) - left).as_signed())
         if len(left) > 4:                     # no 16s level for narrow formats (e.g. bf16)
             out["fine"] = left[4:]
         return out
@@ -200,7 +217,7 @@ def accumulate_steps(c, c_key="c", *, ftz=False):
         if "fine" in v:
             sig, _ = _shift_level(sig, v["fine"], 16, right=False)
         out = {k: v[k] for k in flags + ("is_zero",)}
-        out.update(sig=sig, exp=v["exp"], over=v["exp"] >= c.exp_max_field)
+        out.update(sig=sig, rest=v["rest"], exp=v["exp"], over=v["exp"] >= c.exp_max_field)
         return out
 
     def guard(m, v):
@@ -208,7 +225,7 @@ def accumulate_steps(c, c_key="c", *, ftz=False):
         subnormal significand, whose ``exp`` is 1); the special results forced in."""
         sig, width = v["sig"], len(v["sig"])
         kept = sig[width - c.sig_bits:]
-        rest = sig[:width - c.sig_bits - 1].any()
+        rest = v["rest"]
         hidden = kept[c.man_bits]
         special = v["is_nan"] | v["is_inf"] | v["over"] | v["is_zero"]
         forced = Mux(v["is_nan"], c.canonical_nan, Mux(v["is_zero"], 0, c.inf))

@@ -3,9 +3,10 @@ leading-zero count per operation.
 
 A recoded ``fmt`` value is ``fmt.width + 1`` bits, ``{man, rexp, sign}`` (LSB first):
 ``rexp`` has ``exp_bits + 1`` bits; 0 encodes a zero, all ones an infinity (``man`` 0) or a
-NaN (``man`` != 0), anything else the normal number ``1.man * 2**(rexp - rec_bias(fmt))``,
-subnormals of ``fmt`` included (``rec_bias = bias + man_bits``: the smallest subnormal has
-``rexp`` 1). With flush-to-zero a subnormal recodes to the zero of its sign instead.
+NaN (``man`` 1: the payload is dropped, so ``man[0]`` alone tells the two apart), anything
+else the normal number ``1.man * 2**(rexp - rec_bias(fmt))``, subnormals of ``fmt`` included
+(``rec_bias = bias + man_bits``: the smallest subnormal has ``rexp`` 1). With flush-to-zero
+a subnormal recodes to the zero of its sign instead.
 """
 
 from amaranth.hdl import Cat, Const, Mux
@@ -43,6 +44,8 @@ def recode(m, fmt, bits, ftz=False, name="rec"):
         # subnormal: leading 1 at bit mb-1-lz becomes the hidden bit; rexp = mb - lz
         rexp = Mux(field == 0, Mux(man == 0, 0, mb - lz), normal_exp)
         rman = Mux(field == 0, (man << (lz + 1))[:mb], man)
+    # a NaN's payload is dropped: man 1 (an infinity keeps man 0), so one bit tells them apart
+    rman = Mux((field == fmt.exp_max_field) & (man != 0), 1, rman)
     return materialize(m, Cat(rman, rexp[:eb + 1], sign), name)
 
 
@@ -53,5 +56,5 @@ def rec_fields(fmt, rec):
     man, rexp = rec[:mb], rec[mb:mb + eb + 1]
     special = rexp.all()
     return {"sign": rec[-1], "rexp": rexp, "sig": Cat(man, rexp.any()),
-            "is_zero": ~rexp.any(), "is_inf": special & (man == 0),
-            "is_nan": special & (man != 0)}
+            "is_zero": ~rexp.any(), "is_inf": special & ~man[0],
+            "is_nan": special & man[0]}
