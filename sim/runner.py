@@ -29,8 +29,8 @@ from cocotb_tools.runner import get_runner
 
 from hw.generate import to_verilog
 
-__all__ = ["ROOT", "BUILD", "simulators", "tool_env", "waves_format", "build", "run",
-           "RunResult"]
+__all__ = ["ROOT", "BUILD", "simulators", "full_tier", "tool_env", "waves_format", "build",
+           "run", "RunResult"]
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("BUILD_DIR", ROOT / "build"))
@@ -64,6 +64,12 @@ def simulators():
             raise ValueError(f"SIM must name verilator and/or icarus, not {sorted(unknown)}")
         return names
     return ["verilator"] + (["icarus"] if shutil.which("iverilog") else [])
+
+
+def full_tier():
+    """True in the full test tier (``TEST_FULL=1``, ``make test-full``), False in the quick
+    one (``make test``); see ``tests/conftest.py``."""
+    return os.environ.get("TEST_FULL") == "1"
 
 
 WAVE_FORMATS = ("vcd", "fst")

@@ -18,9 +18,9 @@ import os
 import pytest
 
 from hw.checks import lint_verilog
-from sim.runner import simulators, tool_env
+from sim.runner import full_tier, simulators, tool_env
 
-FULL = os.environ.get("TEST_FULL") == "1"
+FULL = full_tier()
 
 
 def pytest_configure(config):

@@ -3,7 +3,6 @@
 behavioural model), Verilator -Wall clean, latch-free, and the register placement around
 the cell's own registers."""
 
-import os
 
 import pytest
 
@@ -14,9 +13,9 @@ from hw.fp.mul import FloatMul
 from hw.fp.muladd import FloatMulAdd
 from hw.fp.pipeline import place_registers
 from hw.generate import to_verilog
-from sim.runner import run
+from sim.runner import full_tier, run
 
-FULL = os.environ.get("TEST_FULL") == "1"
+FULL = full_tier()
 
 
 def _id(design, params):

@@ -8,16 +8,14 @@ Latency 0 (the minimum) and a latency one above the number of datapath steps, an
 non-preset formats: fewer vectors, with and without gaps.
 """
 
-import os
-
 import pytest
 
 from hw.designs import build, design_name
 from sim.fp.cases import exhaustive_size
-from sim.runner import run
+from sim.runner import full_tier, run
 
 FULL_VECTORS, GAP_VECTORS, GAP_PROB = 50_000, 10_000, 0.3
-if os.environ.get("TEST_FULL") != "1":         # the quick tier (make test)
+if not full_tier():                            # the quick tier (make test)
     FULL_VECTORS, GAP_VECTORS = 20_000, 4_000
 PRESETS = ("fp32", "fp16", "bf16")
 

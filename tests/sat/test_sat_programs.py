@@ -14,7 +14,6 @@ system model builds on).
 """
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -22,7 +21,7 @@ import pytest
 from hw.sat.config import resolve
 from hw.sat.core import SatCore
 from hw.sat.isa import Buf, Op, Unit, UNITS, conflicts
-from sim.runner import run
+from sim.runner import full_tier, run
 from sim.sat.cycles import command_cycles, program_cycles, program_schedule
 from sim.sat.driver import Program, compact_rows, random_program
 from sim.sat.model import SatCoreModel
@@ -37,7 +36,7 @@ CORES = {
 #: The cores as parameters; on Icarus the quick tier runs whole programs on the 2x3 core only
 #: (the 4x4 core's 4-state check there: test_sat_core.py's command programs).
 ICARUS_QUICK_2X3 = ["2x3", pytest.param("4x4", marks=pytest.mark.icarus_full)]
-FULL = os.environ.get("TEST_FULL") == "1"
+FULL = full_tier()
 #: Random programs per core and simulator (each ~30 commands), default / TEST_FULL=1.
 RANDOM_PROGRAMS, RANDOM_PROGRAMS_FULL = 8, 150
 GAP_PROB = STALL_PROB = 0.3

@@ -3,7 +3,6 @@
 is monotone in bandwidth; planned programs are legal, never run conflicting commands at once,
 and compute the golden results (the core model, bit for bit)."""
 
-import os
 import random
 from dataclasses import replace
 
@@ -13,13 +12,14 @@ import pytest
 from hw.sat.config import PAPER, SMALL, resolve
 from hw.sat.isa import Buf, Op, conflicts, problem
 from sim.bench.sat_resnet18 import LAYERS, layer_gemms
+from sim.runner import full_tier
 from sim.sat.cycles import command_cycles, gemm_cycles, program_cycles, program_schedule
 from sim.sat.model import Command, SatCoreModel
-from sim.sat.planner import Gemm, Planner, hazard, network_gemms, plan_iteration, run_on_model
+from sim.sat.planner import Gemm, Planner, plan_iteration, run_on_model
 from sim.sat.stce import gemm_chain
-from sim.sat.system import Step, simulate
+from sim.sat.system import simulate
 
-FULL = os.environ.get("TEST_FULL") == "1"
+FULL = full_tier()
 
 
 #: The planned-data tests need the data router (compact X rows) in the core model and RTL.
@@ -39,7 +39,7 @@ def paper():
 
 def _random_program(rng, config, count=30):
     """Commands of every kind (some rejected), addresses anywhere, on ``config``."""
-    r, xg, d = config.rows, config.x_groups, config.depth
+    r, d = config.rows, config.depth
     prog = []
     for _ in range(count):
         op = rng.choice([Op.LOAD, Op.LOAD, Op.DRAIN, Op.GEMM, Op.GEMM, Op.SGD, Op.PRUNE,

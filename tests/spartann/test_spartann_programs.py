@@ -16,20 +16,20 @@ bytes per cycle; the stall-free ones also start every command in the cycle
 runs a few dozen programs, ``TEST_FULL=1`` some hundreds.
 """
 
-import os
 
 import numpy as np
 import pytest
 
 from hw.spartann.config import resolve
 from hw.spartann.isa import column_ends
+from sim.runner import full_tier
 from sim.spartann import csc
 from sim.spartann.cycles import command_cycles, program_starts
 from sim.spartann.model import CoreModel
 from sim.spartann.tb_core import program_cycles_on_rtl, run_on_rtl
 from test_spartann_core import _encode_rows, _values
 
-FULL = bool(os.environ.get("TEST_FULL"))
+FULL = full_tier()
 #: Small cores: (overrides of the small preset, programs per simulation in make test).
 #: make test builds only the first (Verilator builds dominate the time); TEST_FULL=1 runs
 #: both with ten times the programs.
