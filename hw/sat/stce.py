@@ -153,9 +153,12 @@ class SystolicArray(Timed, wiring.Component):
         register, so it sits there; the 4x4 array's critical path on ECP5 ran from them into
         the root), a root, one copy per array row and one for the columns and control, then
         one leaf per consumer (made by the returned ``leaf(parent, name)``). Every register
-        of the array advances on a leaf, all of which carry the same value in every cycle."""
+        of the array advances on a leaf, all of which carry the same value in every cycle.
+        The copies carry ``(* keep *)``: synthesis would otherwise merge them into one
+        register (Yosys' ``opt_merge``, Vivado's equivalent-register removal); the flows of
+        :mod:`hw.synth` put the attribute on their cells (:data:`hw.synth.flow.KEEP_REGISTERS`)."""
         def copy(parent, name):
-            reg = Signal(init=1, name=name)
+            reg = Signal(init=1, name=name, attrs={"keep": "true"})
             m.d.sync += reg.eq(parent)
             return reg
         root = copy(copy(go, "adv_go"), "adv_root")

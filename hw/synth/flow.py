@@ -23,12 +23,17 @@ from pathlib import Path
 __all__ = ["SynthError", "tool", "tool_version", "run_tool", "run_yosys", "read_cells",
            "count_cells", "critical_path", "timing_wrapper", "synth_ecp5", "synth_xilinx",
            "synth_ecp5_abc", "synth_xilinx_abc", "NEXTPNR_ARGS", "ECP5_MAP_LUTS",
-           "XILINX_MAP_LUTS"]
+           "XILINX_MAP_LUTS", "KEEP_REGISTERS"]
 
 #: nextpnr-ecp5 arguments (device, package, constraint); the JSON netlist and report are added.
 NEXTPNR_ARGS = ["--85k", "--package", "CABGA381", "--freq", "200", "--out-of-context",
                 "--timing-allow-fail"]
 LOG_TAIL_LINES = 30
+#: Yosys commands run right after ``read_verilog``: a register whose wire carries
+#: ``(* keep *)`` (the SAT array's replicated stall tree, ``hw/sat/stce.py``) gets the
+#: attribute on its cell too. Yosys honours ``keep`` on cells only, and ``opt_merge`` would
+#: otherwise fold copies of one register, fed by the same signal, back into one register.
+KEEP_REGISTERS = "proc\nsetattr -set keep 1 w:* a:keep %i %ci1 t:$dff t:$adff %u %i\n"
 #: ``map_luts`` of ``synth_xilinx`` with classic ABC instead of ABC9.
 XILINX_MAP_LUTS = ("opt_expr -mux_undef -noclkinv\nabc -luts 2:2,3,6:5,10,20\nclean\n"
                    "xilinx_srl -fixed -minlen 3\n"
@@ -144,9 +149,9 @@ def synth_ecp5(verilog_text, top, workdir):
     Returns ``dict(luts, ccu2c, ffs, dsps, fmax_mhz, critical_path, cells, commands)``;
     ``fmax_mhz`` is nextpnr's last (post-routing) estimate for ``clk``.
     """
-    script = (f"read_verilog {top}.v\nsynth_ecp5 -top {top} -noiopad\n"
+    script = (f"read_verilog {top}.v\n{KEEP_REGISTERS}synth_ecp5 -top {top} -noiopad\n"
               "tee -q -o ecp5_stat.json stat -json\ndesign -reset\n"
-              f"read_verilog {top}.v timing_wrapper.v\n"
+              f"read_verilog {top}.v timing_wrapper.v\n{KEEP_REGISTERS}"
               f"synth_ecp5 -top timing_wrapper -noiopad -json {top}_ecp5.json\n")
     return _ecp5(verilog_text, top, workdir, script, "ecp5_yosys")
 
@@ -181,7 +186,8 @@ def synth_xilinx(verilog_text, top, workdir):
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / f"{top}.v").write_text(verilog_text)
-    script = (f"read_verilog {top}.v\nsynth_xilinx -family xcup -top {top} -flatten -noiopad "
+    script = (f"read_verilog {top}.v\n{KEEP_REGISTERS}"
+              f"synth_xilinx -family xcup -top {top} -flatten -noiopad "
               "-noclkbuf\ntee -q -o xcup_stat.json stat -json\n")
     run_yosys(script, workdir, "xcup_yosys")
     cells = read_cells(workdir / "xcup_stat.json")
@@ -206,7 +212,8 @@ def synth_xilinx_abc(verilog_text, top, workdir):
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / f"{top}.v").write_text(verilog_text)
     head = f"synth_xilinx -family xcup -top {top} -flatten -noiopad -noclkbuf"
-    script = (f"read_verilog {top}.v\n{head} -run begin:map_luts\n{XILINX_MAP_LUTS}"
+    script = (f"read_verilog {top}.v\n{KEEP_REGISTERS}{head} -run begin:map_luts\n"
+              f"{XILINX_MAP_LUTS}"
               f"{head} -run finalize:edif\ntee -q -o xcup_stat.json stat -json\n")
     run_yosys(script, workdir, "xcup_abc_yosys")
     cells = read_cells(workdir / "xcup_stat.json")
@@ -226,7 +233,8 @@ def synth_ecp5_abc(verilog_text, top, workdir):
         return (f"{head} -run begin:map_luts\n{ECP5_MAP_LUTS}"
                 f"{head} -run map_cells:{' -json ' + json_out if json_out else ''}\n")
 
-    script = (f"read_verilog {top}.v\n{synth(top)}tee -q -o ecp5_stat.json stat -json\n"
-              f"design -reset\nread_verilog {top}.v timing_wrapper.v\n"
+    script = (f"read_verilog {top}.v\n{KEEP_REGISTERS}{synth(top)}"
+              "tee -q -o ecp5_stat.json stat -json\n"
+              f"design -reset\nread_verilog {top}.v timing_wrapper.v\n{KEEP_REGISTERS}"
               f"{synth('timing_wrapper', f'{top}_ecp5.json')}")
     return _ecp5(verilog_text, top, workdir, script, "ecp5_abc_yosys")
