@@ -152,7 +152,8 @@ class SystolicArray(Timed, wiring.Component):
         decision's own register (its logic reads the skid buffer's level and the last valid
         register, so it sits there; the 4x4 array's critical path on ECP5 ran from them into
         the root), a root, one copy per array row and one for the columns and control, then
-        one leaf per consumer (made by the returned ``leaf(parent, name)``). Every register
+        one leaf per consumer: a PE, a delay line (all its stages), the control (made by the
+        returned ``leaf(parent, name)``). Every register
         of the array advances on a leaf, all of which carry the same value in every cycle.
         The copies carry ``(* keep *)``: synthesis would otherwise merge them into one
         register (Yosys' ``opt_merge``, Vivado's equivalent-register removal); the flows of
@@ -206,7 +207,11 @@ class SystolicArray(Timed, wiring.Component):
             m.d.sync += wave.eq(wave - 1)
 
         def stages(parent, count, name):
-            return [copy(parent, f"adv_{name}{i}") for i in range(count)]
+            """One leaf for all ``count`` stages of a delay line: with one enable the
+            line maps to shift-register LUTs (SRL16/SRLC32 on Xilinx); a leaf per stage
+            kept every stage in flip-flops."""
+            leaf = copy(parent, f"adv_{name}") if count else None
+            return [leaf] * count
 
         bus_layout = self.pe.bus_layout
         psums = [delay(m, self.x.payload.acc[c], c + self.mul_latency,
