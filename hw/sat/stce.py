@@ -153,8 +153,8 @@ class SystolicArray(Timed, wiring.Component):
         register, so it sits there; the 4x4 array's critical path on ECP5 ran from them into
         the root), a root, one copy per array row and one for the columns and control, then
         one leaf per consumer: a PE, a delay line (all its stages), the control (made by the
-        returned ``leaf(parent, name)``). Every register
-        of the array advances on a leaf, all of which carry the same value in every cycle.
+        returned ``leaf(parent, name)``). Every register of the array advances on a leaf,
+        all of which carry the same value in every cycle.
         The copies carry ``(* keep *)``: synthesis would otherwise merge them into one
         register (Yosys' ``opt_merge``, Vivado's equivalent-register removal); the flows of
         :mod:`hw.synth` put the attribute on their cells (:data:`hw.synth.flow.KEEP_REGISTERS`)."""
