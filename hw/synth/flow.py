@@ -23,7 +23,7 @@ from pathlib import Path
 __all__ = ["SynthError", "tool", "tool_version", "run_tool", "run_yosys", "read_cells",
            "count_cells", "critical_path", "timing_wrapper", "synth_ecp5", "synth_xilinx",
            "synth_ecp5_abc", "synth_xilinx_abc", "NEXTPNR_ARGS", "ECP5_MAP_LUTS",
-           "XILINX_MAP_LUTS", "KEEP_REGISTERS"]
+           "XILINX_MAP_LUTS", "KEEP_REGISTERS", "read_design"]
 
 #: nextpnr-ecp5 arguments (device, package, constraint); the JSON netlist and report are added.
 NEXTPNR_ARGS = ["--85k", "--package", "CABGA381", "--freq", "200", "--out-of-context",
@@ -34,6 +34,14 @@ LOG_TAIL_LINES = 30
 #: attribute on its cell too. Yosys honours ``keep`` on cells only, and ``opt_merge`` would
 #: otherwise fold copies of one register, fed by the same signal, back into one register.
 KEEP_REGISTERS = "proc\nsetattr -set keep 1 w:* a:keep %i %ci1 t:$dff t:$adff %u %i\n"
+
+
+def read_design(*files, blackbox=()):
+    """The head of every Yosys script here: ``read_verilog`` of ``files``, the modules
+    named in ``blackbox`` made black boxes, then :data:`KEEP_REGISTERS`."""
+    boxes = "".join(f"blackbox {name}\n" for name in blackbox)
+    return f"read_verilog {' '.join(files)}\n{boxes}{KEEP_REGISTERS}"
+
 #: ``map_luts`` of ``synth_xilinx`` with classic ABC instead of ABC9.
 XILINX_MAP_LUTS = ("opt_expr -mux_undef -noclkinv\nabc -luts 2:2,3,6:5,10,20\nclean\n"
                    "xilinx_srl -fixed -minlen 3\n"
@@ -149,9 +157,9 @@ def synth_ecp5(verilog_text, top, workdir):
     Returns ``dict(luts, ccu2c, ffs, dsps, fmax_mhz, critical_path, cells, commands)``;
     ``fmax_mhz`` is nextpnr's last (post-routing) estimate for ``clk``.
     """
-    script = (f"read_verilog {top}.v\n{KEEP_REGISTERS}synth_ecp5 -top {top} -noiopad\n"
+    script = (f"{read_design(f'{top}.v')}synth_ecp5 -top {top} -noiopad\n"
               "tee -q -o ecp5_stat.json stat -json\ndesign -reset\n"
-              f"read_verilog {top}.v timing_wrapper.v\n{KEEP_REGISTERS}"
+              f"{read_design(f'{top}.v', 'timing_wrapper.v')}"
               f"synth_ecp5 -top timing_wrapper -noiopad -json {top}_ecp5.json\n")
     return _ecp5(verilog_text, top, workdir, script, "ecp5_yosys")
 
@@ -186,7 +194,7 @@ def synth_xilinx(verilog_text, top, workdir):
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / f"{top}.v").write_text(verilog_text)
-    script = (f"read_verilog {top}.v\n{KEEP_REGISTERS}"
+    script = (f"{read_design(f'{top}.v')}"
               f"synth_xilinx -family xcup -top {top} -flatten -noiopad "
               "-noclkbuf\ntee -q -o xcup_stat.json stat -json\n")
     run_yosys(script, workdir, "xcup_yosys")
@@ -212,7 +220,7 @@ def synth_xilinx_abc(verilog_text, top, workdir):
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / f"{top}.v").write_text(verilog_text)
     head = f"synth_xilinx -family xcup -top {top} -flatten -noiopad -noclkbuf"
-    script = (f"read_verilog {top}.v\n{KEEP_REGISTERS}{head} -run begin:map_luts\n"
+    script = (f"{read_design(f'{top}.v')}{head} -run begin:map_luts\n"
               f"{XILINX_MAP_LUTS}"
               f"{head} -run finalize:edif\ntee -q -o xcup_stat.json stat -json\n")
     run_yosys(script, workdir, "xcup_abc_yosys")
@@ -233,8 +241,8 @@ def synth_ecp5_abc(verilog_text, top, workdir):
         return (f"{head} -run begin:map_luts\n{ECP5_MAP_LUTS}"
                 f"{head} -run map_cells:{' -json ' + json_out if json_out else ''}\n")
 
-    script = (f"read_verilog {top}.v\n{KEEP_REGISTERS}{synth(top)}"
+    script = (f"{read_design(f'{top}.v')}{synth(top)}"
               "tee -q -o ecp5_stat.json stat -json\n"
-              f"design -reset\nread_verilog {top}.v timing_wrapper.v\n{KEEP_REGISTERS}"
+              f"design -reset\n{read_design(f'{top}.v', 'timing_wrapper.v')}"
               f"{synth('timing_wrapper', f'{top}_ecp5.json')}")
     return _ecp5(verilog_text, top, workdir, script, "ecp5_abc_yosys")

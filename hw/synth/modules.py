@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from importlib import metadata
 from pathlib import Path
 
-from .flow import ECP5_MAP_LUTS, KEEP_REGISTERS, XILINX_MAP_LUTS, SynthError, run_yosys
+from .flow import ECP5_MAP_LUTS, XILINX_MAP_LUTS, SynthError, read_design, run_yosys
 
 __all__ = ["ECP5_TYPES", "XCUP_TYPES", "LUT_EQ", "XCUP_RAM_BITS", "yosys_cells",
            "module_text", "stub", "sliced", "strip_memory_init", "strip_zero_init",
@@ -106,8 +106,7 @@ def yosys_cells(verilog_text, top, workdir, family, *, blackbox=(), uram=False,
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / f"{top}.v").write_text(verilog_text)
     synth = _synth_command(top, family, uram=uram)
-    boxes = "".join(f"blackbox {name}\n" for name in blackbox)
-    script = (f"read_verilog {top}.v\n{boxes}{KEEP_REGISTERS}{synth}\n"
+    script = (f"{read_design(f'{top}.v', blackbox=blackbox)}{synth}\n"
               f"tee -q -o {family}_stat.json stat -json\n")
     start, cpu = time.monotonic(), _child_cpu()
     log, script, mapper = _run(script, synth, family, workdir, f"{family}_yosys", mapper)
@@ -345,7 +344,7 @@ def hierarchical(verilog_text, top, workdir, family, uram=False, mapper="abc"):
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / f"{top}.v").write_text(verilog_text)
     synth = _synth_command(top, family, flatten=False, uram=uram)
-    script = (f"read_verilog {top}.v\n{KEEP_REGISTERS}{synth}\n"
+    script = (f"{read_design(f'{top}.v')}{synth}\n"
               f"tee -q -o {family}_stat.json stat -json -top {top}\n")
     _run(script, synth, family, workdir, f"{family}_hier_yosys", mapper)
     stat = json.loads((workdir / f"{family}_stat.json").read_text())
